@@ -178,7 +178,7 @@ def _leaky_relu(alpha: float = 0.01) -> Activation:
     if alpha == 1.0:
         return _poly_activation(f"leaky_relu:{alpha:g}", 1, "x (leaky_relu with slope 1)")
     return Activation(
-        f"leaky_relu:{alpha:g}",
+        "leaky_relu" if alpha == 0.01 else f"leaky_relu:{alpha:g}",
         lambda x, o: o.where(x > 0, x, alpha * x),
         lambda x, o: o.where(x > 0, 1 + 0 * x, alpha + 0 * x),
         kinks=(0.0,),
@@ -199,7 +199,7 @@ def _elu(alpha: float = 1.0) -> Activation:
     # phi'' jumps (0 on the right, alpha on the left): ELU(1) is in J_2.
     order = 2 if alpha == 1.0 else 1
     return Activation(
-        f"elu:{alpha:g}",
+        "elu" if alpha == 1.0 else f"elu:{alpha:g}",
         lambda x, o: o.where(x > 0, x, alpha * o.expm1(o.where(x > 0, 0 * x, x))),
         lambda x, o: o.where(x > 0, 1 + 0 * x, alpha * o.exp(o.where(x > 0, 0 * x, x))),
         kinks=(0.0,),

@@ -303,6 +303,12 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
     return tab
 
 
+def _quantize(s: np.ndarray) -> np.ndarray:
+    """Integer keys equal for variances that agree to ~12 significant digits."""
+    with np.errstate(divide="ignore"):
+        return np.round(np.log2(np.where(s > 0, s, 1e-300)) * 2.0**36).astype(np.int64)
+
+
 # ---------------------------------------------------------------------------------------------
 # public entry
 # ---------------------------------------------------------------------------------------------
@@ -330,9 +336,11 @@ def dual(
         return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca)
     out = np.empty(ca.shape)
     # group entries by their (s1, s2) pair: one table per distinct pair of variances
-    pairs = np.stack([s1a.ravel(), s2a.ravel()], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    # variances equal to 12 significant digits share a table (unit-norm rows differ by rounding)
+    keys = np.stack([_quantize(s1a.ravel()), _quantize(s2a.ravel())], axis=1)
+    uniq_keys, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
+    uniq = np.stack([s1a.ravel()[first], s2a.ravel()[first]], axis=1)
     flat_c, flat_out = ca.ravel(), out.reshape(-1)
     if method == "table" or len(uniq) <= 36:
         for k, (a, b) in enumerate(uniq):

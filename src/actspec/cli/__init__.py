@@ -1,0 +1,65 @@
+"""Command-line interface: ``actspec COMMAND ...`` (thin layer over the library).
+
+Every user error becomes one line ``error: ...`` on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # typer >= 0.20 vendors its own copy of click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover
+    from click import exceptions as _cx
+
+from ..errors import ActspecError
+from . import hermite, spectrum  # noqa: F401  (register commands)
+from ._app import app
+
+try:  # commands owned by other modules register themselves when present
+    from . import data  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+__all__ = ["app", "main", "run"]
+
+
+def _error(msg: str, code: int = 2) -> int:
+    text = " ".join(str(msg).split())
+    print(f"error: {text}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``actspec`` console script."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit status (errors never raise)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="actspec", standalone_mode=False)
+    except ActspecError as exc:
+        return _error(str(exc))
+    except _cx.NoArgsIsHelpError as exc:  # bare "actspec": help text, status 0
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stdout)
+        return 0
+    except _cx.UsageError as exc:
+        hint = (
+            f" (see 'actspec {exc.ctx.info_name} --help')"
+            if exc.ctx and exc.ctx.parent
+            else " (see 'actspec --help')"
+        )
+        return _error(exc.format_message() + hint)
+    except _cx.Exit as exc:
+        return exc.exit_code
+    except (_cx.Abort, KeyboardInterrupt):
+        return _error("interrupted; finished results were kept", 130)
+    except MemoryError:
+        return _error("out of memory; use a smaller --n or --width (or --dtype float32)", 2)
+    except OSError as exc:
+        return _error(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), 2)
+    return rv if isinstance(rv, int) else 0

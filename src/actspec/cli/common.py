@@ -1,0 +1,119 @@
+"""Options and helpers shared by the commands: data selection, output files, console."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ..errors import ActspecError
+from ..io import check_writable
+
+console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, highlight=False)
+
+DATA_PANEL = "Data"
+OUTPUT_PANEL = "Output"
+
+# ---- data options (same flags in every command) ---------------------------------------------
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Data source: circle, sphere, subspace, smoothed, digits, cifar10, or a path to "
+        ".npy/.npz/.csv.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+NOpt = Annotated[
+    int | None,
+    typer.Option("--n", help="Number of points (default depends on the source).",
+                 rich_help_panel=DATA_PANEL),
+]
+DimOpt = Annotated[
+    int | None,
+    typer.Option("--dim", help="Ambient dimension of synthetic data (circle: 10, i.e. S^9).",
+                 rich_help_panel=DATA_PANEL),
+]
+SpanDimOpt = Annotated[
+    int | None,
+    typer.Option("--span-dim", help="Dimension d0 of the span (subspace/smoothed data).",
+                 rich_help_panel=DATA_PANEL),
+]
+NoiseOpt = Annotated[
+    float,
+    typer.Option("--noise", help="Gaussian noise scale within the span (smoothed data).",
+                 rich_help_panel=DATA_PANEL),
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed for the data and the network weights.",
+                      rich_help_panel=DATA_PANEL),
+]
+DataDirOpt = Annotated[
+    str | None,
+    typer.Option("--data-dir", help="Directory with CIFAR-10 python batches (cifar10 source).",
+                 rich_help_panel=DATA_PANEL),
+]
+NormalizeInputsOpt = Annotated[
+    bool,
+    typer.Option("--normalize-inputs/--no-normalize-inputs",
+                 help="Scale every row to unit norm (the theory's Assumption 1).",
+                 rich_help_panel=DATA_PANEL),
+]
+PreprocessOpt = Annotated[
+    str | None,
+    typer.Option("--preprocess",
+                 help="'paper': the activation paper's lift (scale to norm <= 1/sqrt2, pad to "
+                 "1/sqrt2, append the constant 1/sqrt2); 'center': subtract the mean first.",
+                 rich_help_panel=DATA_PANEL),
+]
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option("--json", help="Write the results as one JSON object to this file.",
+                 rich_help_panel=OUTPUT_PANEL),
+]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option("--plot", help="Write a PNG figure to this file.", rich_help_panel=OUTPUT_PANEL),
+]
+
+
+def load_dataset(
+    data: str, n: int | None, dim: int | None, span_dim: int | None, noise: float, seed: int,
+    data_dir: str | None, normalize_inputs: bool, preprocess: str | None,
+) -> Any:
+    """Load the data selected by the common options (see :func:`actspec.datasets.load_data`)."""
+    from ..datasets import load_data
+
+    return load_data(
+        data, n=n, dim=dim, span_dim=span_dim, noise=noise, seed=seed, data_dir=data_dir,
+        normalize=normalize_inputs, preprocess=preprocess,
+    )
+
+
+def outputs_ok(*paths: tuple[Path | None, str]) -> None:
+    """Check every output path is writable before any work starts."""
+    for p, what in paths:
+        check_writable(p, what)
+
+
+def parse_width(text: str) -> int | None:
+    t = str(text).strip().lower()
+    if t in ("inf", "infinite", "infinity", "oo"):
+        return None
+    try:
+        v = float(t)
+    except ValueError:
+        raise ActspecError(f"--width must be 'inf' or a positive integer (got {text!r})") from None
+    if not v.is_integer() or v < 1:
+        raise ActspecError(f"--width must be 'inf' or a positive integer (got {text!r})")
+    if v > 1e8:
+        raise ActspecError(f"--width {text} is too large (max 1e8 neurons)")
+    return int(v)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

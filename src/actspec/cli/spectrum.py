@@ -1,0 +1,130 @@
+"""``actspec spectrum``: the G-matrix spectrum of several activations side by side."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ..io import run_metadata, write_json
+from ._app import app
+from .common import (
+    DataDirOpt,
+    DataOpt,
+    DimOpt,
+    JsonOpt,
+    NoiseOpt,
+    NOpt,
+    NormalizeInputsOpt,
+    PlotOpt,
+    PreprocessOpt,
+    SeedOpt,
+    SpanDimOpt,
+    console,
+    load_dataset,
+    outputs_ok,
+    parse_width,
+)
+from .progress import neuron_progress
+
+DEFAULT_ACTIVATIONS = ["relu", "elu", "tanh", "swish"]
+
+
+def _fmt(x: float, lower: bool = False) -> str:
+    s = f"{x:.3g}"
+    return f"≥{s}" if lower else s
+
+
+@app.command("spectrum")
+def spectrum_cmd(
+    activation: Annotated[
+        list[str] | None,
+        typer.Option("--activation", "-a",
+                     help="Activation (repeat for several): relu, leaky_relu:0.2, elu:1.0, selu, "
+                     "gelu, swish/silu, softplus, tanh, sigmoid, erf, linear, quadratic, cubic. "
+                     "Default: relu elu tanh swish."),
+    ] = None,
+    data: DataOpt = "circle",
+    n: NOpt = None,
+    dim: DimOpt = None,
+    span_dim: SpanDimOpt = None,
+    noise: NoiseOpt = 0.1,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    normalize_inputs: NormalizeInputsOpt = True,
+    preprocess: PreprocessOpt = None,
+    width: Annotated[
+        list[str] | None,
+        typer.Option("--width", "-m",
+                     help="'inf' for the exact infinite-width G∞, or the number of neurons m for "
+                     "G at a random initialisation (repeat to compare, e.g. --width inf "
+                     "--width 10000)."),
+    ] = None,
+    train: Annotated[
+        str, typer.Option("--train", help="hidden: G (only W trained); both: G + H; output: H.")
+    ] = "hidden",
+    init: Annotated[str, typer.Option("--init", help="dzps (default), fanin or fanout.")] = "dzps",
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi).")
+    ] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")] = "float64",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, or auto.")] = "cpu",
+    show: Annotated[int, typer.Option("--show", help="Also print the k smallest eigenvalues.")] = 0,
+    plot: PlotOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Eigenvalues of the G-matrix for each activation: λ_min, λ_max, condition number, trace.
+
+    Example: actspec spectrum -a relu -a tanh --data circle --n 50 --plot spectrum.png --json s.json
+
+    A smaller λ_min means slower training of the slowest mode (SCIENCE §2). Eigenvalues below
+    n·eps·λ_max cannot be resolved in float64; the condition number is then shown as a lower bound.
+    """
+    from ..runs import run_spectrum
+
+    outputs_ok((plot, "--plot"), (json_path, "--json"))
+    acts = activation or list(DEFAULT_ACTIVATIONS)
+    widths = [parse_width(w) for w in (width or ["inf"])]
+    ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
+        results = run_spectrum(ds.X, acts, widths, train=train, init=init, normalize=normalize,
+                               seed=seed, dtype=dtype, device=device, on_progress=prog)
+
+    table = Table(title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, "
+                  f"train={train}, init={init}", box=box.SIMPLE_HEAD)
+    for col in ("activation", "class", "width", "λ_min", "λ_max", "cond", "trace", "eff.rank"):
+        table.add_column(col, justify="left" if col in ("activation", "class") else "right",
+                         no_wrap=True)
+    for r in results:
+        lam_min = (f"<{r['resolution']:.1e}" if r["lambda_min"] < r["resolution"]
+                   else _fmt(r["lambda_min"]))
+        kclass = r["kink_class"].replace("polynomial of degree ", "poly deg ")
+        table.add_row(r["activation"], kclass, str(r["width"]), lam_min,
+                      _fmt(r["lambda_max"]),
+                      _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
+                      _fmt(r["trace"]), f"{r['effective_rank']:.2f}")
+    console.print(table)
+    if any(r["condition_number_is_lower_bound"] for r in results):
+        console.print("[yellow]note:[/] some eigenvalues are below float64 resolution "
+                      "(n·eps·λ_max); their condition numbers are lower bounds.")
+    if show > 0:
+        for r in results:
+            tail = ", ".join(f"{v:.3g}" for v in r["eigenvalues"][-show:][::-1])
+            console.print(f"{r['activation']} (width {r['width']}): smallest {show}: {tail}")
+    if plot is not None:
+        from ..plots import plot_spectra
+
+        curves = [{"label": f"{r['activation']} (m={r['width']})", "eigenvalues": r["eigenvalues"],
+                   "resolution": r["resolution"], "dashed": r["width"] != "inf"} for r in results]
+        plot_spectra(curves, plot, title=f"G-matrix eigenvalues: {ds.name}, n={ds.n}")
+        console.print(f"wrote {plot}")
+    if json_path is not None:
+        settings = {"activations": acts, "widths": ["inf" if w is None else w for w in widths],
+                    "train": train, "init": init, "normalize": normalize, "seed": seed,
+                    "dtype": dtype, "device": device, "data": data}
+        write_json(json_path, {"settings": settings,
+                               "data": {"n": ds.n, "dim": ds.dim, **ds.info},
+                               "results": results, "meta": run_metadata()})
+        console.print(f"wrote {json_path}")

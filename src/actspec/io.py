@@ -1,0 +1,114 @@
+"""Safe output: files are written to a temporary name in the target directory and renamed, so an
+interrupted or failed run never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ActspecError
+
+__all__ = ["check_writable", "write_json", "atomic_path", "run_metadata", "to_jsonable"]
+
+
+def check_writable(path: str | os.PathLike[str] | None, what: str = "output") -> Path | None:
+    """Fail early (before any computation) when ``path`` cannot be written."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if p.exists() and p.is_dir():
+        raise ActspecError(f"{what} path {str(p)!r} is a directory; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise ActspecError(
+            f"cannot write {what} {str(p)!r}: directory {str(parent)!r} does not exist; create it first"
+        )
+    if not os.access(parent, os.W_OK):
+        raise ActspecError(f"cannot write {what} {str(p)!r}: directory {str(parent)!r} is not writable")
+    return p
+
+
+class atomic_path:
+    """Context manager yielding a temporary path that replaces ``path`` on success only."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=f".tmp{suffix}",
+                                   dir=self.path.parent if str(self.path.parent) else ".")
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays to Python; non-finite floats to None (strict JSON has no inf/NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n")
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+            timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_metadata(**extra: Any) -> dict[str, Any]:
+    """Versions and provenance recorded in every JSON result."""
+    import scipy
+    import torch
+
+    from . import __version__
+
+    meta = {
+        "actspec": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+        "git_revision": _git_revision(),
+    }
+    meta.update(extra)
+    return meta
