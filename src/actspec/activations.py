@@ -192,7 +192,12 @@ def _elu(alpha: float = 1.0) -> Activation:
     if alpha == 0.0:
         act = _relu()
         return Activation(
-            "elu:0", act._phi, act._dphi, kinks=(0.0,), kink_order=1, formula="max(x, 0)",
+            "elu:0",
+            act._phi,
+            act._dphi,
+            kinks=(0.0,),
+            kink_order=1,
+            formula="max(x, 0)",
             params={"alpha": 0.0},
         )
     # phi'(0-) = alpha, phi'(0+) = 1: the first derivative jumps unless alpha == 1, in which case
@@ -402,9 +407,7 @@ def activation(
     if isinstance(spec, str):
         return _builtin(spec)
     if not callable(spec):
-        raise ActspecError(
-            f"activation must be a name or a callable, got {type(spec).__name__}"
-        )
+        raise ActspecError(f"activation must be a name or a callable, got {type(spec).__name__}")
     label = name or getattr(spec, "__name__", "custom")
     if label == "<lambda>":
         label = "custom"

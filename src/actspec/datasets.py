@@ -194,9 +194,20 @@ def _as_matrix(X: Any, what: str) -> np.ndarray:
 
 
 def normalize_rows(X: np.ndarray, *, what: str = "data") -> np.ndarray:
-    """Rows scaled to unit Euclidean norm (float64, C-contiguous); zero rows are an error."""
+    """Rows scaled to unit Euclidean norm (float64, C-contiguous); zero rows are an error.
+
+    Rows whose norm is already 1 to within 2 ulp are returned bit-for-bit unchanged (so exactly
+    constructed unit data such as ``circle`` keeps its exact inner products).
+    """
     X = _as_matrix(X, what)
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    risky = ~np.isfinite(norms) | (norms < 1e-150)
+    if np.any(risky):  # over/underflow of the squared norm: rescale those rows first
+        sub = X[risky]
+        scale = np.max(np.abs(sub), axis=1)
+        safe = np.where(scale > 0, scale, 1.0)
+        norms[risky] = scale * np.linalg.norm(sub / safe[:, None], axis=1)
     zero = np.flatnonzero(norms == 0.0)
     if zero.size:
         raise ActspecError(
@@ -204,12 +215,16 @@ def normalize_rows(X: np.ndarray, *, what: str = "data") -> np.ndarray:
             "normalised; use --preprocess paper (which lifts them), remove them, or pass "
             "--no-normalize-inputs"
         )
-    # norms may overflow/underflow for extreme scales: rescale by the max first
-    if not np.all(np.isfinite(norms)) or norms.min() < 1e-150:
-        scale = np.max(np.abs(X), axis=1, keepdims=True)
-        Xs = X / scale
-        return np.ascontiguousarray(Xs / np.linalg.norm(Xs, axis=1, keepdims=True))
-    return np.ascontiguousarray(X / norms[:, None])
+    done = np.abs(norms - 1.0) <= 2 * np.finfo(np.float64).eps
+    if np.all(done):
+        return X
+    out = X / norms[:, None]
+    out[done] = X[done]
+    bad = ~np.isfinite(out).all(axis=1)
+    if np.any(bad):  # tiny norms: divide by the max first
+        sub = X[bad] / np.max(np.abs(X[bad]), axis=1, keepdims=True)
+        out[bad] = sub / np.linalg.norm(sub, axis=1, keepdims=True)
+    return np.ascontiguousarray(out)
 
 
 def center_columns(X: np.ndarray) -> np.ndarray:
@@ -397,12 +412,13 @@ def smoothed(n: int = 100, dim: int = 20, span_dim: int = 3, noise: float = 0.1,
     B = _orthonormal(rng, dim, span_dim)
     C = rng.standard_normal((n, span_dim))
     C /= np.linalg.norm(C, axis=1, keepdims=True)
-    noise_rng = np.random.default_rng([seed, 0x5E0])
-    C = C + noise * noise_rng.standard_normal((n, span_dim))
-    norms = np.linalg.norm(C, axis=1)
-    if np.any(norms == 0.0):  # pragma: no cover - probability zero
-        raise ActspecError("smoothed: a noisy point is exactly zero; choose another --seed")
-    C /= norms[:, None]
+    if noise > 0:
+        noise_rng = np.random.default_rng([seed, 0x5E0])
+        C = C + noise * noise_rng.standard_normal((n, span_dim))
+        norms = np.linalg.norm(C, axis=1)
+        if np.any(norms == 0.0):  # pragma: no cover - probability zero
+            raise ActspecError("smoothed: a noisy point is exactly zero; choose another --seed")
+        C /= norms[:, None]
     return np.ascontiguousarray(C @ B)
 
 
@@ -433,6 +449,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "scalar"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -442,7 +459,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _cifar_dir(data_dir: str | os.PathLike[str] | None, files: tuple[str, ...], spec: str) -> Path:
-    need = ", ".join(files)
+    need = "data_batch_1..data_batch_5 and test_batch"
     if data_dir is None:
         raise ActspecError(
             f"{spec}: give --data-dir, the directory holding the extracted 'cifar-10-batches-py' "
@@ -460,7 +477,8 @@ def _cifar_dir(data_dir: str | os.PathLike[str] | None, files: tuple[str, ...], 
     missing = [f for f in files if not (root / f).is_file()]
     raise ActspecError(
         f"{spec}: no {', '.join(missing)} in {str(root)!r}; --data-dir must hold the extracted "
-        f"'cifar-10-batches-py' files {need} (python-pickle batch layout)"
+        f"'cifar-10-batches-py' files {need} (python-pickle batch layout, from "
+        "cifar-10-python.tar.gz)"
     )
 
 
@@ -531,7 +549,8 @@ def _is_number(s: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def _read_csv(path: Path, what: str, *, labels_only: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     try:
         with open(path, newline="") as fh:
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
@@ -579,7 +598,7 @@ def _read_csv(path: Path, what: str) -> tuple[np.ndarray, np.ndarray | None, lis
         if label_cols:
             y = M[:, label_cols[0]]
             M = np.delete(M, label_cols[0], axis=1)
-            if M.shape[1] == 0:
+            if M.shape[1] == 0 and not labels_only:
                 raise ActspecError(f"{what}: the CSV has a label column but no feature columns")
     return M, y, header
 
@@ -674,7 +693,7 @@ def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
     if suffix == ".npy":
         arr = _load_npy(p, what)
     elif suffix in (".csv", ".txt"):
-        M, y, _ = _read_csv(p, what)
+        M, y, _ = _read_csv(p, what, labels_only=True)
         if y is not None:
             arr = y
         elif M.shape[1] == 1:

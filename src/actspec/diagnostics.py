@@ -4,7 +4,9 @@
 
 * ``n``, ``dim``, row-norm range;
 * ``span_dim``: the numerical rank of X (number of singular values > ``rank_tol``; by default
-  ``rank_tol = sigma_max * max(n, dim) * eps``, numpy's ``matrix_rank`` rule), the singular values
+  ``rank_tol = sigma_max * max(n, dim) * eps``, numpy's ``matrix_rank`` rule, when the singular
+  values come from an SVD; ``sigma_max * sqrt(max(n, dim) * eps)`` when, for large data, they come
+  from the eigenvalues of the smaller Gram matrix, see ``svd_method``), the singular values
   and the cumulative normalised squared-singular-value curve (Figure 2(b) of the paper), with the
   number of dimensions holding 90 / 99 / 99.9 % of the energy;
 * ``min_distance`` (min_{i<j} ||x_i - x_j||, with the pair) and the paper's separation
@@ -16,13 +18,16 @@
   make G singular for every activation; parallel rows make it singular for positively homogeneous
   phi' (ReLU); antiparallel rows make it singular when phi' is even or odd (tanh, erf, sigmoid,
   polynomials), not for ReLU; zero rows give delta = 0;
-* the histogram of all n(n-1)/2 pairwise distances (Figure 2(a)): ``counts``, ``edges``.
+* the histogram of all n(n-1)/2 pairwise distances (Figure 2(a)): ``counts``, ``edges``, and
+  ``mean_distance`` / ``max_distance``. These use the Gram-based distances (absolute error up to
+  ~sqrt(eps) * max ||x|| for near-coincident pairs); the minima above are exact.
 
 All pairwise quantities are computed on blocks of ``chunk`` x ``chunk`` rows with one BLAS matmul
 per block (only blocks on or above the block diagonal): memory is O(chunk^2 + n * dim) and no n x n
 matrix is formed. Gram-based distances and sines lose accuracy near zero (cancellation), so the
 smallest candidates of every block are recomputed directly from the rows before reporting the
-minima. The pairwise pass costs n^2 * dim flops; the singular values one SVD of X.
+minima. The pairwise pass costs n^2 * dim flops; the singular values one SVD of X (or, for
+large X, one min(n,dim)^2 Gram matrix and its eigenvalues).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = ["data_diagnostics", "plot_data_diagnostics", "format_warnings"]
 _EPS = np.finfo(np.float64).eps
 _FINE_BINS = 8192  # internal histogram resolution over [0, 2 max ||x||]
 _K_CAND = 8  # smallest candidates kept per block for exact recomputation
+_SVD_EXACT_WORK = 5e9  # min(n,d)^2 max(n,d) up to which "auto" uses a full SVD
 
 
 def _as_matrix(X: Any) -> np.ndarray:
@@ -114,6 +120,7 @@ def data_diagnostics(
     duplicate_tol: float = 1e-6,
     parallel_tol: float = 1e-6,
     max_examples: int = 5,
+    svd_method: str = "auto",
 ) -> dict[str, Any]:
     """Diagnostics of the data matrix X (rows = points); see the module docstring.
 
@@ -122,8 +129,14 @@ def data_diagnostics(
     approximate number of histogram bins (spanning the observed distance range);
     ``duplicate_tol`` relative distance below which two rows count as duplicates;
     ``parallel_tol`` |sin angle| below which two rows count as (anti)parallel; ``max_examples``
-    example pairs kept per category.
+    example pairs kept per category; ``svd_method`` ``"svd"`` (LAPACK singular values of X, exact
+    to rounding), ``"gram"`` (square roots of the eigenvalues of X^T X or X X^T, whichever is
+    smaller: several times faster for large data, but singular values below ~sqrt(eps) sigma_max
+    are noise, so the default rank tolerance becomes sigma_max * sqrt(max(n, dim) * eps)) or
+    ``"auto"`` (``svd`` when min(n,dim)^2 max(n,dim) <= 5e9, else ``gram``).
     """
+    if svd_method not in ("auto", "svd", "gram"):
+        raise ActspecError(f"svd_method must be auto, svd or gram, got {svd_method!r}")
     X = _as_matrix(X)
     n, d = X.shape
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
@@ -138,7 +151,7 @@ def data_diagnostics(
     chunk = int(chunk)
 
     # rescale extreme magnitudes so squared norms neither overflow nor underflow
-    amax = float(np.max(np.abs(X)))
+    amax = max(float(X.max()), -float(X.min()))
     scale = 1.0
     if amax > 0 and (amax > 1e100 or amax < 1e-100):
         scale = amax
@@ -147,17 +160,27 @@ def data_diagnostics(
     norms = np.sqrt(np.einsum("ij,ij->i", X, X))
     sq = norms * norms
     zero_rows = np.flatnonzero(norms == 0.0)
-    inv = np.zeros_like(norms)
-    nz = norms > 0
-    inv[nz] = 1.0 / norms[nz]
-    U = X * inv[:, None]  # unit rows (zero rows stay zero)
 
     # ---------------------------------------------------------------- singular values
-    sv = sla.svdvals(X, check_finite=False)
+    lo_, hi_ = min(n, d), max(n, d)
+    if svd_method == "auto":
+        svd_method = "svd" if lo_ * lo_ * hi_ <= _SVD_EXACT_WORK else "gram"
+    if svd_method == "svd":
+        sv = sla.svdvals(X, check_finite=False)
+        rank_rule = "sigma_max * max(n, dim) * eps"
+        rel = max(n, d) * _EPS
+    else:
+        # eigenvalues of the smaller Gram matrix (min(n, dim)^2 entries, never larger than X):
+        # much faster than an SVD, accurate for sigma >~ sqrt(eps) * sigma_max
+        Gs = X.T @ X if n >= d else X @ X.T
+        lam = np.linalg.eigvalsh(Gs)[::-1]
+        del Gs
+        sv = np.sqrt(np.maximum(lam, 0.0))
+        rank_rule = "sigma_max * sqrt(max(n, dim) * eps) (singular values from the Gram matrix)"
+        rel = math.sqrt(max(n, d) * _EPS)
     smax = float(sv[0]) if sv.size else 0.0
-    rank_rule = "sigma_max * max(n, dim) * eps"
     if tol is None:
-        rank_tol = smax * max(n, d) * _EPS
+        rank_tol = smax * rel
     else:
         rank_tol = float(tol) / scale
         rank_rule = "user"
@@ -171,6 +194,14 @@ def data_diagnostics(
     }
 
     # ---------------------------------------------------------------- pairwise pass
+    unit = bool(np.all(np.abs(norms - 1.0) <= 1e-12))  # fast path: dist^2 = 2 - 2 cos
+    if unit:
+        U = X
+    else:
+        inv = np.zeros_like(norms)
+        nz = norms > 0
+        inv[nz] = 1.0 / norms[nz]
+        U = X * inv[:, None]  # unit rows (zero rows stay zero)
     n_pairs = n * (n - 1) // 2
     R = float(norms.max())
     hist_hi = 2.0 * R * (1.0 + 1e-9) if R > 0 else 1.0
@@ -186,59 +217,101 @@ def data_diagnostics(
     anti = _Examples(max_examples)
     cos_thr = 1.0 - 0.5 * parallel_tol * parallel_tol  # |cos| >= this <=> |sin| <~ parallel_tol
 
+    dup_abs = duplicate_tol * R  # no pair in a block can be a duplicate if its min distance > this
     for i0 in range(0, n, chunk):
         i1 = min(n, i0 + chunk)
-        Xi, Ui = X[i0:i1], U[i0:i1]
         for j0 in range(i0, n, chunk):
             j1 = min(n, j0 + chunk)
-            Xj, Uj = X[j0:j1], U[j0:j1]
-            G = Xi @ Xj.T
-            mask = None
-            if i0 == j0:
-                mask = np.triu(np.ones(G.shape, dtype=bool), k=1)
-                if not mask.any():
-                    continue
-            D2 = sq[i0:i1, None] + sq[None, j0:j1] - 2.0 * G
-            np.maximum(D2, 0.0, out=D2)
-            dist = np.sqrt(D2, out=D2)
-            # histogram + mean + max
-            dv = dist[mask] if mask is not None else dist.ravel()
-            b = np.minimum((dv / width).astype(np.int64), _FINE_BINS - 1)
+            diag_block = i0 == j0
+            if diag_block and i1 - i0 < 2:
+                continue
+            C = U[i0:i1] @ U[j0:j1].T  # cosines (0 for pairs with a zero row)
+            np.clip(C, -1.0, 1.0, out=C)
+            # diagonal blocks: only the strict upper triangle counts; the last row of such a
+            # block has no pair and the first column neither (rs / cs exclude them)
+            rs = slice(0, i1 - i0 - 1) if diag_block else slice(None)
+            cs = slice(1, None) if diag_block else slice(None)
+            rows = np.arange(i1 - i0)[rs]
+            if diag_block:
+                low = np.tril_indices(i1 - i0)
+            # squared distances
+            if unit:
+                D = np.multiply(C, -2.0)
+                D += 2.0
+            else:
+                D = np.multiply.outer(norms[i0:i1], norms[j0:j1])
+                D *= C
+                D *= -2.0
+                D += sq[i0:i1, None]
+                D += sq[None, j0:j1]
+            np.maximum(D, 0.0, out=D)
+            np.sqrt(D, out=D)  # D = distances
+            if diag_block:
+                dv = D[np.triu_indices(i1 - i0, k=1)]
+                D[low] = np.inf
+            else:
+                dv = D.ravel()
+            b = np.multiply(dv, 1.0 / width).astype(np.int64)
+            np.minimum(b, _FINE_BINS - 1, out=b)
             fine += np.bincount(b, minlength=_FINE_BINS)
             dist_sum += float(dv.sum())
             dmax_est = max(dmax_est, float(dv.max()))
-            cand_dist.add(*_local_candidates(dist, mask, _K_CAND, i0, j0))
-            # duplicates: distance small relative to the larger norm of the pair
-            big = np.maximum(norms[i0:i1, None], norms[None, j0:j1])
-            dup = dist <= duplicate_tol * big
-            if mask is not None:
-                dup &= mask
-            di, dj = np.nonzero(dup)
-            dups.add(di + i0, dj + j0)
-            # cosines and sines
-            C = Ui @ Uj.T
-            np.clip(C, -1.0, 1.0, out=C)
-            S2 = 1.0 - C * C  # sin^2 (1 for pairs with a zero row)
-            np.maximum(S2, 0.0, out=S2)
-            cand_sine.add(*_local_candidates(S2, mask, _K_CAND, i0, j0))
-            # delta^2 both directions: (i -> j) ||x_j||^2 sin^2 ; (j -> i) ||x_i||^2 sin^2
-            Dij = S2 * sq[None, j0:j1]
-            Dji = S2 * sq[i0:i1, None]
-            v1, a1, b1 = _local_candidates(Dij, mask, _K_CAND, i0, j0)
-            v2, a2, b2 = _local_candidates(Dji, mask, _K_CAND, i0, j0)
-            cand_delta.add(np.concatenate([v1, v2]), np.concatenate([a1, b2]),
-                           np.concatenate([b1, a2]))
-            nzp = (norms[i0:i1, None] > 0) & (norms[None, j0:j1] > 0)
-            p = (C >= cos_thr) & nzp & ~dup
-            a = (C <= -cos_thr) & nzp
-            if mask is not None:
-                p &= mask
-                a &= mask
-            pi, pj = np.nonzero(p)
-            par.add(pi + i0, pj + j0)
-            ai, aj = np.nonzero(a)
-            anti.add(ai + i0, aj + j0)
-            del G, D2, dist, C, S2, Dij, Dji
+            del dv, b
+            am = np.argmin(D[rs], axis=1)
+            dmin_rows = D[rows, am]
+            cand_dist.add(dmin_rows, rows + i0, am + j0)
+            if float(dmin_rows.min()) <= dup_abs + 1e-7 * R:
+                big = np.maximum.outer(norms[i0:i1], norms[j0:j1])
+                big *= duplicate_tol
+                di, dj = np.nonzero(D <= big)
+                # the Gram estimate is uncertain at ~1e-8 R: confirm candidates directly
+                ok = (np.linalg.norm(X[di + i0] - X[dj + j0], axis=1)
+                      <= duplicate_tol * np.maximum(norms[di + i0], norms[dj + j0]))
+                dups.add(di[ok] + i0, dj[ok] + j0)
+                del big
+            del D
+            # sines: the pair with the largest |cos| per row
+            A = np.abs(C)
+            if diag_block:
+                A[low] = -1.0
+            am = np.argmax(A[rs], axis=1)
+            cmax = A[rows, am]
+            cand_sine.add(1.0 - cmax * cmax, rows + i0, am + j0)
+            if float(cmax.max()) >= cos_thr:
+                ci, cj = np.nonzero(A >= cos_thr)
+                ci, cj = ci + i0, cj + j0
+                good = (norms[ci] > 0) & (norms[cj] > 0)
+                ci, cj = ci[good], cj[good]
+                sgn = np.einsum("kj,kj->k", U[ci], U[cj]) > 0
+                # exact |sin| for the candidates
+                sin = np.linalg.norm(U[ci] - np.einsum("kj,kj->k", U[ci], U[cj])[:, None] * U[cj],
+                                     axis=1)
+                isdup = (np.linalg.norm(X[ci] - X[cj], axis=1)
+                         <= duplicate_tol * np.maximum(norms[ci], norms[cj]))
+                close = sin <= parallel_tol
+                p = close & sgn & ~isdup
+                a = close & ~sgn
+                par.add(ci[p], cj[p])
+                anti.add(ci[a], cj[a])
+            # delta^2, both directions: (i -> j) ||x_j||^2 sin^2 ; (j -> i) ||x_i||^2 sin^2
+            if unit:
+                cand_delta.add(1.0 - cmax * cmax, rows + i0, am + j0)
+            else:
+                S2 = np.multiply(A, A, out=A)
+                np.subtract(1.0, S2, out=S2)
+                T = S2 * sq[None, j0:j1]
+                if diag_block:
+                    T[low] = np.inf
+                am = np.argmin(T[rs], axis=1)
+                cand_delta.add(T[rows, am], rows + i0, am + j0)
+                np.multiply(S2, sq[i0:i1, None], out=T)
+                if diag_block:
+                    T[low] = np.inf
+                am = np.argmin(T[:, cs], axis=0)
+                cols = np.arange(j1 - j0)[cs]
+                cand_delta.add(T[am, cols], cols + j0, am + i0)
+                del S2, T
+            del A, C
 
     out: dict[str, Any] = {
         "n": n,
@@ -249,8 +322,9 @@ def data_diagnostics(
         "unit_norm": bool(np.all(np.abs(norms * scale - 1.0) <= 1e-10)),
         "zero_norm_rows": int(zero_rows.size),
         "span_dim": span_dim,
-        "rank_tol": rank_tol * scale,
+        "rank_tol": float(rank_tol) * scale,
         "rank_tol_rule": rank_rule,
+        "svd_method": svd_method,
         "singular_values": [float(s) * scale for s in sv],
         "cumulative_energy": [float(c) for c in cum],
         "dims_for_energy": dims_for,
@@ -379,6 +453,7 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
                 v = diag.get(key)
                 if v is not None:
                     ax.axvline(v, color="tab:red", ls=style, label=f"{label} = {v:.3g}")
+            ax.set_xlim(left=0.0)
             ax.set_xlabel(r"pairwise distance $\|x_i - x_j\|$")
             ax.set_ylabel("number of pairs")
             ax.set_title(f"Pairwise distances, n = {diag.get('n')}{suffix}")

@@ -214,7 +214,9 @@ def _polar_batch(
     return np.einsum("epr,epr,ep->e", vals, wr, wpsi)
 
 
-def gaussian_mean(f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...], s: float = 1.0) -> float:
+def gaussian_mean(
+    f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...], s: float = 1.0
+) -> float:
     """E f(sqrt(s) z) for z ~ N(0, 1), by composite Gauss-Legendre split at the kinks."""
     from .hermite import gauss_legendre_panels
 
@@ -251,6 +253,7 @@ class DualTable:
         cheb = np.cos(math.pi * (np.arange(_Q) + 0.5) / _Q)[::-1]  # Chebyshev points, ascending
         probe = np.array([-0.71, 0.13, 0.83])
         p = 16
+        best: DualTable | None = None
         while True:
             h = math.pi / p
             left = np.arange(p) * h
@@ -265,8 +268,10 @@ class DualTable:
             err = float(np.max(np.abs(tab(np.cos(check.ravel())) - vals[nodes.size :])))
             scale = max(1.0, float(np.max(np.abs(node_vals))))
             tab.check_error = err
-            if err <= _TOL * scale or p >= 512:
-                return tab
+            # stop when verified, or when doubling no longer helps (quadrature noise floor)
+            if err <= _TOL * scale or p >= 512 or (best is not None and err > 0.5 * best.check_error):
+                return tab if best is None or err <= best.check_error else best
+            best = tab
             p *= 2
 
     def __call__(self, rho: np.ndarray) -> np.ndarray:

@@ -75,7 +75,9 @@ def gram_infinite(
         sq = np.sqrt(np.diag(gx) + 1.0)
         rho = np.clip((gx + 1.0) / np.outer(sq, sq), -1.0, 1.0)
         theta = np.arccos(rho)
-        e = (left**2 + right**2) * (math.pi - theta) / (2 * math.pi) + left * right * theta / math.pi
+        e = (left**2 + right**2) * (math.pi - theta) / (
+            2 * math.pi
+        ) + left * right * theta / math.pi
         out = e * gx if train in ("hidden", "both") else 0.0 * gx
         if train in ("both", "output"):
             out = out + float(act.phi(np.array([0.0]))[0]) ** 2
@@ -144,9 +146,7 @@ def gram(
             raise ActspecError("weights must be a tuple (W, a) or (W, a, b)")
         W = np.asarray(weights[0], dtype=np.float64)
         if W.ndim != 2 or W.shape[1] != Xv.shape[1]:
-            raise ActspecError(
-                f"weights W must have shape (m, d={Xv.shape[1]}), got {W.shape}"
-            )
+            raise ActspecError(f"weights W must have shape (m, d={Xv.shape[1]}), got {W.shape}")
         m_w = W.shape[0]
         av = np.asarray(weights[1], dtype=np.float64)
         if av.shape[0] != m_w or av.ndim > 2:
@@ -162,15 +162,29 @@ def gram(
     try:
         m = int(width)
     except (TypeError, ValueError):
-        raise ActspecError(f"width must be a positive integer or None/'inf' (got {width!r})") from None
+        raise ActspecError(
+            f"width must be a positive integer or None/'inf' (got {width!r})"
+        ) from None
     if m < 1 or m != float(width):
         raise ActspecError(f"width must be a positive integer (got {width!r})")
     if outputs < 1:
         raise ActspecError(f"outputs must be >= 1 (got {outputs})")
-    tdtype = {"float64": torch.float64, "float32": torch.float32}.get(str(dtype).replace("torch.", ""))
+    tdtype = {"float64": torch.float64, "float32": torch.float32}.get(
+        str(dtype).replace("torch.", "")
+    )
     if tdtype is None:
         raise ActspecError(f"dtype must be 'float64' or 'float32' (got {dtype!r})")
     return empirical_gram(
-        Xv, a, m, train=train, scheme=init_scheme(init), seed=int(seed), weights=weights,
-        outputs=outputs, dtype=tdtype, device=device, chunk=chunk, progress=progress,
+        Xv,
+        a,
+        m,
+        train=train,
+        scheme=init_scheme(init),
+        seed=int(seed),
+        weights=weights,
+        outputs=outputs,
+        dtype=tdtype,
+        device=device,
+        chunk=chunk,
+        progress=progress,
     )

@@ -63,7 +63,9 @@ def gauss_legendre_panels(
     return nodes.ravel(), weights.ravel()
 
 
-def _hermite_projection(f_vals: np.ndarray, z: np.ndarray, w: np.ndarray, degree: int) -> np.ndarray:
+def _hermite_projection(
+    f_vals: np.ndarray, z: np.ndarray, w: np.ndarray, degree: int
+) -> np.ndarray:
     """sum_i w_i f(z_i) gamma(z_i) h_a(z_i) for a = 0..degree via the Hermite-function recurrence."""
     damp = np.exp(-0.25 * z * z) * (2.0 * math.pi) ** -0.25
     wf = w * f_vals * damp

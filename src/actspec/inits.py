@@ -25,7 +25,14 @@ import torch
 
 from .errors import ActspecError
 
-__all__ = ["INITS", "InitScheme", "init_scheme", "sample_weights", "block_generator", "WEIGHT_BLOCK"]
+__all__ = [
+    "INITS",
+    "InitScheme",
+    "init_scheme",
+    "sample_weights",
+    "block_generator",
+    "WEIGHT_BLOCK",
+]
 
 WEIGHT_BLOCK = 4096  # neurons per RNG block: weights do not depend on the compute chunk size
 

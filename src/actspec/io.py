@@ -32,7 +32,9 @@ def check_writable(path: str | os.PathLike[str] | None, what: str = "output") ->
             f"cannot write {what} {str(p)!r}: directory {str(parent)!r} does not exist; create it first"
         )
     if not os.access(parent, os.W_OK):
-        raise ActspecError(f"cannot write {what} {str(p)!r}: directory {str(parent)!r} is not writable")
+        raise ActspecError(
+            f"cannot write {what} {str(p)!r}: directory {str(parent)!r} is not writable"
+        )
     return p
 
 
@@ -42,8 +44,11 @@ class atomic_path:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         suffix = self.path.suffix
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=f".tmp{suffix}",
-                                   dir=self.path.parent if str(self.path.parent) else ".")
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.",
+            suffix=f".tmp{suffix}",
+            dir=self.path.parent if str(self.path.parent) else ".",
+        )
         os.close(fd)
         self.tmp = Path(tmp)
 
@@ -87,8 +92,12 @@ def _git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-            timeout=5, check=False,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -39,9 +39,19 @@ def run_spectrum(
             label = f"{act.name} (m={m})"
             prog = None
             if on_progress is not None and m is not None:
-                prog = (lambda done, tot, _l=label: on_progress(_l, done, tot))  # noqa: E731
-            G = gram(X, act, m, train=train, init=init, normalize=normalize, seed=seed,
-                     dtype=dtype, device=device, progress=prog)
+                prog = lambda done, tot, _l=label: on_progress(_l, done, tot)  # noqa: E731
+            G = gram(
+                X,
+                act,
+                m,
+                train=train,
+                init=init,
+                normalize=normalize,
+                seed=seed,
+                dtype=dtype,
+                device=device,
+                progress=prog,
+            )
             s = spectrum(G)
             row: dict[str, Any] = {
                 "activation": spec.strip() if isinstance(spec, str) else act.name,

@@ -30,50 +30,72 @@ DataOpt = Annotated[
 ]
 NOpt = Annotated[
     int | None,
-    typer.Option("--n", help="Number of points (default depends on the source).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--n", help="Number of points (default depends on the source).", rich_help_panel=DATA_PANEL
+    ),
 ]
 DimOpt = Annotated[
     int | None,
-    typer.Option("--dim", help="Ambient dimension of synthetic data (circle: 10, i.e. S^9).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--dim",
+        help="Ambient dimension of synthetic data (circle: 10, i.e. S^9).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 SpanDimOpt = Annotated[
     int | None,
-    typer.Option("--span-dim", help="Dimension d0 of the span (subspace/smoothed data).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--span-dim",
+        help="Dimension d0 of the span (subspace/smoothed data).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 NoiseOpt = Annotated[
     float,
-    typer.Option("--noise", help="Gaussian noise scale within the span (smoothed data).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--noise",
+        help="Gaussian noise scale within the span (smoothed data).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed for the data and the network weights.",
-                      rich_help_panel=DATA_PANEL),
+    int,
+    typer.Option(
+        "--seed", help="Seed for the data and the network weights.", rich_help_panel=DATA_PANEL
+    ),
 ]
 DataDirOpt = Annotated[
     str | None,
-    typer.Option("--data-dir", help="Directory with CIFAR-10 python batches (cifar10 source).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--data-dir",
+        help="Directory with CIFAR-10 python batches (cifar10 source).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 NormalizeInputsOpt = Annotated[
     bool,
-    typer.Option("--normalize-inputs/--no-normalize-inputs",
-                 help="Scale every row to unit norm (the theory's Assumption 1).",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--normalize-inputs/--no-normalize-inputs",
+        help="Scale every row to unit norm (the theory's Assumption 1).",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 PreprocessOpt = Annotated[
     str | None,
-    typer.Option("--preprocess",
-                 help="'paper': the activation paper's lift (scale to norm <= 1/sqrt2, pad to "
-                 "1/sqrt2, append the constant 1/sqrt2); 'center': subtract the mean first.",
-                 rich_help_panel=DATA_PANEL),
+    typer.Option(
+        "--preprocess",
+        help="'paper': the activation paper's lift (scale to norm <= 1/sqrt2, pad to "
+        "1/sqrt2, append the constant 1/sqrt2); 'center': subtract the mean first.",
+        rich_help_panel=DATA_PANEL,
+    ),
 ]
 JsonOpt = Annotated[
     Path | None,
-    typer.Option("--json", help="Write the results as one JSON object to this file.",
-                 rich_help_panel=OUTPUT_PANEL),
+    typer.Option(
+        "--json",
+        help="Write the results as one JSON object to this file.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
 ]
 PlotOpt = Annotated[
     Path | None,
@@ -82,15 +104,29 @@ PlotOpt = Annotated[
 
 
 def load_dataset(
-    data: str, n: int | None, dim: int | None, span_dim: int | None, noise: float, seed: int,
-    data_dir: str | None, normalize_inputs: bool, preprocess: str | None,
+    data: str,
+    n: int | None,
+    dim: int | None,
+    span_dim: int | None,
+    noise: float,
+    seed: int,
+    data_dir: str | None,
+    normalize_inputs: bool,
+    preprocess: str | None,
 ) -> Any:
     """Load the data selected by the common options (see :func:`actspec.datasets.load_data`)."""
     from ..datasets import load_data
 
     return load_data(
-        data, n=n, dim=dim, span_dim=span_dim, noise=noise, seed=seed, data_dir=data_dir,
-        normalize=normalize_inputs, preprocess=preprocess,
+        data,
+        n=n,
+        dim=dim,
+        span_dim=span_dim,
+        noise=noise,
+        seed=seed,
+        data_dir=data_dir,
+        normalize=normalize_inputs,
+        preprocess=preprocess,
     )
 
 

@@ -17,14 +17,20 @@ from .common import JsonOpt, PlotOpt, console, outputs_ok
 @app.command("hermite")
 def hermite_cmd(
     name: Annotated[str, typer.Argument(help="Activation name, e.g. relu, tanh, elu:1.0.")],
-    degree: Annotated[int, typer.Option("--degree", "-k", help="Highest degree K (coefficients c_0..c_K).")] = 30,
+    degree: Annotated[
+        int, typer.Option("--degree", "-k", help="Highest degree K (coefficients c_0..c_K).")
+    ] = 30,
     of: Annotated[
-        str, typer.Option("--of", help="derivative: phi' (what G∞ uses); activation: phi itself (H∞).")
+        str,
+        typer.Option("--of", help="derivative: phi' (what G∞ uses); activation: phi itself (H∞)."),
     ] = "derivative",
     compare: Annotated[
-        list[str] | None, typer.Option("--compare", help="Other activations to overlay in the plot.")
+        list[str] | None,
+        typer.Option("--compare", help="Other activations to overlay in the plot."),
     ] = None,
-    rows: Annotated[int, typer.Option("--rows", help="Table rows to print (all nonzero up to this many).")] = 20,
+    rows: Annotated[
+        int, typer.Option("--rows", help="Table rows to print (all nonzero up to this many).")
+    ] = 20,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
@@ -46,7 +52,9 @@ def hermite_cmd(
     others = [run_hermite(o, degree, of) for o in (compare or [])]
     c = np.asarray(res["coefficients"])
     what = "phi'" if of == "derivative" else "phi"
-    table = Table(title=f"Hermite coefficients of {what} for {res['activation']} ({res['kink_class']})")
+    table = Table(
+        title=f"Hermite coefficients of {what} for {res['activation']} ({res['kink_class']})"
+    )
     table.add_column("a", justify="right")
     table.add_column("c_a", justify="right")
     table.add_column("c_a²", justify="right")
@@ -61,8 +69,9 @@ def hermite_cmd(
         if shown >= rows:
             break
     console.print(table)
-    console.print(f"Σ c_a² up to degree {degree} = {res['sum_of_squares']:.12g} "
-                  f"(→ E {what}(z)² as K → ∞)")
+    console.print(
+        f"Σ c_a² up to degree {degree} = {res['sum_of_squares']:.12g} (→ E {what}(z)² as K → ∞)"
+    )
     if plot is not None:
         from ..plots import plot_hermite
 

@@ -17,8 +17,13 @@ def neuron_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], 
         yield None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} neurons"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} neurons"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     ) as progress:
         tasks: dict[str, int] = {}
 

@@ -41,10 +41,13 @@ def _fmt(x: float, lower: bool = False) -> str:
 def spectrum_cmd(
     activation: Annotated[
         list[str] | None,
-        typer.Option("--activation", "-a",
-                     help="Activation (repeat for several): relu, leaky_relu:0.2, elu:1.0, selu, "
-                     "gelu, swish/silu, softplus, tanh, sigmoid, erf, linear, quadratic, cubic. "
-                     "Default: relu elu tanh swish."),
+        typer.Option(
+            "--activation",
+            "-a",
+            help="Activation (repeat for several): relu, leaky_relu:0.2, elu:1.0, selu, "
+            "gelu, swish/silu, softplus, tanh, sigmoid, erf, linear, quadratic, cubic. "
+            "Default: relu elu tanh swish.",
+        ),
     ] = None,
     data: DataOpt = "circle",
     n: NOpt = None,
@@ -57,19 +60,25 @@ def spectrum_cmd(
     preprocess: PreprocessOpt = None,
     width: Annotated[
         list[str] | None,
-        typer.Option("--width", "-m",
-                     help="'inf' for the exact infinite-width G∞, or the number of neurons m for "
-                     "G at a random initialisation (repeat to compare, e.g. --width inf "
-                     "--width 10000)."),
+        typer.Option(
+            "--width",
+            "-m",
+            help="'inf' for the exact infinite-width G∞, or the number of neurons m for "
+            "G at a random initialisation (repeat to compare, e.g. --width inf "
+            "--width 10000).",
+        ),
     ] = None,
     train: Annotated[
         str, typer.Option("--train", help="hidden: G (only W trained); both: G + H; output: H.")
     ] = "hidden",
     init: Annotated[str, typer.Option("--init", help="dzps (default), fanin or fanout.")] = "dzps",
     normalize: Annotated[
-        bool, typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi).")
+        bool,
+        typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi)."),
     ] = False,
-    dtype: Annotated[str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")] = "float64",
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")
+    ] = "float64",
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, or auto.")] = "cpu",
     show: Annotated[int, typer.Option("--show", help="Also print the k smallest eigenvalues.")] = 0,
     plot: PlotOpt = None,
@@ -89,26 +98,50 @@ def spectrum_cmd(
     widths = [parse_width(w) for w in (width or ["inf"])]
     ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
     with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
-        results = run_spectrum(ds.X, acts, widths, train=train, init=init, normalize=normalize,
-                               seed=seed, dtype=dtype, device=device, on_progress=prog)
+        results = run_spectrum(
+            ds.X,
+            acts,
+            widths,
+            train=train,
+            init=init,
+            normalize=normalize,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+            on_progress=prog,
+        )
 
-    table = Table(title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, "
-                  f"train={train}, init={init}", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",
+        box=box.SIMPLE_HEAD,
+    )
     for col in ("activation", "class", "width", "λ_min", "λ_max", "cond", "trace", "eff.rank"):
-        table.add_column(col, justify="left" if col in ("activation", "class") else "right",
-                         no_wrap=True)
+        table.add_column(
+            col, justify="left" if col in ("activation", "class") else "right", no_wrap=True
+        )
     for r in results:
-        lam_min = (f"<{r['resolution']:.1e}" if r["lambda_min"] < r["resolution"]
-                   else _fmt(r["lambda_min"]))
+        lam_min = (
+            f"<{r['resolution']:.1e}"
+            if r["lambda_min"] < r["resolution"]
+            else _fmt(r["lambda_min"])
+        )
         kclass = r["kink_class"].replace("polynomial of degree ", "poly deg ")
-        table.add_row(r["activation"], kclass, str(r["width"]), lam_min,
-                      _fmt(r["lambda_max"]),
-                      _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
-                      _fmt(r["trace"]), f"{r['effective_rank']:.2f}")
+        table.add_row(
+            r["activation"],
+            kclass,
+            str(r["width"]),
+            lam_min,
+            _fmt(r["lambda_max"]),
+            _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
+            _fmt(r["trace"]),
+            f"{r['effective_rank']:.2f}",
+        )
     console.print(table)
     if any(r["condition_number_is_lower_bound"] for r in results):
-        console.print("[yellow]note:[/] some eigenvalues are below float64 resolution "
-                      "(n·eps·λ_max); their condition numbers are lower bounds.")
+        console.print(
+            "[yellow]note:[/] some eigenvalues are below float64 resolution "
+            "(n·eps·λ_max); their condition numbers are lower bounds."
+        )
     if show > 0:
         for r in results:
             tail = ", ".join(f"{v:.3g}" for v in r["eigenvalues"][-show:][::-1])
@@ -116,15 +149,36 @@ def spectrum_cmd(
     if plot is not None:
         from ..plots import plot_spectra
 
-        curves = [{"label": f"{r['activation']} (m={r['width']})", "eigenvalues": r["eigenvalues"],
-                   "resolution": r["resolution"], "dashed": r["width"] != "inf"} for r in results]
+        curves = [
+            {
+                "label": f"{r['activation']} (m={r['width']})",
+                "eigenvalues": r["eigenvalues"],
+                "resolution": r["resolution"],
+                "dashed": r["width"] != "inf",
+            }
+            for r in results
+        ]
         plot_spectra(curves, plot, title=f"G-matrix eigenvalues: {ds.name}, n={ds.n}")
         console.print(f"wrote {plot}")
     if json_path is not None:
-        settings = {"activations": acts, "widths": ["inf" if w is None else w for w in widths],
-                    "train": train, "init": init, "normalize": normalize, "seed": seed,
-                    "dtype": dtype, "device": device, "data": data}
-        write_json(json_path, {"settings": settings,
-                               "data": {"n": ds.n, "dim": ds.dim, **ds.info},
-                               "results": results, "meta": run_metadata()})
+        settings = {
+            "activations": acts,
+            "widths": ["inf" if w is None else w for w in widths],
+            "train": train,
+            "init": init,
+            "normalize": normalize,
+            "seed": seed,
+            "dtype": dtype,
+            "device": device,
+            "data": data,
+        }
+        write_json(
+            json_path,
+            {
+                "settings": settings,
+                "data": {"n": ds.n, "dim": ds.dim, **ds.info},
+                "results": results,
+                "meta": run_metadata(),
+            },
+        )
         console.print(f"wrote {json_path}")

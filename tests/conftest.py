@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def circle_points(n: int, dim: int = 10, seed: int = 0) -> np.ndarray:
+    """n equally spaced points on a circle, lifted to R^dim by a random orthonormal map."""
+    rng = np.random.default_rng(seed)
+    th = 2 * np.pi * np.arange(n) / n
+    Q, _ = np.linalg.qr(rng.standard_normal((dim, 2)))
+    return np.stack([np.cos(th), np.sin(th)], axis=1) @ Q.T
+
+
+def subspace_points(n: int, dim: int, span: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((dim, span)))
+    return unit_rows(rng.standard_normal((n, span)) @ Q.T)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
