@@ -348,9 +348,13 @@ def dual(
     uniq = np.stack([s1a.ravel()[first], s2a.ravel()[first]], axis=1)
     flat_c, flat_out = ca.ravel(), out.reshape(-1)
     if method == "table" or len(uniq) <= 36:
+        # correlations from each entry's own variances: a diagonal entry (c = s1 = s2) gets
+        # rho = 1 exactly (sqrt(fl(s*s)) == s). Near rho = 1 a J_1 dual function moves like
+        # sqrt(1 - rho), so a rounding of 1e-16 in rho would cost ~1e-8 in the value.
+        sd = np.sqrt(s1a.ravel() * s2a.ravel())
         for k, (a, b) in enumerate(uniq):
             sel = inverse == k
             tab = dual_table(act, which, float(a), float(b))
-            flat_out[sel] = tab(flat_c[sel] / math.sqrt(a * b))
+            flat_out[sel] = tab(flat_c[sel] / sd[sel])
         return out
     return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca)
