@@ -372,15 +372,19 @@ def _autograd_dphi(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
 
 
 def _wrap_user(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """Call a user function on numpy input (numpy first, then torch) or on torch input."""
+
     def call(x: Any, o: Any) -> Any:
         if o is _NP:
             try:
-                out = fn(torch.as_tensor(x, dtype=torch.float64))
+                with np.errstate(all="ignore"):
+                    out = fn(x)
                 if isinstance(out, torch.Tensor):
                     return out.detach().cpu().numpy()
-            except Exception:  # noqa: BLE001 - fall back to calling with numpy
-                pass
-            return np.asarray(fn(x), dtype=np.float64)
+                return np.asarray(out, dtype=np.float64)
+            except Exception:  # noqa: BLE001 - a torch-only function: retry with a tensor
+                out = fn(torch.as_tensor(x, dtype=torch.float64))
+                return out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
         return fn(x)
 
     return call

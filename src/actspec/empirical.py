@@ -4,22 +4,43 @@ For a chunk of k neurons:  U = X W_c^T + b_c (n x k),  D = phi'(U) * a_c (n x k)
 and at the end G <- factor * G (.) X X^T (SCIENCE eq. 2). Memory is O(n^2 + n k): the
 n x m x d gradient tensor is never formed. The neuron weights are drawn block by block
 (:func:`actspec.inits.sample_block`), so results do not depend on the chunk size or device.
+
+Performance notes (CPU, see ``benchmarks/bench_gram.py``):
+
+* G is symmetric, so only its upper triangle is accumulated: the rows are cut into a few
+  blocks and each block row gets one GEMM against the rows at and below its diagonal
+  (about (1 + 1/b)/2 of the full D D^T flops for b blocks); the lower triangle is mirrored once
+  at the end, which also makes the result exactly symmetric.
+* The weights of the next chunk are drawn in a background thread while the current chunk is
+  being multiplied (drawing is a serial float64 RNG; it overlaps with the BLAS work). The
+  automatic chunk size is a multiple of the RNG block size, so no block is drawn twice.
+* ``dtype=float32``: the GEMMs run in float32, but the partial sums are flushed into a float64
+  accumulator every few thousand neurons and X X^T is formed in float64, so the float32
+  rounding error does not grow with the width m.
+* ``dtype=float64``: everything is float64; the result depends on the chunk size only through
+  the summation order (~1e-16 relative).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 import torch
 
 from .activations import Activation
-from .inits import InitScheme, sample_block
+from .inits import WEIGHT_BLOCK, InitScheme, sample_block
 
 __all__ = ["empirical_gram", "auto_chunk", "resolve_device"]
 
 Train = Literal["hidden", "both", "output"]
+
+_FLUSH_NEURONS = 8192  # float32 mode: neurons summed in float32 before a float64 flush
+_MIN_BLOCK_ROWS = 1536  # rows per triangle block (fewer, larger GEMMs below this)
+_MAX_BLOCKS = 6
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -32,6 +53,153 @@ def auto_chunk(n: int, d: int, itemsize: int = 8, budget_bytes: int = 512 * 2**2
     """Neurons per chunk so that the (n x k) and (k x d) work arrays stay within ``budget_bytes``."""
     k = budget_bytes // max(1, (3 * n + d) * itemsize)
     return int(max(64, min(16384, k)))
+
+
+def _chunk_size(n: int, d: int, itemsize: int, m: int) -> int:
+    """Automatic chunk: :func:`auto_chunk`, rounded to whole RNG blocks when it is that large."""
+    k = auto_chunk(n, d, itemsize)
+    if k >= WEIGHT_BLOCK:
+        k = (k // WEIGHT_BLOCK) * WEIGHT_BLOCK
+    return max(1, min(k, m))
+
+
+def _row_blocks(n: int) -> list[tuple[int, int]]:
+    """Row blocks of the triangle update: one block for small n, up to _MAX_BLOCKS otherwise."""
+    b = max(1, min(_MAX_BLOCKS, n // _MIN_BLOCK_ROWS))
+    edges = [round(i * n / b) for i in range(b + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(b)]
+
+
+def _syrk_upper(acc: torch.Tensor, E: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
+    """acc[i, j] += (E E^T)[i, j] for the block-upper triangle (j >= start of i's block)."""
+    if len(blocks) == 1:
+        acc.addmm_(E, E.T)
+        return
+    for r0, r1 in blocks:
+        acc[r0:r1, r0:].addmm_(E[r0:r1], E[r0:].T)
+
+
+def _mirror_upper(G: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
+    """Make G exactly symmetric from its block-upper triangle (diagonal blocks: upper half)."""
+    for r0, r1 in blocks:
+        B = G[r0:r1, r0:r1]
+        B.copy_(torch.triu(B) + torch.triu(B, 1).T)
+        if r1 < G.shape[0]:
+            G[r1:, r0:r1].copy_(G[r0:r1, r1:].T)
+
+
+def _weight_chunks(
+    m: int,
+    k: int,
+    d: int,
+    scheme: InitScheme,
+    seed: int,
+    outputs: int,
+    weights: tuple[np.ndarray, ...] | None,
+    dtype: torch.dtype,
+    dev: torch.device,
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """(stop, w, a, b) per chunk, in compute dtype on ``dev``; b is None when it is all zeros.
+
+    Drawn weights are prepared one chunk ahead in a worker thread (torch releases the GIL).
+    """
+    if weights is not None:
+        W_all = torch.as_tensor(np.asarray(weights[0], dtype=np.float64))
+        a_all = torch.as_tensor(np.asarray(weights[1], dtype=np.float64)).reshape(m, -1)
+        b_all = (
+            torch.as_tensor(np.asarray(weights[2], dtype=np.float64))
+            if len(weights) > 2 and weights[2] is not None
+            else None
+        )
+
+    def prepare(start: int) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        stop = min(m, start + k)
+        if weights is not None:
+            w, a = W_all[start:stop], a_all[start:stop]
+            b = b_all[start:stop] if b_all is not None else None
+        else:
+            w, a, b = sample_block(d, m, start, stop, scheme, seed, outputs)
+        w = w.to(device=dev, dtype=dtype).contiguous()
+        a = a.to(device=dev, dtype=dtype)
+        if b is not None:
+            b = b.to(device=dev, dtype=dtype) if bool(b.any()) else None
+        return stop, w, a, b
+
+    starts = list(range(0, m, k))
+    if len(starts) == 1:
+        yield prepare(0)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actspec-weights") as pool:
+        fut = pool.submit(prepare, starts[0])
+        for i in range(len(starts)):
+            item = fut.result()
+            if i + 1 < len(starts):
+                fut = pool.submit(prepare, starts[i + 1])
+            yield item
+            del item
+
+
+class _Accumulator:
+    """Upper-triangle sum of E E^T over chunks, float64 result, float32 or float64 GEMMs."""
+
+    def __init__(self, size: int, dtype: torch.dtype, dev: torch.device) -> None:
+        self.blocks = _row_blocks(size)
+        self.total = torch.zeros(size, size, dtype=torch.float64, device=dev)
+        self.low = (
+            torch.zeros(size, size, dtype=dtype, device=dev) if dtype != torch.float64 else None
+        )
+        self.pending = 0
+
+    def add(self, E: torch.Tensor) -> None:
+        if self.low is None:
+            _syrk_upper(self.total, E, self.blocks)
+            return
+        _syrk_upper(self.low, E, self.blocks)
+        self.pending += E.shape[1]
+        if self.pending >= _FLUSH_NEURONS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.low is None or self.pending == 0:
+            return
+        for r0, r1 in self.blocks:
+            self.total[r0:r1, r0:].add_(self.low[r0:r1, r0:])
+            self.low[r0:r1, r0:].zero_()
+        self.pending = 0
+
+    def result(self) -> torch.Tensor:
+        """The float64 accumulated upper triangle (the low-precision buffer is released)."""
+        self.flush()
+        self.low = None
+        return self.total
+
+
+def _scale_by_data_gram(
+    G: torch.Tensor, X64: torch.Tensor, factor: float, outputs: int, blocks: list[tuple[int, int]]
+) -> None:
+    """Upper triangle of G (nC x nC) *= factor * <x_i, x_j> (float64), block by block."""
+    n = X64.shape[0]
+    if outputs == 1:
+        for r0, r1 in blocks:
+            gx = X64[r0:r1] @ X64[r0:].T
+            G[r0:r1, r0:].mul_(gx.mul_(factor))
+        return
+    # multi-output: G has C x C blocks of size n, each scaled by the same n x n data Gram
+    gx = (X64 @ X64.T).mul_(factor)
+    for r0, r1 in blocks:
+        i0 = r0
+        while i0 < r1:
+            ci, ri = divmod(i0, n)
+            i1 = min(r1, (ci + 1) * n)
+            rows = slice(ri, ri + (i1 - i0))
+            j0 = r0
+            N = G.shape[1]
+            while j0 < N:
+                cj, rj = divmod(j0, n)
+                j1 = min(N, (cj + 1) * n)
+                G[i0:i1, j0:j1].mul_(gx[rows, rj : rj + (j1 - j0)])
+                j0 = j1
+            i0 = i1
 
 
 def empirical_gram(
@@ -59,59 +227,52 @@ def empirical_gram(
     dev = resolve_device(device)
     n, d = X.shape
     m = int(width)
-    Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=dev)
-    k = int(chunk) if chunk else auto_chunk(n * outputs, d, torch.finfo(dtype).bits // 8)
+    X64 = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64, device=dev)
+    Xt = X64 if dtype == torch.float64 else X64.to(dtype)
+    itemsize = torch.finfo(dtype).bits // 8
+    k = int(chunk) if chunk else _chunk_size(n * outputs, d, itemsize, m)
     want_g = train in ("hidden", "both")
     want_h = train in ("both", "output")
     nc = n * outputs
-    G = torch.zeros(nc, nc, dtype=dtype, device=dev) if want_g else None
-    H = torch.zeros(n, n, dtype=dtype, device=dev) if want_h else None
-    if weights is not None:
-        W_all = torch.as_tensor(np.asarray(weights[0], dtype=np.float64))
-        a_all = torch.as_tensor(np.asarray(weights[1], dtype=np.float64)).reshape(m, -1)
-        b_all = (
-            torch.as_tensor(np.asarray(weights[2], dtype=np.float64))
-            if len(weights) > 2 and weights[2] is not None
-            else torch.zeros(m, dtype=torch.float64)
-        )
-    for start in range(0, m, k):
-        stop = min(m, start + k)
-        if weights is not None:
-            w, a, b = W_all[start:stop], a_all[start:stop], b_all[start:stop]
-        else:
-            w, a, b = sample_block(d, m, start, stop, scheme, seed, outputs)
-        w = w.to(device=dev, dtype=dtype)
-        a = a.to(device=dev, dtype=dtype)
-        b = b.to(device=dev, dtype=dtype)
-        U = torch.addmm(b, Xt, w.T) if bool(b.any()) else Xt @ w.T  # (n, k)
-        if want_h:
-            P = act.phi_torch(U)
-            H.addmm_(P, P.T)
+    G = _Accumulator(nc, dtype, dev) if want_g else None
+    H = _Accumulator(n, dtype, dev) if want_h else None
+    for stop, w, a, b in _weight_chunks(m, k, d, scheme, seed, outputs, weights, dtype, dev):
+        U = torch.addmm(b, Xt, w.T) if b is not None else Xt @ w.T  # (n, k)
+        del w
+        if H is not None:
+            P = act.phi_torch(U).to(dtype)
+            H.add(P)
             del P
-        if want_g:
-            Dp = act.dphi_torch(U)
+        if G is not None:
+            Dp = act.dphi_torch(U).to(dtype)
+            del U
             if outputs == 1:
-                Dp.mul_(a[:, 0])
-                G.addmm_(Dp, Dp.T)
+                if Dp.is_contiguous() and Dp.shape == (n, a.shape[0]):
+                    Dp.mul_(a[:, 0])
+                else:
+                    Dp = (Dp * a[:, 0]).contiguous()
+                G.add(Dp)
             else:
                 E = torch.cat([Dp * a[:, c] for c in range(outputs)], dim=0)  # (nC, k)
-                G.addmm_(E, E.T)
+                G.add(E)
                 del E
             del Dp
-        del U
+        else:
+            del U
         if progress is not None:
             progress(stop, m)
     out = None
-    if want_g:
-        gram_x = Xt @ Xt.T
+    if G is not None:
+        Gt = G.result()
+        _scale_by_data_gram(Gt, X64, scheme.gram_factor(m), outputs, G.blocks)
+        _mirror_upper(Gt, G.blocks)
+        out = Gt
+    if H is not None:
+        Ht = H.result()
+        _mirror_upper(Ht, H.blocks)
+        Ht.mul_(1.0 / m)
         if outputs > 1:
-            gram_x = gram_x.repeat(outputs, outputs)
-        G.mul_(gram_x).mul_(scheme.gram_factor(m))
-        out = G
-    if want_h:
-        H.mul_(1.0 / m)
-        if outputs > 1:
-            H = torch.block_diag(*([H] * outputs))
-        out = H if out is None else out.add_(H)
+            Ht = torch.block_diag(*([Ht] * outputs))
+        out = Ht if out is None else out.add_(Ht)
     assert out is not None
     return out.to(dtype=torch.float64, device="cpu").numpy()
