@@ -412,7 +412,7 @@ def activation(
         return _builtin(spec)
     if not callable(spec):
         raise ActspecError(f"activation must be a name or a callable, got {type(spec).__name__}")
-    label = name or getattr(spec, "__name__", "custom")
+    label = str(name or getattr(spec, "__name__", "custom"))
     if label == "<lambda>":
         label = "custom"
     d = _wrap_user(dphi) if dphi is not None else _autograd_dphi(spec)

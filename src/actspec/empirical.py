@@ -41,6 +41,7 @@ Train = Literal["hidden", "both", "output"]
 _FLUSH_NEURONS = 8192  # float32 mode: neurons summed in float32 before a float64 flush
 _MIN_BLOCK_ROWS = 1536  # rows per triangle block (fewer, larger GEMMs below this)
 _MAX_BLOCKS = 6
+_PREFETCH = True
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -126,6 +127,10 @@ def _weight_chunks(
         return stop, w, a, b
 
     starts = list(range(0, m, k))
+    if len(starts) == 1 or not _PREFETCH:
+        for s0 in starts:
+            yield prepare(s0)
+        return
     if len(starts) == 1:
         yield prepare(0)
         return

@@ -44,7 +44,7 @@ def run_spectrum(
                 X,
                 act,
                 m,
-                train=train,
+                train=train,  # type: ignore[arg-type]
                 init=init,
                 normalize=normalize,
                 seed=seed,

@@ -307,8 +307,9 @@ class TwoLayerNet:
         """dL/dW_c (k, d) and dL/dA_c (k, C) for R = dL/df (n, C)."""
         if U is None:
             U = self.preact(Xt, c)
-        E = self.act.dphi_torch(U)
-        E.mul_(R @ self.A[c].T).mul_(self.scale)  # (n, k)
+        E = torch.mul(self.act.dphi_torch(U), R @ self.A[c].T)  # (n, k), never aliases U
+        if self.scale != 1.0:
+            E.mul_(self.scale)
         gW = E.T @ Xt
         gA = None
         if want_a:

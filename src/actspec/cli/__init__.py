@@ -11,7 +11,7 @@ import typer
 try:  # typer >= 0.20 vendors its own copy of click
     from typer._click import exceptions as _cx
 except ImportError:  # pragma: no cover
-    from click import exceptions as _cx
+    from click import exceptions as _cx  # type: ignore[no-redef]
 
 import importlib
 
@@ -58,9 +58,9 @@ def run(argv: list[str] | None = None) -> int:
             else " (see 'actspec --help')"
         )
         return _error(exc.format_message() + hint)
-    except _cx.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except (_cx.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         return _error("interrupted; finished results were kept", 130)
     except MemoryError:
         return _error("out of memory; use a smaller --n or --width (or --dtype float32)", 2)
