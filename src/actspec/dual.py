@@ -24,8 +24,10 @@ converges exponentially (about 1e-15 absolute in practice).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -275,21 +277,88 @@ class DualTable:
             p *= 2
 
     def __call__(self, rho: np.ndarray) -> np.ndarray:
-        """Evaluate at correlations rho (clipped to [-1, 1])."""
+        """Evaluate at correlations rho (clipped to [-1, 1]).
+
+        Elementwise, in chunks of :data:`_EVAL_CHUNK` entries (cache-sized temporaries, memory
+        O(size of rho)); large inputs are split over :func:`eval_threads` threads (numpy
+        releases the GIL in the ufuncs and gathers used here).
+        """
         rho = np.asarray(rho, dtype=np.float64)
-        theta = np.arccos(np.clip(rho, -1.0, 1.0))
-        p = self.coeffs.shape[0]
+        out = np.empty(rho.shape)
+        flat_in = np.ascontiguousarray(rho).reshape(-1)
+        flat_out = out.reshape(-1)
+        size = flat_in.size
+        ct = self._coeffs_by_degree()
+        starts = range(0, size, _EVAL_CHUNK)
+        threads = eval_threads() if size >= 4 * _EVAL_CHUNK else 1
+
+        def run(start: int) -> None:
+            sl = slice(start, start + _EVAL_CHUNK)
+            self.evaluate_into(flat_in[sl], flat_out[sl], ct)
+
+        if threads > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(run, starts))
+        else:
+            for start in starts:
+                run(start)
+        return out[()] if out.ndim == 0 else out
+
+    def _coeffs_by_degree(self) -> np.ndarray:
+        """Coefficients transposed to (Q, P): one contiguous lookup row per Chebyshev degree."""
+        return np.ascontiguousarray(self.coeffs.T)
+
+    def evaluate_into(
+        self, rho: np.ndarray, out: np.ndarray, ct: np.ndarray | None = None
+    ) -> np.ndarray:
+        """out[...] = table(rho) for 1-D (or any same-shape) float64 arrays; single-threaded.
+
+        Same arithmetic as the reference Clenshaw evaluation, so results are bit-identical to it;
+        the coefficients are gathered one degree at a time from a (Q, P) table (cache-resident)
+        instead of materialising a (size, Q) array of per-entry coefficients.
+        """
+        if ct is None:
+            ct = self._coeffs_by_degree()
+        q, p = ct.shape
         h = math.pi / p
-        idx = np.minimum((theta / h).astype(np.intp), p - 1)
-        t = 2.0 * (theta - idx * h) / h - 1.0
-        # Clenshaw recurrence for sum_k c_k T_k(t), vectorised over the entries
-        cf = self.coeffs[idx]  # (..., Q)
-        b1 = np.zeros_like(t)
+        theta = np.clip(rho, -1.0, 1.0)
+        np.arccos(theta, out=theta)
+        idx = (theta / h).astype(np.intp)
+        np.minimum(idx, p - 1, out=idx)
+        t = idx * h
+        np.subtract(theta, t, out=t)
+        t *= 2.0
+        t /= h
+        t -= 1.0
+        t2 = theta  # reuse: theta is not needed any more
+        np.multiply(t, 2.0, out=t2)
+        tmp = np.empty_like(t)
+        # Clenshaw recurrence for sum_k c_k T_k(t): b_k = c_k + 2t b_{k+1} - b_{k+2}
+        b1 = np.take(ct[q - 1], idx)
         b2 = np.zeros_like(t)
-        t2 = 2.0 * t
-        for k in range(_Q - 1, 0, -1):
-            b1, b2 = cf[..., k] + t2 * b1 - b2, b1
-        return cf[..., 0] + t * b1 - b2
+        for k in range(q - 2, 0, -1):
+            ck = np.take(ct[k], idx)
+            np.multiply(t2, b1, out=tmp)
+            ck += tmp
+            ck -= b2
+            b1, b2 = ck, b1
+        np.multiply(t, b1, out=out)
+        np.add(np.take(ct[0], idx), out, out=out)
+        out -= b2
+        return out
+
+
+def eval_threads() -> int:
+    """Worker threads for the elementwise kernel evaluation (torch's intra-op thread count)."""
+    try:
+        import torch
+
+        return max(1, int(torch.get_num_threads()))
+    except Exception:  # pragma: no cover - torch is a hard dependency
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+_EVAL_CHUNK = 1 << 16
 
 
 _TABLES: dict[tuple[str, str, float, float], DualTable] = {}

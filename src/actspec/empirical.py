@@ -23,7 +23,6 @@ Performance notes (CPU, see ``benchmarks/bench_gram.py``):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal

@@ -69,7 +69,9 @@ __all__ = [
 LOSSES = ("mse", "ce")
 TRAINS = ("hidden", "both")
 DIVERGENCE_FACTOR = 1e6  # loss > factor * initial loss (or non-finite) counts as divergence
-MAX_WEIGHTS = 2_000_000_000  # m * d above this cannot be held in memory here
+MAX_WEIGHTS = 2_000_000_000
+EIGH_LIMIT = 2048  # largest kernel eigendecomposed for the mse mode curves of SGD predictions
+EIGVALS_LIMIT = 1024  # larger kernels: only lambda_max (Lanczos)  # m * d above this cannot be held in memory here
 
 
 # ----------------------------------------------------------------------------- targets / losses
@@ -187,6 +189,54 @@ def layer_rates(lr: float, scheme: InitScheme, m: int) -> tuple[float, float]:
     return lr * scheme.gram_factor(m) / s2, lr / (m * s2)
 
 
+def torch_functions(act: Activation) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+                                                Callable[[torch.Tensor], torch.Tensor]]:
+    """(phi, phi') on tensors: fused torch kernels for relu, leaky_relu, elu and tanh (the same
+    values as ``act.phi_torch``/``act.dphi_torch``, including phi'(0) = phi'(0-)), else the
+    activation's own functions."""
+    import torch.nn.functional as F
+
+    name = act.name.split(":")[0] if act.builtin else ""
+    alpha = float(act.params.get("alpha", 0.01 if name == "leaky_relu" else 1.0))
+    phi: Callable[[torch.Tensor], torch.Tensor]
+    dphi: Callable[[torch.Tensor], torch.Tensor]
+    if name == "relu":
+        phi = torch.relu
+
+        def dphi(x: torch.Tensor) -> torch.Tensor:
+            return (x > 0).to(x.dtype)
+
+    elif name == "leaky_relu":
+
+        def phi(x: torch.Tensor) -> torch.Tensor:
+            return F.leaky_relu(x, alpha)
+
+        def dphi(x: torch.Tensor) -> torch.Tensor:
+            return (x > 0).to(x.dtype).mul_(1.0 - alpha).add_(alpha)
+
+    elif name == "elu":
+
+        def phi(x: torch.Tensor) -> torch.Tensor:
+            return F.elu(x, alpha)
+
+        def dphi(x: torch.Tensor) -> torch.Tensor:
+            return torch.clamp(x, max=0.0).exp_().mul_(alpha).masked_fill_(x > 0, 1.0)
+
+    elif name == "tanh":
+        phi = torch.tanh
+
+        def dphi(x: torch.Tensor) -> torch.Tensor:
+            t = torch.tanh(x)
+            return t.mul_(t).neg_().add_(1.0)
+
+    else:
+        return act.phi_torch, act.dphi_torch
+    sc = float(act.scale)
+    if sc == 1.0:
+        return phi, dphi
+    return (lambda x: phi(x).mul_(sc)), (lambda x: dphi(x).mul_(sc))
+
+
 def _auto_train_chunk(nb: int, d: int, C: int, itemsize: int, m: int) -> int:
     budget = 256 * 2**20
     k = budget // max(1, (6 * nb + 3 * d + 4 * C) * itemsize)
@@ -214,6 +264,7 @@ class TwoLayerNet:
         batch_rows: int | None = None,
     ) -> None:
         self.act = act
+        self.phi, self.dphi = torch_functions(act)
         self.scale = float(scale)
         self.dtype = dtype
         self.device = resolve_device(device)
@@ -260,6 +311,7 @@ class TwoLayerNet:
         scheme = init_scheme(init)
         net = cls.__new__(cls)
         net.act = act
+        net.phi, net.dphi = torch_functions(act)
         net.scale = output_scale(scheme, m)
         net.dtype = dtype
         net.device = resolve_device(device)
@@ -294,7 +346,7 @@ class TwoLayerNet:
         Us: list[torch.Tensor] | None = [] if keep else None
         for c in range(len(self.W)):
             U = self.preact(Xt, c)
-            f.addmm_(self.act.phi_torch(U), self.A[c])
+            f.addmm_(self.phi(U), self.A[c])
             if Us is not None:
                 Us.append(U)
         f.mul_(self.scale)
@@ -307,13 +359,13 @@ class TwoLayerNet:
         """dL/dW_c (k, d) and dL/dA_c (k, C) for R = dL/df (n, C)."""
         if U is None:
             U = self.preact(Xt, c)
-        E = torch.mul(self.act.dphi_torch(U), R @ self.A[c].T)  # (n, k), never aliases U
+        E = torch.mul(self.dphi(U), R @ self.A[c].T)  # (n, k), never aliases U
         if self.scale != 1.0:
             E.mul_(self.scale)
         gW = E.T @ Xt
         gA = None
         if want_a:
-            gA = (self.act.phi_torch(U).T @ R).mul_(self.scale)
+            gA = (self.phi(U).T @ R).mul_(self.scale)
         return gW, gA
 
     def gradients(self, Xt: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -351,7 +403,7 @@ class TwoLayerNet:
             del gW, gA
             if f is not None:
                 U = self.preact(Xt, c)
-                f.addmm_(self.act.phi_torch(U), self.A[c])
+                f.addmm_(self.phi(U), self.A[c])
                 if newU is not None:
                     newU.append(U)
             if Us is not None:
@@ -423,6 +475,18 @@ def _eigh(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     K = 0.5 * (K + K.T)
     lam, V = scipy.linalg.eigh(K, driver="evd", check_finite=False)
     return lam, V
+
+
+def _extremes(K: np.ndarray) -> tuple[float | None, float]:
+    """(lambda_min, lambda_max) of a symmetric K; lambda_min is None for large K (Lanczos for max)."""
+    K = 0.5 * (K + K.T)
+    if K.shape[0] <= EIGVALS_LIMIT:
+        lam = scipy.linalg.eigvalsh(K, driver="evd", check_finite=False)
+        return float(lam[0]), float(lam[-1])
+    from scipy.sparse.linalg import eigsh
+
+    top = eigsh(K, k=1, which="LA", return_eigenvectors=False, tol=1e-8)
+    return None, float(top[0])
 
 
 def _flat(R: np.ndarray) -> np.ndarray:
@@ -574,8 +638,8 @@ def log_epochs(epochs: int, log_every: int | None) -> list[int]:
 
 @dataclass
 class _Prediction:
-    lam: np.ndarray
-    c2: np.ndarray
+    lam: np.ndarray | None  # eigenvalues and squared projections of r0 (mse)
+    c2: np.ndarray | None
     curve: np.ndarray | None = None  # losses at every epoch (simulated predictions)
 
 
@@ -663,29 +727,37 @@ def train_run(
     L0, _ = _np_loss(u0, T.Y, s.loss)
 
     preds: dict[str, _Prediction] = {}
+    extremes: dict[str, tuple[float | None, float]] = {}
     simulate = s.loss == "ce" or not full_batch
     for key, Kk, blockdiag in (("finite", K0, False), ("inf", s.K_inf, C > 1)):
         if Kk is None:
             continue
-        if blockdiag:
-            lam_b, V = _eigh(Kk)
-            lam = np.tile(lam_b, C)
-            c = np.concatenate([V.T @ r0[:, q] for q in range(C)])
+        size = Kk.shape[0]
+        p = _Prediction(None, None)
+        if s.loss == "mse" and (not simulate or size <= EIGH_LIMIT):
+            if blockdiag:
+                lam_b, V = _eigh(Kk)
+                lam = np.tile(lam_b, C)
+                c = np.concatenate([V.T @ r0[:, q] for q in range(C)])
+            else:
+                lam, V = _eigh(Kk)
+                c = V.T @ _flat(r0)
+            p.lam, p.c2 = lam, c * c
+            extremes[key] = (float(lam[0]), float(lam[-1]))
         else:
-            lam, V = _eigh(Kk)
-            c = V.T @ _flat(r0)
-        p = _Prediction(lam, c * c)
+            extremes[key] = _extremes(Kk)
         if simulate:
             p.curve = linearized_losses(
                 Kk, u0, T.Y, s.lr, s.epochs, loss=s.loss, batch_size=s.batch_size, seed=s.seed,
                 blockdiag=blockdiag,
             )
         preds[key] = p
-    lam_ref = preds["finite"].lam if "finite" in preds else (
-        preds["inf"].lam if "inf" in preds else lam_d0)
-    lmax = float(np.max(lam_ref))
+    if "finite" in extremes or "inf" in extremes:
+        lmin, lmax = extremes.get("finite") or extremes["inf"]
+    else:
+        lmin, lmax = float(lam_d0[0]), float(lam_d0[-1])
     run["lambda_max"] = lmax
-    run["lambda_min"] = float(np.min(lam_ref))
+    run["lambda_min"] = lmin
     run["lr_limit"] = 2.0 / lmax if lmax > 0 else None
     if lmax > 0 and s.lr > 2.0 / lmax:
         msg = (
@@ -697,31 +769,29 @@ def train_run(
         if msg not in s.warnings:
             s.warnings.append(msg)
             warn(msg)
-    if "finite" in preds:
-        p = preds["finite"]
-        res = p.lam.size * np.finfo(np.float64).eps * max(lmax, 1e-300)
-        run["predicted_floor"] = 0.5 * float(np.sum(p.c2[p.lam <= res]))
-        if full_batch and s.loss == "mse":
-            run["predicted_epochs_to_target"] = _epochs_to_target_modes(p.lam, p.c2, s.lr, s.target)
-        else:
-            hit = np.nonzero(p.curve <= s.target)[0]  # type: ignore[operator]
-            run["predicted_epochs_to_target"] = int(hit[0]) if hit.size else None
-    if "inf" in preds:
-        p = preds["inf"]
-        if full_batch and s.loss == "mse":
-            run["predicted_epochs_to_target_inf"] = _epochs_to_target_modes(
-                p.lam, p.c2, s.lr, s.target
+    for key, suffix in (("finite", ""), ("inf", "_inf")):
+        p = preds.get(key)  # type: ignore[assignment]
+        if p is None:
+            continue
+        if p.lam is not None and p.c2 is not None:
+            res = p.lam.size * np.finfo(np.float64).eps * max(abs(float(p.lam[-1])), 1e-300)
+            run["predicted_floor" + suffix] = 0.5 * float(np.sum(p.c2[p.lam <= res]))
+        if p.curve is None:
+            run["predicted_epochs_to_target" + suffix] = _epochs_to_target_modes(
+                p.lam, p.c2, s.lr, s.target  # type: ignore[arg-type]
             )
         else:
-            hit = np.nonzero(p.curve <= s.target)[0]  # type: ignore[operator]
-            run["predicted_epochs_to_target_inf"] = int(hit[0]) if hit.size else None
+            hit = np.nonzero(p.curve <= s.target)[0]
+            run["predicted_epochs_to_target" + suffix] = int(hit[0]) if hit.size else None
 
     def predicted_at(key: str, t: int) -> float | None:
         p = preds.get(key)
         if p is None:
             return None
-        v = float(p.curve[t]) if p.curve is not None else float(
-            _curve_from_modes(p.lam, p.c2, s.lr, np.array([t]))[0])
+        if p.curve is not None:
+            v = float(p.curve[t])
+        else:
+            v = float(_curve_from_modes(p.lam, p.c2, s.lr, np.array([t]))[0])  # type: ignore[arg-type]
         return v if math.isfinite(v) else None
 
     # ---- records -----------------------------------------------------------------------------
@@ -761,8 +831,8 @@ def train_run(
             "output_weight_movement": mv["A"],
             "accuracy": None,
         }
-        if s.loss == "mse" and "finite" in preds:
-            p = preds["finite"]
+        p = preds.get("finite")
+        if s.loss == "mse" and p is not None and p.lam is not None:
             v = float(_curve_from_modes(p.lam, p.c2, s.lr, np.array([t]), flow=True)[0])
             row["predicted_loss_flow"] = v
         if T.classes is not None:
@@ -857,7 +927,7 @@ def train_run(
     run["seconds_per_epoch"] = train_seconds / steps_done if steps_done else None
     run["kernel_seconds"] = kernel_seconds
     run["epochs_done"] = steps_done
-    if s.loss == "ce" or "finite" not in preds:
+    if all(v is None for v in rec["predicted_loss_flow"]):
         run.pop("predicted_loss_flow")
     if T.classes is None:
         run.pop("accuracy")
@@ -869,9 +939,8 @@ def train_run(
     if "finite" not in preds:
         # the contract's predicted_loss: fall back on the infinite-width prediction
         run["predicted_loss"] = list(rec["predicted_loss_inf"])
-    run["_eigenvalues_init"] = (
-        np.sort(preds["finite"].lam)[::-1] if "finite" in preds else None
-    )
+    pf = preds.get("finite")
+    run["_eigenvalues_init"] = np.sort(pf.lam)[::-1] if pf is not None and pf.lam is not None else None
     return run
 
 
@@ -925,7 +994,7 @@ def _aggregate(spec_label: str, act: Activation, runs: list[dict[str, Any]]) -> 
     m_, p_ = out.get("epochs_to_target"), out.get("predicted_epochs_to_target")
     out["epochs_ratio"] = (m_ / p_) if (m_ is not None and p_) else None
     for key in ("initial_loss", "final_loss", "lambda_max", "lambda_min", "lr_limit",
-                "predicted_floor", "seconds_per_epoch", "kernel_seconds"):
+                "predicted_floor", "predicted_floor_inf", "seconds_per_epoch", "kernel_seconds"):
         if key in runs[0]:
             out[key] = _nanmean([r.get(key) for r in runs])
     out["lr_hidden"] = runs[0]["lr_hidden"]

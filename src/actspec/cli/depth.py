@@ -1,0 +1,289 @@
+"""``actspec depth``: NTK / penultimate-G spectrum and gradient angles against network depth."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ..errors import ActspecError
+from ..io import run_metadata, write_json
+from ._app import app
+from .common import (
+    OUTPUT_PANEL,
+    DataDirOpt,
+    DataOpt,
+    DimOpt,
+    JsonOpt,
+    NoiseOpt,
+    NOpt,
+    NormalizeInputsOpt,
+    PlotOpt,
+    PreprocessOpt,
+    SeedOpt,
+    SpanDimOpt,
+    console,
+    load_dataset,
+    outputs_ok,
+    parse_width,
+)
+
+DEFAULT_ACTIVATIONS = ["relu", "linear", "tanh"]
+CONE_DEFAULTS = {"n": 50, "dim": 100}
+
+
+def _fmt(x: float | None, lower: bool = False) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    s = f"{x:.4g}"
+    return f"≥{s}" if lower else s
+
+
+def _load(
+    data: str,
+    n: int | None,
+    dim: int | None,
+    span_dim: int | None,
+    noise: float,
+    seed: int,
+    data_dir: str | None,
+    normalize_inputs: bool,
+    preprocess: str | None,
+) -> Any:
+    """The common data sources, plus ``cone``: points in a narrow cone (small pairwise angles)."""
+    if str(data).strip().lower() != "cone":
+        return load_dataset(
+            data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess
+        )
+    from ..datasets import Dataset, apply_preprocess
+    from ..deep import small_angle_data
+
+    for name, v in (("--n", n), ("--dim", dim)):
+        if v is not None and (isinstance(v, bool) or v < 1):
+            raise ActspecError(f"{name} must be >= 1 (got {v})")
+    if seed < 0:
+        raise ActspecError(f"--seed must be a non-negative integer, got {seed}")
+    n_ = n if n is not None else CONE_DEFAULTS["n"]
+    dim_ = dim if dim is not None else CONE_DEFAULTS["dim"]
+    if n_ * dim_ > 2_000_000_000:
+        raise ActspecError(f"cone: n*dim = {n_ * dim_:.3g} is too large; choose a smaller --n or --dim")
+    X = small_angle_data(n_, dim_, noise, seed=seed)
+    steps: list[str] = []
+    if preprocess:
+        X, steps = apply_preprocess(X, preprocess, normalize=normalize_inputs)
+    info = {"spec": "cone", "seed": seed, "spread": float(noise), "source": "synthetic",
+            "span_dim": min(n_, dim_), "preprocess": steps}
+    return Dataset(X, None, "cone", info)
+
+
+@app.command("depth")
+def depth_cmd(
+    activation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--activation",
+            "-a",
+            help="Activation (repeat for several); default: relu linear tanh.",
+        ),
+    ] = None,
+    depth: Annotated[
+        str,
+        typer.Option(
+            "--depth",
+            "-L",
+            help="Depths (hidden layers): a range 1..8, a list 1,2,4,8, or a maximum 8 (= 1..8).",
+        ),
+    ] = "1..8",
+    data: DataOpt = "circle",
+    n: NOpt = None,
+    dim: DimOpt = None,
+    span_dim: SpanDimOpt = None,
+    noise: NoiseOpt = 0.1,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    normalize_inputs: NormalizeInputsOpt = True,
+    preprocess: PreprocessOpt = None,
+    width: Annotated[
+        str,
+        typer.Option(
+            "--width",
+            "-m",
+            help="'inf' for the exact infinite-width kernels, or the width m of a random "
+            "network (empirical kernels at initialisation).",
+        ),
+    ] = "inf",
+    kernel: Annotated[
+        str,
+        typer.Option(
+            "--kernel",
+            help="ntk: Θ^L, all layers trained; penultimate: the paper's G (only the last "
+            "hidden layer trained); nngp: Σ^L.",
+        ),
+    ] = "ntk",
+    scaling: Annotated[
+        str,
+        typer.Option(
+            "--scaling",
+            help="σ_w²: cphi (1/E φ(z)², the paper's; = He for ReLU), he (PyTorch Kaiming "
+            "gain²), raw (1), or a number.",
+        ),
+    ] = "cphi",
+    bias: Annotated[float, typer.Option("--bias", help="Bias standard deviation β (0: no bias).")] = 0.0,
+    spectrum_mode: Annotated[
+        str,
+        typer.Option(
+            "--spectrum",
+            help="auto (all eigenvalues up to n=2500), full, or extremes (λ_min, λ_max only).",
+        ),
+    ] = "auto",
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")
+    ] = "float64",
+    device: Annotated[str, typer.Option("--device", help="Finite width: cpu, cuda, or auto.")] = "cpu",
+    plot: PlotOpt = None,
+    angle_plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--angle-plot",
+            help="Write a PNG of gradient angle against input angle.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Kernel spectrum against depth (λ_min, λ_max, condition number) and gradient angles.
+
+    Example: actspec depth -a relu -a linear -a tanh --depth 1..8 --data cone --plot d.png
+
+    The deep net: h¹ = W¹x + βb¹, x^l = σ_w φ(h^l)/√m, h^{l+1} = W^{l+1}x^l + βb^{l+1},
+    f = a·x^L + βb (SCIENCE §5). --data cone gives n points in a narrow cone (spread --noise,
+    defaults n=50, dim=100): the Liu & Hui setting of similar inputs. A linear net's NTK condition
+    number equals that of XXᵀ at every depth (infinite when n > rank X, e.g. circle data).
+    """
+    from ..deep import KERNELS, SPECTRUM_MODES, depth_study, depth_summary, parse_depths
+
+    outputs_ok((plot, "--plot"), (angle_plot, "--angle-plot"), (json_path, "--json"))
+    acts = activation or list(DEFAULT_ACTIVATIONS)
+    depths = parse_depths(depth)
+    m = parse_width(width)
+    if kernel not in KERNELS:
+        raise ActspecError(f"--kernel must be one of {', '.join(KERNELS)} (got {kernel!r})")
+    if spectrum_mode not in SPECTRUM_MODES:
+        raise ActspecError(
+            f"--spectrum must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})"
+        )
+    try:
+        scale_arg: str | float = float(scaling)
+    except ValueError:
+        scale_arg = scaling
+    ds = _load(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    results = depth_study(
+        ds.X,
+        acts,
+        depths,
+        width=m,
+        kernel=kernel,  # type: ignore[arg-type]
+        scaling=scale_arg,
+        bias=bias,
+        seed=seed,
+        spectrum_mode=spectrum_mode,
+        dtype=dtype,
+        device=device,
+    )
+    summary = depth_summary(results)
+
+    wlabel = "inf" if m is None else str(m)
+    table = Table(
+        title=f"{kernel} spectrum by depth — {ds.name}: n={ds.n}, dim={ds.dim}, width={wlabel}, "
+        f"scaling={scaling}, bias={bias:g}",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in ("activation", "depth", "λ_min", "λ_max", "cond", "closest pair: ∠x → ∠∇f (deg)"):
+        table.add_column(col, justify="left" if col == "activation" else "right", no_wrap=True)
+    for r in results:
+        lam_min = (
+            f"<{r['resolution']:.1e}"
+            if r["lambda_min"] is not None and r["lambda_min"] < r["resolution"]
+            else _fmt(r["lambda_min"])
+        )
+        ang = r["angles"]
+        pair = (
+            f"{math.degrees(ang['min_input_angle']):.2f} → {math.degrees(ang['gradient_angle_at_min']):.2f}"
+            if "min_input_angle" in ang
+            else "-"
+        )
+        table.add_row(
+            r["activation"],
+            str(r["depth"]),
+            lam_min,
+            _fmt(r["lambda_max"]),
+            _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
+            pair,
+        )
+    console.print(table)
+    for name, s in summary.items():
+        conds, lb = s["condition_number"], s["condition_number_is_lower_bound"]
+        lines = [f"{name}: cond {_fmt(conds[0], lb[0])} at depth {s['depths'][0]} → "
+                 f"{_fmt(conds[-1], lb[-1])} at depth {s['depths'][-1]}"]
+        if len(conds) > 1:
+            if s["constant_in_depth"]:
+                lines.append("the same at every depth")
+            elif s["decreases_with_depth"]:
+                lines.append("falls at every step")
+            elif not any(lb):
+                lines.append("not monotonically falling")
+        if "below_linear" in s:
+            bl = s["below_linear"]
+            if all(b is True for b in bl):
+                lines.append("below the linear net's at every depth")
+            elif any(b is False for b in bl):
+                lines.append("NOT below the linear net's at depths "
+                             + ",".join(str(d) for d, b in zip(s["depths"], bl, strict=True) if b is False))
+            else:
+                lines.append("comparison with the linear net limited by float64 resolution")
+        console.print("; ".join(lines))
+    if any(r["condition_number_is_lower_bound"] for r in results):
+        console.print(
+            "[yellow]note:[/] some eigenvalues are below float64 resolution (n·eps·λ_max); "
+            "their condition numbers are lower bounds (≥)."
+        )
+    title = f"{ds.name} (n={ds.n}), width {wlabel}, {kernel}, scaling {scaling}"
+    if plot is not None:
+        from ..plots_depth import plot_depth_spectrum
+
+        plot_depth_spectrum(results, plot, title=f"Spectrum against depth: {title}")
+        console.print(f"wrote {plot}")
+    if angle_plot is not None:
+        from ..plots_depth import plot_gradient_angles
+
+        plot_gradient_angles(results, angle_plot, title=f"Gradient angles: {title}")
+        console.print(f"wrote {angle_plot}")
+    if json_path is not None:
+        settings = {
+            "activations": acts,
+            "depths": depths,
+            "width": wlabel if m is None else m,
+            "kernel": kernel,
+            "scaling": scaling,
+            "bias": bias,
+            "seed": seed,
+            "spectrum": spectrum_mode,
+            "dtype": dtype,
+            "device": device,
+            "data": data,
+        }
+        write_json(
+            json_path,
+            {
+                "settings": settings,
+                "data": {"n": ds.n, "dim": ds.dim, "name": ds.name, **ds.info},
+                "results": results,
+                "summary": summary,
+                "meta": run_metadata(),
+            },
+        )
+        console.print(f"wrote {json_path}")

@@ -1,0 +1,387 @@
+"""``actspec sweep``: a grid of task parameters on Dask distributed, results in a DuckDB file."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ..errors import ActspecError
+from ..io import check_writable, run_metadata, write_json
+from ._app import app
+from .common import JsonOpt, console, err_console, is_tty
+
+RUN_PANEL = "Cluster"
+
+
+def _parse_values(text: str) -> tuple[str, list[str]]:
+    """'KEY=V1,V2' (or KEY=A..B for an integer range) -> (key, values)."""
+    if "=" not in text:
+        raise ActspecError(
+            f"--param {text!r} must look like NAME=VALUE or NAME=V1,V2,... (e.g. -p n=10,20,40)"
+        )
+    key, _, rest = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ActspecError(f"--param {text!r} has no parameter name before '='")
+    vals = [v.strip() for v in rest.split(",")]
+    out: list[str] = []
+    for v in vals:
+        if ".." in v:
+            a, _, b = v.partition("..")
+            try:
+                lo, hi = int(a), int(b)
+            except ValueError:
+                raise ActspecError(f"--param {key}: range {v!r} must be two integers A..B") from None
+            if hi < lo:
+                raise ActspecError(f"--param {key}: range {v!r} is empty")
+            out.extend(str(i) for i in range(lo, hi + 1))
+        elif v:
+            out.append(v)
+    if not out:
+        raise ActspecError(f"--param {key} has no values; give NAME=V1,V2,...")
+    return key, out
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None or s != s or s == float("inf"):
+        return "?"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _varying(tasks: list[Any]) -> dict[str, list[str]]:
+    """command -> parameter names whose values differ among its tasks."""
+    by_cmd: dict[str, list[Any]] = {}
+    for t in tasks:
+        by_cmd.setdefault(t.command, []).append(t)
+    out = {}
+    for cmd, ts in by_cmd.items():
+        names = [k for k in ts[0].params if len({repr(t.params[k]) for t in ts}) > 1]
+        out[cmd] = names
+    return out
+
+
+def _list_commands() -> None:
+    from ..sweep import TASK_KINDS
+
+    for kind in TASK_KINDS.values():
+        if kind.hidden:
+            continue
+        table = Table(title=f"{kind.name}: {kind.doc}", box=box.SIMPLE_HEAD, title_justify="left")
+        for col in ("parameter", "type", "default", "meaning"):
+            table.add_column(col, no_wrap=col != "meaning")
+        for p in kind.params.values():
+            default = "(required)" if p.required else ("-" if p.default is None else str(p.default))
+            table.add_row(p.name, p.type, default, p.help)
+        console.print(table)
+        if kind.metrics:
+            console.print(f"  default result columns: {', '.join(kind.metrics)}\n")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM (e.g. a batch system's kill) stops the sweep like Ctrl-C: results are kept."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class _Display:
+    """Live progress: a rich bar on a terminal, a status line every few seconds otherwise."""
+
+    def __init__(self, title: str, varying: dict[str, list[str]], verbose: bool) -> None:
+        self.title = title
+        self.varying = varying
+        self.verbose = verbose
+        self.tty = is_tty()
+        self.progress: Any = None
+        self.task_id: Any = None
+        self.last_line = 0.0
+        self.failures: list[str] = []
+
+    def __enter__(self) -> _Display:
+        if self.tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[running]} running · {task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=False,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def start(self, state: Any) -> None:
+        if state.to_run == 0:
+            return
+        if self.progress is not None:
+            self.task_id = self.progress.add_task(
+                self.title, total=state.to_run, running=0, failed=0
+            )
+        else:
+            print(f"{self.title}: running {state.to_run} task(s)", file=sys.stderr, flush=True)
+            self.last_line = time.monotonic()
+
+    def update(self, state: Any) -> None:
+        if self.progress is not None and self.task_id is not None:
+            self.progress.update(
+                self.task_id, completed=state.finished, running=state.running, failed=state.failed
+            )
+        elif self.progress is None and state.to_run:
+            now = time.monotonic()
+            if now - self.last_line >= 10.0 and state.finished < state.to_run:
+                rate = state.finished / state.elapsed if state.elapsed > 0 else 0.0
+                eta = (state.to_run - state.finished) / rate if rate > 0 else None
+                print(
+                    f"{self.title}: {state.finished}/{state.to_run} done, {state.running} running, "
+                    f"{state.failed} failed, elapsed {_fmt_seconds(state.elapsed)}, "
+                    f"ETA {_fmt_seconds(eta)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.last_line = now
+
+    def record(self, rec: Any, task: Any) -> None:
+        label = task.label(self.varying.get(task.command))
+        if rec.status != "ok":
+            line = f"FAILED {label}: {rec.error}"
+            self.failures.append(line)
+        elif self.verbose:
+            line = f"ok {label} ({rec.seconds:.2f} s)"
+        else:
+            return
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Sweep file (TOML): a [sweep] table (name, db, retries, workers) and one or more "
+            "[[grid]] tables (command = \"spectrum\", then parameters: a list is an axis, a scalar "
+            "is fixed). See examples/sweep.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option("--command", "-c", help="Without CONFIG: the command to sweep (spectrum, ...)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="NAME=V1,V2,... (A..B for an integer range): one axis of the grid (one value: "
+            "fixed). With CONFIG it replaces that parameter in every grid. Repeatable.",
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Results database (DuckDB). Default: CONFIG with .duckdb, or "
+                     "sweep.duckdb."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of an existing Dask scheduler "
+                     "(tcp://HOST:PORT). Default: a local cluster.", rich_help_panel=RUN_PANEL),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes of the local cluster "
+                     "(default 2).", rich_help_panel=RUN_PANEL),
+    ] = None,
+    threads_per_worker: Annotated[
+        int | None,
+        typer.Option("--threads-per-worker", min=1, help="Threads per local worker (default 1).",
+                     rich_help_panel=RUN_PANEL),
+    ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option("--retries", min=0, help="Re-submissions of a task whose worker died "
+                     "(default 2); a task that raises is recorded at once.", rich_help_panel=RUN_PANEL),
+    ] = None,
+    max_tasks: Annotated[
+        int | None,
+        typer.Option("--max-tasks", min=0, help="Run at most this many tasks now; the rest on a "
+                     "later run.", rich_help_panel=RUN_PANEL),
+    ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="Also re-run tasks stored with an error."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would run, run nothing.")
+    ] = False,
+    list_commands: Annotated[
+        bool, typer.Option("--list", help="List the sweepable commands and their parameters.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print a line for every finished task.")
+    ] = False,
+    json_path: JsonOpt = None,
+) -> None:
+    """Run a grid of task parameters on Dask; every finished task is a row of a DuckDB file.
+
+    Example: actspec sweep examples/sweep.toml   then   actspec results examples/sweep.duckdb
+
+    Without a file: actspec sweep -c spectrum -p activation=relu,tanh -p n=10,20,40 -p seed=0..4
+    --db s.duckdb. Tasks already in the database are skipped, so an interrupted sweep (Ctrl-C, a
+    crash, a lost worker) resumes where it stopped. A task that raises is recorded with its error
+    (re-run with --retry-failed); one whose worker dies is re-submitted up to --retries times.
+    """
+    from ..store import ResultStore
+    from ..sweep import config_from_dict, load_config, plan, run_sweep
+
+    if list_commands:
+        _list_commands()
+        return
+    check_writable(json_path, "--json")
+    overrides: dict[str, list[str]] = {}
+    for text in param or []:
+        key, vals = _parse_values(text)
+        if key in overrides:
+            raise ActspecError(f"--param {key} is given twice; list all values once: {key}=A,B,C")
+        overrides[key] = vals
+    if config is not None and command is not None:
+        raise ActspecError("give either a CONFIG file or --command (with --param), not both")
+    if config is not None:
+        cfg = load_config(config, overrides=overrides)
+    elif command is not None:
+        grid: dict[str, Any] = {"command": command}
+        cfg = config_from_dict({"grid": [{**grid, **overrides}]}, default_db="sweep.duckdb",
+                               default_name=command)
+    else:
+        raise ActspecError(
+            "give a sweep CONFIG.toml, or --command NAME with --param NAME=V1,V2 (see "
+            "'actspec sweep --help' and --list)"
+        )
+    if db is not None:
+        cfg.db = db
+    check_writable(cfg.db, "--db")
+    cfg.scheduler = scheduler or cfg.scheduler
+    cfg.workers = workers or cfg.workers
+    cfg.threads_per_worker = threads_per_worker or cfg.threads_per_worker
+    if retries is not None:
+        cfg.retries = retries
+    store = ResultStore(cfg.db)
+    title = f"sweep {cfg.name}" if cfg.name else "sweep"
+
+    if dry_run:
+        todo, counts = plan(cfg.tasks, store, retry_failed=retry_failed)
+        n_run = len(todo) if max_tasks is None else min(len(todo), max_tasks)
+        total = sum(counts.values())
+        console.print(
+            f"{title}: {total} task(s) in the grid — {counts['ok']} stored ok, {counts['error']} "
+            f"stored with an error{' (re-run)' if retry_failed else ''}, {counts['lost']} lost, "
+            f"{counts['new']} new; would run {n_run} → {cfg.db}"
+        )
+        varying = _varying(cfg.tasks)
+        if verbose:
+            for t in todo[:n_run]:
+                console.print(f"  {t.key}  {t.label(varying.get(t.command))}", markup=False)
+        if json_path is not None:
+            write_json(json_path, {
+                "dry_run": True,
+                "db": str(cfg.db),
+                "counts": counts,
+                "would_run": n_run,
+                "tasks": [{"key": t.key, "command": t.command, "params": t.params}
+                          for t in todo[:n_run]],
+            })
+        return
+
+    varying = _varying(cfg.tasks)
+    with _sigterm_as_interrupt(), _Display(title, varying, verbose) as display:
+        summary = run_sweep(
+            cfg.tasks,
+            store,
+            scheduler=cfg.scheduler,
+            workers=cfg.workers,
+            threads_per_worker=cfg.threads_per_worker,
+            retries=cfg.retries,
+            max_tasks=max_tasks,
+            retry_failed=retry_failed,
+            name=cfg.name,
+            on_start=display.start,
+            on_progress=display.update,
+            on_record=display.record,
+        )
+    parts = [f"{title}: {summary.total} task(s) in the grid, {summary.skipped} already stored"]
+    if summary.run:
+        rate = summary.tasks_per_minute
+        parts.append(
+            f"ran {summary.run}: {summary.ok} ok, {summary.failed} failed"
+            + (f" ({summary.retried} re-submitted after a lost worker)" if summary.retried else "")
+            + f" in {summary.seconds:.1f} s ({rate:.0f} tasks/min)"
+        )
+    else:
+        parts.append("nothing to run")
+    console.print("; ".join(parts))
+    if summary.remaining:
+        console.print(f"{summary.remaining} task(s) left for a later run: run the same command again")
+    if summary.failed:
+        console.print(
+            f"{summary.failed} failed task(s) are stored with their error: "
+            f"actspec results {cfg.db} --status error"
+        )
+    console.print(f"results: {cfg.db}  (actspec results {cfg.db})")
+    if json_path is not None:
+        write_json(json_path, {
+            "settings": {
+                "config": str(cfg.source) if cfg.source else None,
+                "name": cfg.name,
+                "db": str(cfg.db),
+                "scheduler": cfg.scheduler,
+                "workers": None if cfg.scheduler else cfg.workers,
+                "threads_per_worker": cfg.threads_per_worker,
+                "retries": cfg.retries,
+                "max_tasks": max_tasks,
+                "retry_failed": retry_failed,
+                "grids": cfg.grids,
+            },
+            "summary": summary.to_dict(),
+            "meta": run_metadata(),
+        })

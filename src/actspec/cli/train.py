@@ -1,0 +1,289 @@
+"""``actspec train``: train the two-layer net and compare with the loss the spectrum predicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import ActspecError
+from ..io import run_metadata, write_json
+from ._app import app
+from .common import (
+    DATA_PANEL,
+    DataDirOpt,
+    DataOpt,
+    DimOpt,
+    JsonOpt,
+    NoiseOpt,
+    NOpt,
+    NormalizeInputsOpt,
+    PlotOpt,
+    PreprocessOpt,
+    SeedOpt,
+    SpanDimOpt,
+    console,
+    err_console,
+    is_tty,
+    outputs_ok,
+    parse_width,
+)
+
+DEFAULT_ACTIVATIONS = ["relu", "elu", "tanh", "swish"]
+TRAIN_PANEL = "Training"
+
+
+@contextmanager
+def epoch_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar per activation (and repeat), on stderr, only on a terminal."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("epoch {task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total)
+            progress.update(tasks[label], completed=done, total=total)
+
+        yield update
+
+
+def _g(x: Any, spec: str = ".3g") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return format(float(x), spec)
+
+
+@app.command("train")
+def train_cmd(
+    activation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--activation",
+            "-a",
+            help="Activation (repeat for several; all share data, labels and weight seeds). "
+            "Default: relu elu tanh swish.",
+        ),
+    ] = None,
+    data: DataOpt = "circle",
+    n: NOpt = None,
+    dim: DimOpt = None,
+    span_dim: SpanDimOpt = None,
+    noise: NoiseOpt = 0.1,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    normalize_inputs: NormalizeInputsOpt = True,
+    preprocess: PreprocessOpt = None,
+    labels: Annotated[
+        str,
+        typer.Option(
+            "--labels",
+            help="auto (random ±1 for synthetic data, the classes of real data), random, or a "
+            ".npy/.csv label file.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = "auto",
+    width: Annotated[
+        str,
+        typer.Option("--width", "-m", help="Number of hidden neurons m (e.g. 1e5).",
+                     rich_help_panel=TRAIN_PANEL),
+    ] = "10000",
+    lr: Annotated[
+        float,
+        typer.Option(
+            "--lr",
+            help="Learning rate η in the units of the G-matrix (u ← u − η G ∇L; for --init "
+            "fanin/fanout the per-layer steps are rescaled as in the paper, appendix D.1). "
+            "GD diverges above 2/λ_max.",
+            rich_help_panel=TRAIN_PANEL,
+        ),
+    ] = 0.01,
+    epochs: Annotated[
+        int, typer.Option("--epochs", "-T", help="Number of epochs.", rich_help_panel=TRAIN_PANEL)
+    ] = 1000,
+    train: Annotated[
+        str,
+        typer.Option("--train", help="hidden: only W trained (DZPS); both: W and a.",
+                     rich_help_panel=TRAIN_PANEL),
+    ] = "hidden",
+    init: Annotated[
+        str, typer.Option("--init", help="dzps (default), fanin or fanout.", rich_help_panel=TRAIN_PANEL)
+    ] = "dzps",
+    loss: Annotated[
+        str,
+        typer.Option("--loss", help="mse: 1/2 Σ (y − f)²; ce: softmax cross-entropy over the classes.",
+                     rich_help_panel=TRAIN_PANEL),
+    ] = "mse",
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-B", help="Mini-batch SGD with this batch size (default: full-batch GD).",
+                     rich_help_panel=TRAIN_PANEL),
+    ] = None,
+    repeats: Annotated[
+        int,
+        typer.Option("--repeats", "-K", help="Average over K weight seeds (seed, seed+1, ...); "
+                     "the plot shows the min–max band.", rich_help_panel=TRAIN_PANEL),
+    ] = 1,
+    log_every: Annotated[
+        int | None,
+        typer.Option("--log-every", help="Log (and recompute G(t) for the drift) every k epochs "
+                     "(default: epochs/100).", rich_help_panel=TRAIN_PANEL),
+    ] = None,
+    target_loss: Annotated[
+        float | None,
+        typer.Option("--target-loss", help="Loss for the epochs-to-target comparison (default: "
+                     "1% of the loss of the zero predictor).", rich_help_panel=TRAIN_PANEL),
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi).",
+                           rich_help_panel=TRAIN_PANEL)
+    ] = False,
+    infinite: Annotated[
+        bool,
+        typer.Option("--infinite/--no-infinite", help="Also predict from the infinite-width G∞.",
+                     rich_help_panel=TRAIN_PANEL),
+    ] = True,
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Training arithmetic: float32 or float64 (spectra are "
+                          "always float64).", rich_help_panel=TRAIN_PANEL)
+    ] = "float32",
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, cuda, or auto.", rich_help_panel=TRAIN_PANEL)
+    ] = "cpu",
+    plot: PlotOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Train the two-layer net for each activation; put the measured loss next to the loss the
+    spectrum of G at initialisation predicts, ½‖(I − ηG)^t (y − u(0))‖².
+
+    Example: actspec train -a relu -a tanh --data circle --n 10 --preprocess paper
+    --width 100000 --lr 0.1 --epochs 500 --plot train.png --json train.json
+
+    gram_drift = ‖G(t) − G(0)‖_F/‖G(0)‖_F tells when the prediction can hold (small for wide
+    nets; large for narrow nets, large η, cross-entropy). Ctrl-C stops early and keeps the epochs
+    done so far in the JSON and the figure.
+    """
+    from ..datasets import load_data
+    from ..training import train as run_train
+
+    outputs_ok((plot, "--plot"), (json_path, "--json"))
+    m = parse_width(width)
+    if m is None:
+        raise ActspecError("training needs a finite --width (number of neurons), e.g. --width 10000")
+    acts = activation or list(DEFAULT_ACTIVATIONS)
+    loss_key = str(loss).strip().lower()
+    ds = load_data(
+        data, n=n, dim=dim, span_dim=span_dim, noise=noise, seed=seed, data_dir=data_dir,
+        normalize=normalize_inputs, preprocess=preprocess, labels=labels,
+    )
+
+    def on_warning(msg: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+
+    with epoch_progress(is_tty()) as prog:
+        out = run_train(
+            ds.X, ds.y, acts, width=m, lr=lr, epochs=epochs, train=str(train).strip().lower(),
+            init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=seed,
+            log_every=log_every, target_loss=target_loss, normalize=normalize, dtype=dtype,
+            device=device, infinite=infinite, on_progress=prog, on_warning=on_warning,
+        )
+    settings = out["settings"]
+    results = out["results"]
+    target = settings["target_loss"]
+
+    table = Table(
+        title=(
+            f"Training — {ds.name}: n={ds.n}, dim={ds.dim}, m={m:,}, η={lr:g}, "
+            f"{settings['loss']}, train={settings['train']}, init={settings['init']}"
+            + (f", batch {settings['batch_size']}" if settings["batch_size"] else ", full batch")
+        ),
+        box=box.SIMPLE_HEAD,
+        caption=(
+            f"λ of G(0); L(T) measured and predicted from G(0) at the last epoch; T→tgt: epochs "
+            f"to loss ≤ {target:.3g}, measured and predicted; drift = ||G(T)−G(0)||/||G(0)||"
+        ),
+    )
+    cols = ("activation", "status", "λmin", "λmax", "L(0)", "L(T)", "pred", "T→tgt", "pred",
+            "ratio", "drift", "ΔW/W", "s/ep")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("activation", "status") else "right", no_wrap=True)
+    for r in results:
+        table.add_row(
+            r["activation"],
+            r["status"],
+            _g(r.get("lambda_min")),
+            _g(r.get("lambda_max")),
+            _g(r["loss"][0] if r["loss"] else None, ".4g"),
+            _g(r["loss"][-1] if r["loss"] else None, ".4g"),
+            _g(r["predicted_loss"][-1] if r["predicted_loss"] else None, ".4g"),
+            _g(r.get("epochs_to_target"), ".4g"),
+            _g(r.get("predicted_epochs_to_target"), ".4g"),
+            _g(r.get("epochs_ratio"), ".3f"),
+            _g(r["gram_drift"][-1] if r["gram_drift"] else None, ".2e"),
+            _g(r["weight_movement_relative"][-1] if r.get("weight_movement_relative") else None, ".2e"),
+            _g(r.get("seconds_per_epoch"), ".2g"),
+        )
+    console.print(table)
+    if out["ordering"]:
+        order = " < ".join(
+            f"{r['activation']} ({_g(r['epochs_to_target'], '.4g')})"
+            for name in out["ordering"]
+            for r in results
+            if r["activation"] == name
+        )
+        console.print(f"epochs to reach loss ≤ {target:.3g}: {order}")
+    unreached = [r["activation"] for r in results if r.get("epochs_to_target") is None]
+    if unreached:
+        console.print(f"not reaching loss ≤ {target:.3g} within {settings['epochs']} epochs: "
+                      + ", ".join(unreached))
+
+    if plot is not None and results:
+        from ..plots_training import plot_training
+
+        plot_training(
+            results, plot, target_loss=target,
+            title=f"{ds.name} n={ds.n}, m={m:,}, η={lr:g} ({settings['loss']}): "
+            "measured (solid) vs predicted (dashed)",
+        )
+        console.print(f"wrote {plot}")
+    if json_path is not None:
+        settings = {
+            **settings,
+            "activations": acts,
+            "data": data,
+            "seed": seed,
+            "labels": labels,
+            "infinite": infinite,
+        }
+        write_json(
+            json_path,
+            {
+                "settings": settings,
+                "data": {"n": ds.n, "dim": ds.dim, **ds.info},
+                "results": results,
+                "ordering": out["ordering"],
+                "interrupted": out["interrupted"],
+                "warnings": out["warnings"],
+                "meta": run_metadata(),
+            },
+        )
+        console.print(f"wrote {json_path}")
+    if out["interrupted"]:
+        raise KeyboardInterrupt

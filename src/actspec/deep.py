@@ -1,0 +1,939 @@
+"""Deep fully-connected networks at infinite width: NNGP kernels, NTK, penultimate-layer G.
+
+The network (depth L = number of hidden layers; L = 1 is the two-layer net of :mod:`actspec.gram`)::
+
+    h^1     = W^1 x + beta b^1                       W^1: m x d, entries N(0, 1)
+    x^l     = (sigma_w / sqrt(m)) phi(h^l)           l = 1..L
+    h^{l+1} = W^{l+1} x^l + beta b^{l+1}             W^{l+1}: m x m, entries N(0, 1)
+    f(x)    = a . x^L + beta b_out                   a, b: entries N(0, 1)
+
+Every parameter is trained for the NTK. At infinite width (SCIENCE §5), with the 2x2 covariance
+Lambda_ij = [[S_ii, S_ij], [S_ij, S_jj]] of S = Sigma^{l-1}::
+
+    Sigma^0     = X X^T + beta^2
+    Sigma^l     = sigma_w^2 E[phi(u) phi(v)] + beta^2         (u, v) ~ N(0, Lambda)
+    Sigmadot^l  = sigma_w^2 E[phi'(u) phi'(v)]
+    Theta^0     = Sigma^0,   Theta^l = Sigma^l + Theta^{l-1} (.) Sigmadot^l
+
+Theta^L is the NTK of the depth-L net, Sigma^L its NNGP (output) covariance. The penultimate-layer
+G of the activation paper (appendix J: only the last hidden layer W^L trained) is
+``G = (Sigma^{L-1} - beta^2) (.) Sigmadot^L``: the Gram matrix of the layer-(L-1) features times
+the derivative kernel (for L = 1 it is the core's G∞; with ``scaling="cphi"`` it includes the
+factor c^2 = 1/E phi(z)^2 of the normalised phi).
+
+``sigma_w^2`` (the ``scaling``): ``"cphi"`` (default) is the paper's c_phi normalisation,
+sigma_w^2 = 1/E phi(z)^2 (= 2 for ReLU: He scaling); ``"he"`` is PyTorch's Kaiming gain squared
+(relu 2, leaky_relu 2/(1+alpha^2), tanh 25/9, linear and sigmoid 1); ``"raw"`` is 1 (then depth 1
+with beta = 0 is exactly ``gram(X, act, train="both")``); a number sets sigma_w^2 directly.
+
+Evaluation. Each layer needs E[phi phi] and E[phi' phi'] at every entry: closed forms where they
+exist (relu, leaky_relu, linear, quadratic, cubic, erf), otherwise the verified theta-tables of
+:mod:`actspec.dual` (piecewise Chebyshev in theta = arccos rho, 1e-13), evaluated here in
+cache-sized chunks over the upper triangle on a thread pool (about 20x faster than evaluating a
+whole n x n matrix at once). Rows are grouped by their variance S_ii (one table pair per pair of
+groups); unit-norm rows without bias and ``scaling="cphi"`` keep S_ii = 1 at every layer, so one
+table pair serves the whole recursion. Variances that agree to 1e-12 (relative) share a group,
+and every diagonal entry is evaluated at rho = 1 exactly (near rho = 1 a kinked dual moves like
+sqrt(1 - rho), so rounding rho would cost 1e-8).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .activations import Activation, activation
+from .dual import closed_form_dual, dual, dual_table, gaussian_mean
+from .errors import ActspecError
+from .gram import check_inputs
+
+__all__ = [
+    "DeepParams",
+    "DeepLayer",
+    "DeepKernels",
+    "SCALINGS",
+    "KERNELS",
+    "deep_params",
+    "iter_deep_kernels",
+    "deep_kernels",
+    "deep_ntk",
+    "nngp_kernel",
+    "penultimate_gram",
+    "deep_kernel",
+    "gradient_angles",
+    "input_angles",
+    "angle_pairs",
+    "angle_curve",
+    "small_angle_data",
+    "kernel_spectrum",
+    "parse_depths",
+    "depth_study",
+    "depth_summary",
+    "SPECTRUM_MODES",
+]
+
+SCALINGS = ("cphi", "he", "raw")
+KERNELS = ("ntk", "penultimate", "nngp")
+Kernel = Literal["ntk", "penultimate", "nngp"]
+
+_CHUNK = 16384  # entries per evaluation chunk (fits the temporaries in cache)
+_SNAP = 1e-12  # variances equal to this relative tolerance share a table
+_MAX_GROUPS = 4  # distinct row variances handled by tables (g(g+1) tables per layer)
+_QUAD_SECONDS_PER_ENTRY = 2.5e-3  # per-entry 2-D quadrature cost (fallback path)
+_QUAD_BUDGET_S = 120.0
+_KAIMING = {"relu": 2.0, "linear": 1.0, "sigmoid": 1.0, "tanh": 25.0 / 9.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# parametrisation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeepParams:
+    """Activation (raw phi) and the variances of the deep net: sigma_w^2 and beta^2."""
+
+    act: Activation
+    weight_var: float
+    bias_var: float
+    scaling: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "activation": self.act.name,
+            "scaling": self.scaling,
+            "weight_var": self.weight_var,
+            "bias": math.sqrt(self.bias_var),
+        }
+
+
+def _second_moment(act: Activation) -> float:
+    val = gaussian_mean(lambda x: act.phi(x) ** 2, act.kinks)
+    if not (val > 0 and math.isfinite(val)):
+        raise ActspecError(f"cannot normalise {act.name}: E phi(z)^2 = {val!r}; use --scaling raw")
+    return val
+
+
+def deep_params(
+    act: Activation | str | Callable[..., Any],
+    scaling: str | float = "cphi",
+    bias: float = 0.0,
+) -> DeepParams:
+    """Resolve ``scaling`` ("cphi" | "he" | "raw" | sigma_w^2 as a number) and the bias std beta."""
+    a = activation(act)
+    try:
+        beta = float(bias)
+    except (TypeError, ValueError):
+        raise ActspecError(f"bias must be a number >= 0 (got {bias!r})") from None
+    if not math.isfinite(beta) or beta < 0:
+        raise ActspecError(f"bias must be a finite number >= 0 (got {bias!r})")
+    label: str
+    if isinstance(scaling, (int, float)) and not isinstance(scaling, bool):
+        w2, label = float(scaling), "custom"
+    else:
+        key = str(scaling).strip().lower()
+        if key in ("cphi", "c_phi", "paper", "normalize", "normalise"):
+            w2, label = 1.0 / _second_moment(a), "cphi"
+        elif key in ("he", "kaiming"):
+            base = a.name.split(":")[0] if a.builtin else ""
+            if base == "leaky_relu":
+                alpha = a.params.get("alpha", 0.01)
+                w2 = 2.0 / (1.0 + alpha**2)
+            elif base in _KAIMING:
+                w2 = _KAIMING[base]
+            else:
+                raise ActspecError(
+                    f"no He/Kaiming gain is defined for {a.name!r} (only relu, leaky_relu, tanh, "
+                    "linear, sigmoid); use --scaling cphi or give sigma_w^2 as a number"
+                )
+            label = "he"
+        elif key == "raw":
+            w2, label = 1.0, "raw"
+        else:
+            try:
+                w2, label = float(key), "custom"
+            except ValueError:
+                raise ActspecError(
+                    f"unknown scaling {scaling!r}: use cphi (1/E phi^2, the paper's), he, raw, "
+                    "or a number sigma_w^2 > 0"
+                ) from None
+    if not (math.isfinite(w2) and w2 > 0):
+        raise ActspecError(f"sigma_w^2 must be a positive finite number (got {scaling!r})")
+    return DeepParams(a, w2, beta * beta, label)
+
+
+# ---------------------------------------------------------------------------------------------
+# chunked evaluation of the dual functions
+# ---------------------------------------------------------------------------------------------
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(16, cpus))
+
+
+def _clenshaw(C: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Evaluate a piecewise-Chebyshev theta-table (coefficients C: (Q, P)) at theta."""
+    q, p = C.shape
+    h = math.pi / p
+    idx = np.minimum((theta / h).astype(np.intp), p - 1)
+    t = (theta - idx * h) * (2.0 / h) - 1.0
+    t2 = t + t
+    b1 = np.take(C[q - 1], idx)
+    b2 = np.zeros_like(t)
+    for k in range(q - 2, 0, -1):
+        tmp = t2 * b1
+        tmp -= b2
+        tmp += np.take(C[k], idx)
+        b2 = b1
+        b1 = tmp
+    out = t * b1
+    out -= b2
+    out += np.take(C[0], idx)
+    return out
+
+
+class _Pair:
+    """Activation and derivative tables of one pair of variances (s1 rows, s2 columns)."""
+
+    def __init__(self, act: Activation, s1: float, s2: float) -> None:
+        self.inv_sd = 1.0 / math.sqrt(s1 * s2)
+        if s1 == s2:
+            self.inv_sd = 1.0 / s1  # rho = c / s exactly
+        self.Ca = np.ascontiguousarray(dual_table(act, "activation", s1, s2).coeffs.T)
+        self.Cd = np.ascontiguousarray(dual_table(act, "derivative", s1, s2).coeffs.T)
+
+    def __call__(self, c: np.ndarray, diag_offset: int | None) -> tuple[np.ndarray, np.ndarray]:
+        rho = c * self.inv_sd
+        np.clip(rho, -1.0, 1.0, out=rho)
+        theta = np.arccos(rho, out=rho)
+        if diag_offset is not None:  # entries (i, i + diag_offset) are diagonal entries of S
+            r = theta.shape[0]
+            i = np.arange(r)
+            j = i + diag_offset
+            ok = (j >= 0) & (j < theta.shape[1])
+            theta[i[ok], j[ok]] = 0.0
+        return _clenshaw(self.Ca, theta), _clenshaw(self.Cd, theta)
+
+
+class _LayerMap:
+    """S = Sigma^{l-1}  ->  (E[phi phi], E[phi' phi']) for all entries, symmetric, float64."""
+
+    def __init__(self, params: DeepParams) -> None:
+        self.p = params
+        self.act = params.act
+        probe = np.ones(1)
+        self.closed = closed_form_dual(self.act, probe, probe, probe, "activation") is not None
+        self._reps: list[float] = []
+        self._pairs: dict[tuple[float, float], _Pair] = {}
+
+    # ---- variance groups ------------------------------------------------------------------
+    def _snap(self, q: np.ndarray) -> np.ndarray:
+        """Each variance replaced by a representative equal to it within _SNAP (relative)."""
+        out = np.empty_like(q)
+        vals, inv = np.unique(q, return_inverse=True)
+        reps = np.empty_like(vals)
+        for k, v in enumerate(vals):
+            for r in self._reps:
+                if abs(v - r) <= _SNAP * r:
+                    reps[k] = r
+                    break
+            else:
+                self._reps.append(float(v))
+                reps[k] = v
+        out[:] = reps[inv.ravel()]
+        return out
+
+    def _pair(self, s1: float, s2: float) -> _Pair:
+        return self._pairs[(s1, s2)]
+
+    # ---- one layer ------------------------------------------------------------------------
+    def __call__(
+        self, S: np.ndarray, Theta: np.ndarray | None, pool: ThreadPoolExecutor | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Sigma^l, Sigmadot^l and (when Theta = Theta^{l-1} is given) Theta^l."""
+        n = S.shape[0]
+        q = np.diag(S).copy()
+        if np.any(q <= 0) or not np.all(np.isfinite(q)):
+            bad = int(np.argmin(np.where(np.isfinite(q), q, -np.inf)))
+            raise ActspecError(
+                f"pre-activation variance of row {bad} is {q[bad]!r} (not positive and finite): "
+                "remove zero rows, add a bias (--bias), or use another scaling"
+            )
+        w2, b2 = self.p.weight_var, self.p.bias_var
+        Sig = np.empty((n, n))
+        Dot = np.empty((n, n))
+        Th = np.empty((n, n)) if Theta is not None else None
+
+        if self.closed:
+            evaluate = self._closed_evaluator(q)
+            order = np.arange(n)
+        else:
+            qs = self._snap(q)
+            groups = np.unique(qs)
+            if len(groups) > _MAX_GROUPS:
+                return self._quadrature_layer(S, q, Theta)
+            order = np.argsort(qs, kind="stable")
+            evaluate = self._table_evaluator(qs, order, pool)
+        # work in the order that makes variance groups contiguous (identity for one group)
+        ident = bool(np.all(order == np.arange(n)))
+        if not ident:
+            Sp = S[np.ix_(order, order)]
+            Tp = Theta[np.ix_(order, order)] if Theta is not None else None
+        else:
+            Sp, Tp = S, Theta
+
+        def task(r0: int, r1: int) -> None:
+            # rows r0:r1, columns r0:n, in sub-chunks of about _CHUNK entries
+            ncol = n - r0
+            step = max(1, _CHUNK // max(1, ncol))
+            for i0 in range(r0, r1, step):
+                i1 = min(r1, i0 + step)
+                ea, ed = evaluate(Sp, i0, i1, r0)
+                s = Sig[i0:i1, r0:]
+                np.multiply(ea, w2, out=s)
+                if b2:
+                    s += b2
+                np.multiply(ed, w2, out=Dot[i0:i1, r0:])
+                if Th is not None and Tp is not None:
+                    t = Th[i0:i1, r0:]
+                    np.multiply(Tp[i0:i1, r0:], Dot[i0:i1, r0:], out=t)
+                    t += s
+
+        blocks = _row_blocks(n)
+        _run(pool, task, blocks)
+        mats = [Sig, Dot] + ([Th] if Th is not None else [])
+        _run(pool, lambda r0, r1: [_mirror_block(M, r0, r1) for M in mats], blocks)
+        if not ident:
+            inv = np.empty_like(order)
+            inv[order] = np.arange(n)
+            Sig = Sig[np.ix_(inv, inv)]
+            Dot = Dot[np.ix_(inv, inv)]
+            if Th is not None:
+                Th = Th[np.ix_(inv, inv)]
+        return Sig, Dot, Th
+
+    def _closed_evaluator(
+        self, q: np.ndarray
+    ) -> Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray]]:
+        act = self.act
+
+        def evaluate(Sp: np.ndarray, i0: int, i1: int, c0: int) -> tuple[np.ndarray, np.ndarray]:
+            c = Sp[i0:i1, c0:]
+            s1 = q[i0:i1, None]
+            s2 = q[None, c0:]
+            ea = closed_form_dual(act, s1, s2, c, "activation")
+            ed = closed_form_dual(act, s1, s2, c, "derivative")
+            assert ea is not None and ed is not None
+            return ea, ed
+
+        return evaluate
+
+    def _table_evaluator(
+        self, qs: np.ndarray, order: np.ndarray, pool: ThreadPoolExecutor | None
+    ) -> Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray]]:
+        qo = qs[order]
+        # contiguous ranges of equal variance (in the working order)
+        cuts = np.flatnonzero(np.diff(qo)) + 1
+        starts = np.concatenate([[0], cuts])
+        stops = np.concatenate([cuts, [qo.size]])
+        ranges = [(int(a), int(b), float(qo[a])) for a, b in zip(starts, stops, strict=True)]
+        # build the tables up front, in parallel: rows of group a meet columns of groups >= a
+        needed = [(sa, sb) for k, (_, _, sa) in enumerate(ranges) for (_, _, sb) in ranges[k:]]
+        missing = [key for key in needed if key not in self._pairs]
+        tables = [(w, sa, sb) for sa, sb in missing for w in ("activation", "derivative")]
+        if pool is not None and len(tables) > 1:  # dual_table caches what it builds
+            list(pool.map(lambda key: dual_table(self.act, *key), tables))
+        built = [_Pair(self.act, *key) for key in missing]
+        if len(self._pairs) + len(built) > 64:
+            self._pairs.clear()
+        self._pairs.update(zip(missing, built, strict=True))
+
+        def group_of(i: int) -> tuple[int, int, float]:
+            for r in ranges:
+                if r[0] <= i < r[1]:
+                    return r
+            raise AssertionError(i)  # pragma: no cover
+
+        def evaluate(Sp: np.ndarray, i0: int, i1: int, c0: int) -> tuple[np.ndarray, np.ndarray]:
+            ncol = Sp.shape[0] - c0
+            ea = np.empty((i1 - i0, ncol))
+            ed = np.empty((i1 - i0, ncol))
+            a = i0
+            while a < i1:  # split rows at group boundaries
+                _, gstop, sa = group_of(a)
+                b = min(i1, gstop)
+                for cs, ce, sb in ranges:
+                    lo, hi = max(cs, c0), ce
+                    if lo >= hi:
+                        continue
+                    block = np.array(Sp[a:b, lo:hi])  # contiguous copy
+                    va, vd = self._pair(sa, sb)(block, a - lo)
+                    ea[a - i0 : b - i0, lo - c0 : hi - c0] = va
+                    ed[a - i0 : b - i0, lo - c0 : hi - c0] = vd
+                a = b
+            return ea, ed
+
+        return evaluate
+
+    def _quadrature_layer(
+        self, S: np.ndarray, q: np.ndarray, Theta: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Many distinct row variances and no closed form: per-entry 2-D quadrature."""
+        n = S.shape[0]
+        entries = n * (n + 1) // 2
+        est = 2 * entries * _QUAD_SECONDS_PER_ENTRY
+        if est > _QUAD_BUDGET_S:
+            groups = len(np.unique(self._snap(q)))
+            raise ActspecError(
+                f"the rows have {groups} distinct pre-activation variances (inputs of different "
+                f"norms): the deep kernel of {self.act.name} then needs a 2-D quadrature per entry "
+                f"(about {est / 60:.0f} min for n={n}); normalise the rows (--normalize-inputs), "
+                "use n <= 200, or an activation with a closed form (relu, leaky_relu, linear, erf)"
+            )
+        iu = np.triu_indices(n)
+        s1, s2, c = q[iu[0]], q[iu[1]], S[iu]
+        # exact rho = 1 on the diagonal: the quadrature forms c / (sqrt(s1) sqrt(s2)) itself
+        diag = iu[0] == iu[1]
+        c[diag] = np.sqrt(s1[diag]) * np.sqrt(s2[diag])
+        ea = dual(self.act, s1, s2, c, "activation", method="quadrature")
+        ed = dual(self.act, s1, s2, c, "derivative", method="quadrature")
+        Sig = np.empty((n, n))
+        Dot = np.empty((n, n))
+        Sig[iu] = self.p.weight_var * ea + self.p.bias_var
+        Dot[iu] = self.p.weight_var * ed
+        Sig.T[iu] = Sig[iu]
+        Dot.T[iu] = Dot[iu]
+        Th = Sig + Theta * Dot if Theta is not None else None
+        return Sig, Dot, Th
+
+
+def _row_blocks(n: int) -> list[tuple[int, int]]:
+    """Row blocks of the upper triangle with roughly equal work (rows near the top are longer)."""
+    nb = max(1, min(64, n // 32))
+    # equal-area cut points of the triangle: rows r with (n - r)^2 decreasing linearly
+    edges = sorted({int(round(n - n * math.sqrt(1 - k / nb))) for k in range(nb + 1)})
+    edges[0], edges[-1] = 0, n
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def _mirror_block(M: np.ndarray, r0: int, r1: int) -> None:
+    """Copy the upper triangle of rows r0:r1 to the lower triangle (exact symmetry)."""
+    sq = M[r0:r1, r0:r1]
+    il = np.tril_indices(r1 - r0, -1)
+    sq[il] = sq.T[il]
+    if r1 < M.shape[0]:
+        M[r1:, r0:r1] = M[r0:r1, r1:].T
+
+
+def _run(
+    pool: ThreadPoolExecutor | None, fn: Callable[[int, int], Any], blocks: list[tuple[int, int]]
+) -> None:
+    if pool is None or len(blocks) == 1:
+        for r0, r1 in blocks:
+            fn(r0, r1)
+        return
+    futures = [pool.submit(fn, r0, r1) for r0, r1 in blocks]
+    for f in futures:
+        f.result()
+
+
+# ---------------------------------------------------------------------------------------------
+# public API: the recursion
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeepLayer:
+    """Kernels after hidden layer ``depth``: Sigma^l, Sigmadot^l, Theta^l (n x n float64)."""
+
+    depth: int
+    sigma: np.ndarray = field(repr=False)
+    sigma_dot: np.ndarray = field(repr=False)
+    ntk: np.ndarray = field(repr=False)
+    prev_sigma: np.ndarray = field(repr=False)
+    bias_var: float = 0.0
+
+    @property
+    def nngp(self) -> np.ndarray:
+        """Sigma^l: covariance of the outputs of the depth-l net (its NNGP kernel)."""
+        return self.sigma
+
+    def penultimate(self) -> np.ndarray:
+        """The paper's penultimate-layer G: (Sigma^{l-1} - beta^2) (.) Sigmadot^l (only W^l trained)."""
+        feat = self.prev_sigma - self.bias_var if self.bias_var else self.prev_sigma
+        return feat * self.sigma_dot
+
+    def kernel(self, which: Kernel = "ntk") -> np.ndarray:
+        if which == "ntk":
+            return self.ntk
+        if which == "nngp":
+            return self.sigma
+        if which == "penultimate":
+            return self.penultimate()
+        raise ActspecError(f"kernel must be one of {', '.join(KERNELS)} (got {which!r})")
+
+
+def _check_depth(depth: Any) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or int(depth) < 1:
+        raise ActspecError(f"depth must be an integer >= 1 (got {depth!r})")
+    if int(depth) > 1000:
+        raise ActspecError(f"depth {depth} is too large (max 1000)")
+    return int(depth)
+
+
+def _sigma0(X: np.ndarray, bias_var: float) -> np.ndarray:
+    S = X @ X.T
+    S = 0.5 * (S + S.T)
+    if bias_var:
+        S += bias_var
+    return S
+
+
+def iter_deep_kernels(
+    X: Any,
+    act: Activation | str | Callable[..., Any],
+    depth: int,
+    *,
+    scaling: str | float = "cphi",
+    bias: float = 0.0,
+    ntk: bool = True,
+    threads: int | None = None,
+) -> Iterator[DeepLayer]:
+    """Yield :class:`DeepLayer` for l = 1..depth (each layer's arrays are new, never mutated).
+
+    Memory: about five n x n float64 arrays at a time (n = 4000: 0.64 GB).
+    ``ntk=False`` skips Theta (then ``layer.ntk`` is None): NNGP and penultimate G only.
+    """
+    Xv = check_inputs(X)
+    L = _check_depth(depth)
+    params = act if isinstance(act, DeepParams) else deep_params(act, scaling, bias)
+    fmap = _LayerMap(params)
+    S = _sigma0(Xv, params.bias_var)
+    Theta = S if ntk else None
+    nw = _workers() if threads is None else max(1, int(threads))
+    pool = ThreadPoolExecutor(max_workers=nw, thread_name_prefix="actspec-deep") if nw > 1 else None
+    try:
+        for ell in range(1, L + 1):
+            Sig, Dot, Th = fmap(S, Theta, pool)
+            if not (np.all(np.isfinite(np.diag(Sig))) and np.all(np.isfinite(np.diag(Dot)))):
+                raise ActspecError(
+                    f"the layer-{ell} kernel of {params.act.name} overflowed (variances grow "
+                    "with depth under this scaling); use --scaling cphi or a smaller sigma_w^2"
+                )
+            yield DeepLayer(ell, Sig, Dot, Th, S, params.bias_var)  # type: ignore[arg-type]
+            S, Theta = Sig, Th
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+@dataclass
+class DeepKernels:
+    """All layers' kernels: ``sigma[l]`` (l = 0..L), ``sigma_dot[l]`` (l = 1..L; index 0 None),
+    ``ntk[l]`` (Theta^l, l = 0..L)."""
+
+    params: DeepParams
+    sigma: list[np.ndarray] = field(repr=False)
+    sigma_dot: list[np.ndarray | None] = field(repr=False)
+    ntk: list[np.ndarray] = field(repr=False)
+
+    @property
+    def depth(self) -> int:
+        return len(self.sigma) - 1
+
+    def penultimate(self, depth: int | None = None) -> np.ndarray:
+        L = self.depth if depth is None else int(depth)
+        if not 1 <= L <= self.depth:
+            raise ActspecError(f"depth must be in 1..{self.depth} (got {depth})")
+        dot = self.sigma_dot[L]
+        assert dot is not None
+        return (self.sigma[L - 1] - self.params.bias_var) * dot
+
+
+def deep_kernels(
+    X: Any,
+    act: Activation | str | Callable[..., Any],
+    depth: int,
+    *,
+    scaling: str | float = "cphi",
+    bias: float = 0.0,
+) -> DeepKernels:
+    """Sigma^l, Sigmadot^l and Theta^l for every l = 0..depth (keeps all: for moderate n)."""
+    Xv = check_inputs(X)
+    params = deep_params(act, scaling, bias)
+    S0 = _sigma0(Xv, params.bias_var)
+    sig: list[np.ndarray] = [S0]
+    dot: list[np.ndarray | None] = [None]
+    th: list[np.ndarray] = [S0]
+    for layer in iter_deep_kernels(Xv, params, depth):
+        sig.append(layer.sigma)
+        dot.append(layer.sigma_dot)
+        th.append(layer.ntk)
+    return DeepKernels(params, sig, dot, th)
+
+
+def deep_kernel(
+    X: Any,
+    act: Activation | str | Callable[..., Any],
+    depth: int,
+    *,
+    kernel: Kernel = "ntk",
+    scaling: str | float = "cphi",
+    bias: float = 0.0,
+) -> np.ndarray:
+    """One kernel of the depth-L net: ``"ntk"`` Theta^L, ``"nngp"`` Sigma^L, ``"penultimate"`` G."""
+    if kernel not in KERNELS:
+        raise ActspecError(f"kernel must be one of {', '.join(KERNELS)} (got {kernel!r})")
+    last: DeepLayer | None = None
+    for layer in iter_deep_kernels(X, act, depth, scaling=scaling, bias=bias, ntk=kernel == "ntk"):
+        last = layer
+    assert last is not None
+    return last.kernel(kernel)
+
+
+def deep_ntk(X: Any, act: Any, depth: int, *, scaling: str | float = "cphi", bias: float = 0.0) -> np.ndarray:
+    """Theta^L, the infinite-width NTK of the depth-L net (all layers trained)."""
+    return deep_kernel(X, act, depth, kernel="ntk", scaling=scaling, bias=bias)
+
+
+def nngp_kernel(
+    X: Any, act: Any, depth: int, *, scaling: str | float = "cphi", bias: float = 0.0
+) -> np.ndarray:
+    """Sigma^L, the NNGP covariance of the depth-L net's output."""
+    return deep_kernel(X, act, depth, kernel="nngp", scaling=scaling, bias=bias)
+
+
+def penultimate_gram(
+    X: Any, act: Any, depth: int, *, scaling: str | float = "cphi", bias: float = 0.0
+) -> np.ndarray:
+    """The activation paper's penultimate-layer G of the depth-L net (appendix J, Thm 4.8)."""
+    return deep_kernel(X, act, depth, kernel="penultimate", scaling=scaling, bias=bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradient-feature geometry (Liu & Hui 2023)
+# ---------------------------------------------------------------------------------------------
+
+
+def gradient_angles(K: np.ndarray) -> np.ndarray:
+    """Angles arccos(K_ij / sqrt(K_ii K_jj)) between feature vectors with Gram matrix K.
+
+    With K = Theta (the NTK) these are the angles between the gradients grad f(x_i), grad f(x_j)."""
+    K = np.asarray(K, dtype=np.float64)
+    d = np.sqrt(np.clip(np.diag(K), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = K / np.outer(d, d)
+    c = np.clip(np.nan_to_num(c, nan=0.0), -1.0, 1.0)
+    np.fill_diagonal(c, 1.0)
+    return np.arccos(c)
+
+
+def input_angles(X: Any) -> np.ndarray:
+    """Angles between the input vectors (rows of X)."""
+    Xv = check_inputs(X)
+    return gradient_angles(_sigma0(Xv, 0.0))
+
+
+def angle_pairs(
+    A_in: np.ndarray, A_grad: np.ndarray, *, max_pairs: int = 200_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(input angle, gradient angle) for the pairs i < j (a seeded subset beyond ``max_pairs``)."""
+    n = A_in.shape[0]
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        iu = np.triu_indices(n, 1)
+        return A_in[iu], A_grad[iu]
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=2 * max_pairs)
+    j = rng.integers(0, n, size=2 * max_pairs)
+    keep = i < j
+    i, j = i[keep][:max_pairs], j[keep][:max_pairs]
+    return A_in[i, j], A_grad[i, j]
+
+
+def angle_curve(
+    a_in: np.ndarray, a_grad: np.ndarray, *, bins: int = 24
+) -> dict[str, Any]:
+    """Binned gradient angle against input angle, and the closest pairs' angles (JSON-ready).
+
+    Keys: ``input_angle`` (bin centres), ``gradient_angle_mean``, ``gradient_angle_min``,
+    ``gradient_angle_max``, ``count`` per bin, ``min_input_angle`` and ``gradient_angle_at_min``
+    (the closest pair of inputs), ``ratio_small`` (mean gradient/input angle ratio over the 5%
+    closest pairs: > 1 means the gradients of similar inputs are better separated than the inputs).
+    """
+    a_in = np.asarray(a_in, dtype=float)
+    a_grad = np.asarray(a_grad, dtype=float)
+    if a_in.size == 0:
+        return {"input_angle": [], "gradient_angle_mean": [], "count": []}
+    lo, hi = float(a_in.min()), float(a_in.max())
+    if hi <= lo:
+        hi = lo + 1e-12
+    edges = np.linspace(lo, hi, bins + 1)
+    which = np.clip(np.searchsorted(edges, a_in, side="right") - 1, 0, bins - 1)
+    cnt = np.bincount(which, minlength=bins)
+    sums = np.bincount(which, weights=a_grad, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
+    mins = np.full(bins, np.nan)
+    maxs = np.full(bins, np.nan)
+    order = np.argsort(which, kind="stable")
+    splits = np.split(a_grad[order], np.cumsum(cnt)[:-1])
+    for k, seg in enumerate(splits):
+        if seg.size:
+            mins[k], maxs[k] = seg.min(), seg.max()
+    k_min = int(np.argmin(a_in))
+    small = a_in <= np.quantile(a_in, 0.05)
+    pos = small & (a_in > 0)
+    ratio = float(np.mean(a_grad[pos] / a_in[pos])) if np.any(pos) else float("nan")
+    return {
+        "input_angle": 0.5 * (edges[:-1] + edges[1:]),
+        "gradient_angle_mean": mean,
+        "gradient_angle_min": mins,
+        "gradient_angle_max": maxs,
+        "count": cnt,
+        "min_input_angle": float(a_in[k_min]),
+        "gradient_angle_at_min": float(a_grad[k_min]),
+        "ratio_small": ratio,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# data with small angles between points (the Liu & Hui setting)
+# ---------------------------------------------------------------------------------------------
+
+
+def small_angle_data(n: int, dim: int, spread: float = 0.1, *, seed: int = 0) -> np.ndarray:
+    """n unit vectors x_i = (e + spread g_i)/||.||, g_i ~ N(0, I/dim), e a random unit vector.
+
+    Pairwise angles are about spread * sqrt(2) (all points in a narrow cone: "similar inputs");
+    for n <= dim the points are linearly independent, so X X^T is invertible and a linear net's
+    NTK condition number is finite.
+    """
+    if n < 1 or dim < 1:
+        raise ActspecError(f"n and dim must be >= 1 (got n={n}, dim={dim})")
+    if not (math.isfinite(spread) and spread > 0):
+        raise ActspecError(f"spread (--noise) must be a positive number (got {spread!r})")
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(dim)
+    e /= np.linalg.norm(e)
+    G = rng.standard_normal((n, dim)) / math.sqrt(dim)
+    X = e[None, :] + spread * G
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# spectra of large kernels, and the depth study behind ``actspec depth``
+# ---------------------------------------------------------------------------------------------
+
+SPECTRUM_MODES = ("auto", "full", "extremes")
+_DENSE_LIMIT = 2500  # "auto": all eigenvalues up to this n, extremes only beyond
+
+
+def kernel_spectrum(K: np.ndarray, mode: str = "auto") -> dict[str, Any]:
+    """Spectrum summary of a symmetric PSD kernel (keys as :meth:`actspec.Spectrum.to_dict`).
+
+    ``mode="full"``: all eigenvalues (dense, O(n^3) with a large constant). ``"extremes"``:
+    lambda_max by Lanczos and lambda_min by shift-invert Lanczos on a Cholesky factor (about 5x
+    faster at n = 4000; ``eigenvalues`` is then None), falling back to the dense solver when the
+    Cholesky factorisation fails (lambda_min below float64 resolution). ``"auto"``: full up to
+    n = 2500.
+    """
+    from .spectrum import spectrum
+
+    if mode not in SPECTRUM_MODES:
+        raise ActspecError(f"spectrum mode must be one of {', '.join(SPECTRUM_MODES)} (got {mode!r})")
+    K = np.asarray(K, dtype=np.float64)
+    n = K.shape[0]
+    if mode == "full" or (mode == "auto" and n <= _DENSE_LIMIT) or n < 64:
+        return spectrum(K).to_dict(with_eigenvalues=True)
+    import scipy.linalg
+    import scipy.sparse.linalg as spla
+
+    if not np.all(np.isfinite(K)):
+        raise ActspecError("kernel contains NaN or inf (overflow with depth?); use --scaling cphi")
+    try:
+        cf = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return spectrum(K).to_dict(with_eigenvalues=True)
+    v0 = np.ones(n) / math.sqrt(n)
+    lmax = float(spla.eigsh(K, k=1, which="LA", tol=1e-12, v0=v0, return_eigenvectors=False)[0])
+    op = spla.LinearOperator((n, n), matvec=lambda v: scipy.linalg.cho_solve(cf, v), dtype=np.float64)
+    lmin = float(
+        spla.eigsh(K, k=1, sigma=0.0, which="LM", OPinv=op, tol=1e-12, v0=v0, return_eigenvectors=False)[0]
+    )
+    resolution = n * np.finfo(np.float64).eps * abs(lmax)
+    lower = not lmin > resolution
+    cond = lmax / lmin if not lower else (lmax / resolution if resolution > 0 else math.inf)
+    return {
+        "eigenvalues": None,
+        "lambda_min": lmin,
+        "lambda_max": lmax,
+        "condition_number": float(cond),
+        "trace": float(np.trace(K)),
+        "effective_rank": None,
+        "resolution": float(resolution),
+        "condition_number_is_lower_bound": bool(lower),
+        "n_unresolved": None,
+    }
+
+
+def parse_depths(spec: Any) -> list[int]:
+    """'1..8' (range), '1,2,4,8' (list), '8' (= 1..8), or an int / list of ints -> sorted depths."""
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return list(range(1, _check_depth(spec) + 1))
+    if isinstance(spec, (list, tuple)):
+        vals: set[int] = set()
+        for s in spec:
+            vals.update(parse_depths(s) if isinstance(s, str) else [_check_depth(s)])
+        return sorted(vals)
+    text = str(spec).strip()
+    try:
+        if ".." in text:
+            lo, hi = text.split("..", 1)
+            a, b = int(lo), int(hi)
+            if a > b:
+                raise ValueError
+            out = list(range(a, b + 1))
+        elif "," in text:
+            out = sorted({int(t) for t in text.split(",") if t.strip()})
+        else:
+            out = list(range(1, int(text) + 1))
+    except ValueError:
+        raise ActspecError(
+            f"bad --depth {spec!r}: give a range '1..8', a list '1,2,4,8' or a maximum '8'"
+        ) from None
+    for v in out:
+        _check_depth(v)
+    if not out:
+        raise ActspecError(f"bad --depth {spec!r}: no depths selected")
+    return out
+
+
+def depth_study(
+    X: Any,
+    activations: list[Any],
+    depths: Any = "1..8",
+    *,
+    width: int | None = None,
+    kernel: Kernel = "ntk",
+    scaling: str | float = "cphi",
+    bias: float = 0.0,
+    seed: int = 0,
+    spectrum_mode: str = "auto",
+    angle_bins: int = 24,
+    dtype: str = "float64",
+    device: str | None = "cpu",
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Spectrum of the depth-l kernel and gradient angles, per activation and depth.
+
+    ``width=None``: the infinite-width kernels (one recursion per activation up to max depth);
+    otherwise the empirical kernels of a random network of that width (float64 by default).
+    Each result: activation, kink_class, depth, width ("inf" or m), kernel, scaling, weight_var,
+    bias, the spectrum keys of :func:`kernel_spectrum`, and ``angles`` (:func:`angle_curve` of
+    the angles between the kernel's feature vectors, i.e. the gradients for the NTK, against the
+    input angles; radians).
+    """
+    Xv = check_inputs(X)
+    ds = parse_depths(depths)
+    if kernel not in KERNELS:
+        raise ActspecError(f"kernel must be one of {', '.join(KERNELS)} (got {kernel!r})")
+    if spectrum_mode not in SPECTRUM_MODES:
+        raise ActspecError(
+            f"spectrum mode must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})"
+        )
+    A_in = input_angles(Xv)
+    plist = [deep_params(a, scaling, bias) for a in activations]  # validate all first
+    results: list[dict[str, Any]] = []
+
+    def emit(params: DeepParams, ell: int, K: np.ndarray) -> None:
+        spec = kernel_spectrum(K, spectrum_mode)
+        a_in, a_gr = angle_pairs(A_in, gradient_angles(K), seed=seed)
+        rec = {
+            "activation": params.act.name,
+            "kink_class": params.act.kink_class,
+            "depth": ell,
+            "width": "inf" if width is None else int(width),
+            "kernel": kernel,
+            "scaling": params.scaling,
+            "weight_var": params.weight_var,
+            "bias": math.sqrt(params.bias_var),
+            **spec,
+            "angles": angle_curve(a_in, a_gr, bins=angle_bins),
+        }
+        results.append(rec)
+        if on_result is not None:
+            on_result(rec)
+
+    for params in plist:
+        if width is None:
+            for layer in iter_deep_kernels(Xv, params, ds[-1], ntk=kernel == "ntk"):
+                if layer.depth in ds:
+                    emit(params, layer.depth, layer.kernel(kernel))
+        else:
+            from .deep_empirical import empirical_deep_ntks
+
+            emp = empirical_deep_ntks(
+                Xv, params, ds, width, seed=seed, dtype=dtype, device=device
+            )
+            for ell in ds:
+                e = emp[ell]
+                K = {"ntk": e.ntk, "penultimate": e.penultimate, "nngp": e.nngp}[kernel]
+                emit(params, ell, K)
+    return results
+
+
+def depth_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per activation: condition numbers by depth, whether they fall with depth, and (when the
+    linear net is among the results) whether they are below the linear net's at each depth."""
+    by_act: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in results:
+        by_act.setdefault(r["activation"], {})[r["depth"]] = r
+    lin = by_act.get("linear")
+    out: dict[str, Any] = {}
+    for name, rows in by_act.items():
+        ds = sorted(rows)
+        conds = [rows[d]["condition_number"] for d in ds]
+        lower = [bool(rows[d]["condition_number_is_lower_bound"]) for d in ds]
+        exact = len(conds) > 1 and not any(lower)
+        entry: dict[str, Any] = {
+            "depths": ds,
+            "condition_number": conds,
+            "condition_number_is_lower_bound": lower,
+            "decreases_with_depth": bool(
+                exact and all(b < a for a, b in zip(conds[:-1], conds[1:], strict=True))
+            ),
+            "constant_in_depth": bool(
+                exact and max(conds) - min(conds) <= 1e-8 * max(abs(c) for c in conds)
+            ),
+        }
+        if lin is not None and name != "linear":
+            below = []
+            for d in ds:
+                if d not in lin:
+                    below.append(None)
+                    continue
+                c_lin, lb_lin = lin[d]["condition_number"], lin[d]["condition_number_is_lower_bound"]
+                c_me, lb_me = rows[d]["condition_number"], rows[d]["condition_number_is_lower_bound"]
+                # lower bounds decide only one way; None: cannot tell in float64
+                if not lb_me and not lb_lin:
+                    below.append(bool(c_me < c_lin))
+                elif not lb_me:
+                    below.append(True if c_me < c_lin else None)
+                elif not lb_lin:
+                    below.append(False if c_me >= c_lin else None)
+                else:
+                    below.append(None)
+            entry["below_linear"] = below
+        out[name] = entry
+    return out
