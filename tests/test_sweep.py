@@ -331,8 +331,8 @@ def test_killed_and_interrupted_sweeps_resume(cluster, tmp_path: Path,
     stored = _rows(db, "SELECT count(*), count(DISTINCT key) FROM results")[0]
     assert stored[0] == stored[1] == n_ok and 3 <= n_ok < 16
 
-    # SIGKILL of the sweep and its local cluster: the file stays valid, committed rows survive
-    proc = _start_sweep(cfg, log)
+    # SIGKILL of the sweep (the writer): the file stays valid, committed rows survive
+    proc = _start_sweep(cfg, log, "--scheduler", cluster.scheduler_address)
     try:
         _wait_for(proc, log, 2)
     finally:

@@ -118,7 +118,7 @@ def derivatives(act: Activation, x: np.ndarray | torch.Tensor, order: int) -> tu
                 f"{act.name}: phi must return a torch tensor on tensor input for kink detection"
             )
         y = y.to(torch.float64)
-        out[0] = y.detach().numpy()
+        out[0] = y.detach().numpy(force=True)
         cur = y
         reached = 0
         for k in range(1, order + 1):
@@ -134,7 +134,7 @@ def derivatives(act: Activation, x: np.ndarray | torch.Tensor, order: int) -> tu
                 out[k:] = 0.0
                 reached = order
                 break
-            out[k] = g.detach().numpy()
+            out[k] = g.detach().numpy(force=True)
             cur = g
             reached = k
     return out, reached

@@ -897,6 +897,10 @@ def run_sweep(
     cluster = None
     if own_client:
         client, cluster = _start_client(scheduler, workers, threads_per_worker, processes)
+    try:
+        nworkers: int | None = len(client.scheduler_info().get("workers", {}))
+    except Exception:  # noqa: BLE001
+        nworkers = None
     from distributed import as_completed
 
     buffer: list[Record] = []
@@ -997,7 +1001,7 @@ def run_sweep(
                 _close(client, cluster)
         if on_progress is not None and not interrupted:
             on_progress(state)
-    return summary(interrupted, nworkers=None if cluster is None else len(cluster.workers))
+    return summary(interrupted, nworkers=nworkers)
 
 
 def _close(client: Any, cluster: Any) -> None:

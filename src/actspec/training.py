@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from .activations import Activation, activation
@@ -472,16 +471,23 @@ def kernel(
 
 
 def _eigh(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    K = 0.5 * (K + K.T)
-    lam, V = scipy.linalg.eigh(K, driver="evd", check_finite=False)
-    return lam, V
+    """Ascending eigenvalues and eigenvectors of symmetric K (float64 LAPACK through torch, which
+    honours torch's thread setting; scipy's threaded BLAS can be very slow on a busy machine)."""
+    Kt = torch.from_numpy(np.ascontiguousarray(0.5 * (K + K.T), dtype=np.float64))
+    lam, V = torch.linalg.eigh(Kt)
+    return lam.numpy(), V.numpy()
+
+
+def _eigvalsh(K: np.ndarray) -> np.ndarray:
+    Kt = torch.from_numpy(np.ascontiguousarray(0.5 * (K + K.T), dtype=np.float64))
+    return torch.linalg.eigvalsh(Kt).numpy()
 
 
 def _extremes(K: np.ndarray) -> tuple[float | None, float]:
     """(lambda_min, lambda_max) of a symmetric K; lambda_min is None for large K (Lanczos for max)."""
     K = 0.5 * (K + K.T)
     if K.shape[0] <= EIGVALS_LIMIT:
-        lam = scipy.linalg.eigvalsh(K, driver="evd", check_finite=False)
+        lam = _eigvalsh(K)
         return float(lam[0]), float(lam[-1])
     from scipy.sparse.linalg import eigsh
 
@@ -718,7 +724,7 @@ def train_run(
         Kd0 = kernel(Xd, net, train=s.train, scheme=s.scheme)
     kernel_seconds = time.perf_counter() - t_k
     norm_Kd0 = float(np.linalg.norm(Kd0))
-    lam_d0 = scipy.linalg.eigvalsh(0.5 * (Kd0 + Kd0.T), driver="evd", check_finite=False)
+    lam_d0 = _eigvalsh(Kd0)
 
     with torch.no_grad():
         f0, _ = net.forward(Xt)
@@ -809,7 +815,7 @@ def train_run(
             ok = bool(np.all(np.isfinite(Kd)))
             drift = float(np.linalg.norm(Kd - Kd0)) / norm_Kd0 if ok and norm_Kd0 > 0 else None
             if ok:
-                lam_t = scipy.linalg.eigvalsh(0.5 * (Kd + Kd.T), driver="evd", check_finite=False)
+                lam_t = _eigvalsh(Kd)
                 lshift = (float(lam_t[-1]) - float(lam_d0[-1])) / float(lam_d0[-1])
                 lmin_t = float(lam_t[0])
             else:

@@ -334,21 +334,37 @@ def sweep_cmd(
         return
 
     varying = _varying(cfg.tasks)
-    with _sigterm_as_interrupt(), _Display(title, varying, verbose) as display:
-        summary = run_sweep(
-            cfg.tasks,
-            store,
-            scheduler=cfg.scheduler,
-            workers=cfg.workers,
-            threads_per_worker=cfg.threads_per_worker,
-            retries=cfg.retries,
-            max_tasks=max_tasks,
-            retry_failed=retry_failed,
-            name=cfg.name,
-            on_start=display.start,
-            on_progress=display.update,
-            on_record=display.record,
+    state: list[Any] = []
+
+    def on_start(st: Any) -> None:
+        state.append(st)
+        display.start(st)
+
+    try:
+        with _sigterm_as_interrupt(), _Display(title, varying, verbose) as display:
+            summary = run_sweep(
+                cfg.tasks,
+                store,
+                scheduler=cfg.scheduler,
+                workers=cfg.workers,
+                threads_per_worker=cfg.threads_per_worker,
+                retries=cfg.retries,
+                max_tasks=max_tasks,
+                retry_failed=retry_failed,
+                name=cfg.name,
+                on_start=on_start,
+                on_progress=display.update,
+                on_record=display.record,
+            )
+    except KeyboardInterrupt:
+        written = state[0].written if state else 0
+        print(
+            f"error: interrupted; {written} finished result(s) of this run are stored in "
+            f"{cfg.db}; run the same command again to continue",
+            file=sys.stderr,
+            flush=True,
         )
+        raise typer.Exit(130) from None
     parts = [f"{title}: {summary.total} task(s) in the grid, {summary.skipped} already stored"]
     if summary.run:
         rate = summary.tasks_per_minute

@@ -286,4 +286,9 @@ def train_cmd(
         )
         console.print(f"wrote {json_path}")
     if out["interrupted"]:
+        err_console.print(
+            "interrupted: the epochs finished so far are in the table"
+            + (" and the output files" if (plot or json_path) else ""),
+            highlight=False,
+        )
         raise KeyboardInterrupt

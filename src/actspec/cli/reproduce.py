@@ -1,0 +1,70 @@
+"""``actspec reproduce``: regenerate the papers' evidence as figures plus a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ._app import app
+from .common import console, err_console
+
+
+@app.command("reproduce")
+def reproduce_cmd(
+    name: Annotated[str, typer.Argument(help="fig1, fig2, theorems, liu-hui, or all.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (figures, cache, report).")
+    ] = Path("actspec-out"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller widths and sizes (minutes, not hours).")
+    ] = False,
+    data: Annotated[
+        str, typer.Option("--data", help="Real data for fig2: digits (bundled) or cifar10.")
+    ] = "digits",
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="CIFAR-10 python batches directory.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for data, weights and labels.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Recompute parts even when cached.")] = False,
+) -> None:
+    """Reproduce the activation paper's figures/theorems and the Liu & Hui claims.
+
+    Example: actspec reproduce all --quick --out out/   (then open out/report.html)
+
+    Every claim is marked holds / does not hold / inconclusive with the measured numbers.
+    Finished parts are cached in OUT/cache: an interrupted run resumes where it stopped.
+    """
+    from ..reproduce import expected_seconds, part_names, run_reproduction
+
+    names = part_names(name)
+    est = expected_seconds(name, quick)
+    err_console.print(
+        f"reproduce {name}: {len(names)} parts, expected ≈ {est / 60:.1f} min "
+        f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
+    )
+
+    def on_part(pname: str, state: str, k: int, total: int) -> None:
+        if state == "start":
+            err_console.print(f"[{k + 1}/{total}] {pname} …")
+        elif state == "cached":
+            err_console.print(f"[{k + 1}/{total}] {pname}: cached")
+
+    report = run_reproduction(
+        name, out, quick=quick, seed=seed, data=data, data_dir=data_dir, force=force, on_part=on_part
+    )
+    table = Table(title=f"actspec reproduce {name}", box=box.SIMPLE_HEAD)
+    for col in ("part", "claim", "status"):
+        table.add_column(col)
+    colors = {"holds": "green", "does not hold": "red", "inconclusive": "yellow"}
+    for c in report["claims"]:
+        table.add_row(c["part"], c["claim"], f"[{colors[c['status']]}]{c['status']}[/]")
+    console.print(table)
+    s = report["summary"]
+    console.print(
+        f"{s['holds']} hold, {s['does not hold']} do not hold, {s['inconclusive']} inconclusive; "
+        f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.html'}"
+    )

@@ -1,0 +1,251 @@
+"""Reproductions of the activation paper's experiments and theorems, and the Liu & Hui claims.
+
+A reproduction is a list of *parts*; each part computes numbers, writes figures into the output
+directory, and states claims as rows ``{claim, setting, predicted, measured, status}`` with
+status ``"holds"``, ``"does not hold"`` or ``"inconclusive"``. Finished parts are cached in
+``DIR/cache/`` (keyed by the part's settings), so an interrupted or repeated run recomputes
+nothing that is done. ``DIR/report.json`` holds every number, ``DIR/report.md`` and the
+self-contained ``DIR/report.html`` show the claims with the figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ActspecError
+from .io import atomic_path, run_metadata, to_jsonable, write_json
+
+__all__ = ["PARTS", "REPRODUCTIONS", "Context", "run_reproduction", "claim", "register"]
+
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+def claim(
+    text: str, setting: str, predicted: Any, measured: Any, status: str | bool | None
+) -> dict[str, Any]:
+    """One claim row; ``status`` True/False/None map to holds / does not hold / inconclusive."""
+    if isinstance(status, bool) or status is None:
+        status = {True: HOLDS, False: FAILS, None: INCONCLUSIVE}[status]
+    return {"claim": text, "setting": setting, "predicted": predicted, "measured": measured, "status": status}
+
+
+@dataclass
+class Context:
+    out: Path
+    quick: bool = True
+    seed: int = 0
+    data: str = "digits"
+    data_dir: str | None = None
+
+    def fig(self, name: str) -> Path:
+        return self.out / name
+
+
+@dataclass
+class Part:
+    name: str
+    title: str
+    fn: Callable[[Context], dict[str, Any]]
+    quick_seconds: float
+    full_seconds: float
+
+    def settings(self, ctx: Context) -> dict[str, Any]:
+        import inspect
+
+        code = hashlib.sha256(inspect.getsource(self.fn).encode()).hexdigest()[:12]
+        return {
+            "part": self.name,
+            "quick": ctx.quick,
+            "seed": ctx.seed,
+            "data": ctx.data,
+            "data_dir": ctx.data_dir,
+            "code": code,
+        }
+
+
+PARTS: dict[str, Part] = {}
+REPRODUCTIONS: dict[str, list[str]] = {"fig1": [], "fig2": [], "theorems": [], "liu-hui": []}
+
+
+def register(
+    reproduction: str, name: str, title: str, quick_seconds: float, full_seconds: float
+) -> Callable[[Callable[[Context], dict[str, Any]]], Callable[[Context], dict[str, Any]]]:
+    """Decorator adding a part to a reproduction (parts run in registration order)."""
+
+    def deco(fn: Callable[[Context], dict[str, Any]]) -> Callable[[Context], dict[str, Any]]:
+        PARTS[name] = Part(name, title, fn, quick_seconds, full_seconds)
+        REPRODUCTIONS.setdefault(reproduction, []).append(name)
+        return fn
+
+    return deco
+
+
+def part_names(name: str) -> list[str]:
+    _load_parts()
+    if name == "all":
+        return [p for r in REPRODUCTIONS.values() for p in r]
+    if name not in REPRODUCTIONS:
+        raise ActspecError(
+            f"unknown reproduction {name!r}; choose one of {', '.join([*REPRODUCTIONS, 'all'])}"
+        )
+    return list(REPRODUCTIONS[name])
+
+
+def expected_seconds(name: str, quick: bool) -> float:
+    return sum(PARTS[p].quick_seconds if quick else PARTS[p].full_seconds for p in part_names(name))
+
+
+def _cache_file(ctx: Context, part: Part) -> Path:
+    key = hashlib.sha256(json.dumps(part.settings(ctx), sort_keys=True).encode()).hexdigest()[:16]
+    return ctx.out / "cache" / f"{part.name}-{key}.json"
+
+
+def run_reproduction(
+    name: str,
+    out: str | Path,
+    *,
+    quick: bool = True,
+    seed: int = 0,
+    data: str = "digits",
+    data_dir: str | None = None,
+    force: bool = False,
+    on_part: Callable[[str, str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or load from cache) every part of ``name``; write report.json/.md/.html into ``out``.
+
+    ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done".
+    """
+    names = part_names(name)
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ActspecError(f"--out {str(out_dir)!r} is a file; give a directory")
+    (out_dir / "cache").mkdir(parents=True, exist_ok=True)
+    ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir)
+    parts: dict[str, Any] = {}
+    for k, pname in enumerate(names):
+        part = PARTS[pname]
+        cache = _cache_file(ctx, part)
+        if cache.exists() and not force:
+            parts[pname] = json.loads(cache.read_text())
+            if on_part:
+                on_part(pname, "cached", k, len(names))
+            continue
+        if on_part:
+            on_part(pname, "start", k, len(names))
+        t0 = time.perf_counter()
+        result = part.fn(ctx)
+        result = {"title": part.title, "seconds": round(time.perf_counter() - t0, 2), **result}
+        write_json(cache, result)  # atomic: an interrupted part leaves no cache entry
+        parts[pname] = json.loads(json.dumps(to_jsonable(result)))
+        if on_part:
+            on_part(pname, "done", k, len(names))
+    claims = [dict(c, part=p) for p, r in parts.items() for c in r.get("claims", [])]
+    summary = {s: sum(c["status"] == s for c in claims) for s in (HOLDS, FAILS, INCONCLUSIVE)}
+    report = {
+        "reproduction": name,
+        "settings": {"quick": quick, "seed": seed, "data": data},
+        "summary": summary,
+        "claims": claims,
+        "parts": parts,
+        "meta": run_metadata(),
+    }
+    write_json(out_dir / "report.json", report)
+    _write_markdown(out_dir / "report.md", report)
+    _write_html(out_dir / "report.html", report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+# ---------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v[:8]) + (", …" if len(v) > 8 else "") + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def _write_markdown(path: Path, report: dict[str, Any]) -> None:
+    s = report["summary"]
+    lines = [
+        f"# actspec reproduction: {report['reproduction']}",
+        "",
+        f"Settings: {_fmt(report['settings'])}. actspec {report['meta']['actspec']}, "
+        f"git {report['meta'].get('git_revision')}.",
+        "",
+        f"**{s[HOLDS]} claims hold, {s[FAILS]} do not hold, {s[INCONCLUSIVE]} inconclusive.**",
+        "",
+        "| part | claim | setting | predicted | measured | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in report["claims"]:
+        lines.append(
+            f"| {c['part']} | {c['claim']} | {c['setting']} | {_fmt(c['predicted'])} | "
+            f"{_fmt(c['measured'])} | **{c['status']}** |"
+        )
+    for pname, r in report["parts"].items():
+        lines += ["", f"## {r.get('title', pname)}", "", f"({r.get('seconds', 0)} s)", ""]
+        for note in r.get("notes", []):
+            lines.append(f"- {note}")
+        for figure in r.get("figures", []):
+            lines += ["", f"![{figure}]({figure})"]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _write_html(path: Path, report: dict[str, Any]) -> None:
+    out_dir = path.parent
+    e = html.escape
+    rows = "".join(
+        f"<tr class='{c['status'].replace(' ', '-')}'><td>{e(c['part'])}</td><td>{e(c['claim'])}</td>"
+        f"<td>{e(c['setting'])}</td><td>{e(_fmt(c['predicted']))}</td><td>{e(_fmt(c['measured']))}</td>"
+        f"<td><b>{e(c['status'])}</b></td></tr>"
+        for c in report["claims"]
+    )
+    sections = []
+    for pname, r in report["parts"].items():
+        imgs = []
+        for figure in r.get("figures", []):
+            f = out_dir / figure
+            if f.exists():
+                b64 = base64.b64encode(f.read_bytes()).decode()
+                imgs.append(
+                    f"<figure><img src='data:image/png;base64,{b64}'><figcaption>{e(figure)}</figcaption></figure>"
+                )
+        notes = "".join(f"<li>{e(n)}</li>" for n in r.get("notes", []))
+        sections.append(f"<h2>{e(r.get('title', pname))}</h2><ul>{notes}</ul>{''.join(imgs)}")
+    s = report["summary"]
+    title = e(report["reproduction"])
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px;font-size:13px}tr.holds td:last-child{color:#070}"
+        "tr.does-not-hold td:last-child{color:#a00}tr.inconclusive td:last-child{color:#a70}"
+        "img{max-width:100%}"
+    )
+    head = "<tr><th>part</th><th>claim</th><th>setting</th><th>predicted</th><th>measured</th><th>status</th></tr>"
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>actspec: {title}</title>"
+        f"<style>{style}</style></head><body><h1>actspec reproduction: {title}</h1>"
+        f"<p>{s[HOLDS]} claims hold, {s[FAILS]} do not hold, {s[INCONCLUSIVE]} inconclusive.</p>"
+        f"<table>{head}{rows}</table>{''.join(sections)}</body></html>"
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
+
+
+def _load_parts() -> None:
+    """Import the modules that register parts (kept separate so each stays small)."""
+    from . import reproduce_parts  # noqa: F401
