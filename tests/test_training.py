@@ -281,7 +281,7 @@ def test_seeds_reproduce_and_repeats_band() -> None:
     a = tr.train(X, y, ["relu", "tanh"], seed=3, **kw)
     b = tr.train(X, y, ["relu", "tanh"], seed=3, **kw)
     c = tr.train(X, y, ["relu"], seed=4, **kw)
-    for ra, rb in zip(a["results"], b["results"]):
+    for ra, rb in zip(a["results"], b["results"], strict=True):
         assert ra["loss"] == rb["loss"] and ra["gram_drift"] == rb["gram_drift"]
     assert a["results"][0]["loss"][0] != c["results"][0]["loss"][0]
     rep = tr.train(X, y, ["relu"], seed=3, repeats=2, **kw)

@@ -979,7 +979,7 @@ def _series_entries(coef_fixed: Sequence[int], R: np.ndarray, S: int, shift_powe
     for _ in range(shift_power):
         acc = (acc * vals) >> S
     idx = np.array([uniq[int(v)] for v in rho], dtype=np.intp)
-    out = np.empty((n, n), dtype=object)
+    out = np.zeros((n, n), dtype=object)
     out[iu] = acc[idx]
     out[(iu[1], iu[0])] = acc[idx]
     return out

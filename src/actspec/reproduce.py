@@ -222,9 +222,8 @@ def _write_html(path: Path, report: dict[str, Any]) -> None:
             f = out_dir / figure
             if f.exists():
                 b64 = base64.b64encode(f.read_bytes()).decode()
-                imgs.append(
-                    f"<figure><img src='data:image/png;base64,{b64}'><figcaption>{e(figure)}</figcaption></figure>"
-                )
+                cap = f"<figcaption>{e(figure)}</figcaption>"
+                imgs.append(f"<figure><img src='data:image/png;base64,{b64}'>{cap}</figure>")
         notes = "".join(f"<li>{e(n)}</li>" for n in r.get("notes", []))
         sections.append(f"<h2>{e(r.get('title', pname))}</h2><ul>{notes}</ul>{''.join(imgs)}")
     s = report["summary"]
@@ -235,7 +234,8 @@ def _write_html(path: Path, report: dict[str, Any]) -> None:
         "tr.does-not-hold td:last-child{color:#a00}tr.inconclusive td:last-child{color:#a70}"
         "img{max-width:100%}"
     )
-    head = "<tr><th>part</th><th>claim</th><th>setting</th><th>predicted</th><th>measured</th><th>status</th></tr>"
+    cols = ("part", "claim", "setting", "predicted", "measured", "status")
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"
     doc = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>actspec: {title}</title>"
         f"<style>{style}</style></head><body><h1>actspec reproduction: {title}</h1>"

@@ -68,9 +68,9 @@ __all__ = [
 LOSSES = ("mse", "ce")
 TRAINS = ("hidden", "both")
 DIVERGENCE_FACTOR = 1e6  # loss > factor * initial loss (or non-finite) counts as divergence
-MAX_WEIGHTS = 2_000_000_000
+MAX_WEIGHTS = 2_000_000_000  # m * d above this cannot be held in memory here
 EIGH_LIMIT = 2048  # largest kernel eigendecomposed for the mse mode curves of SGD predictions
-EIGVALS_LIMIT = 1024  # larger kernels: only lambda_max (Lanczos)  # m * d above this cannot be held in memory here
+EIGVALS_LIMIT = 1024  # larger kernels: only lambda_max (Lanczos)
 
 
 # ----------------------------------------------------------------------------- targets / losses
@@ -286,7 +286,7 @@ class TwoLayerNet:
             e = min(self.m, s + k)
             self.W.append(Wt[s:e].to(device=self.device, dtype=dtype).clone())
             self.A.append(At[s:e].to(device=self.device, dtype=dtype).clone())
-            if self.b is not None:
+            if self.b is not None and bt is not None:
                 self.b.append(bt[s:e].to(device=self.device, dtype=dtype).clone())
         self.W0 = [w.clone() for w in self.W]
         self.A0 = [a.clone() for a in self.A]
@@ -425,12 +425,12 @@ class TwoLayerNet:
 
     def movement(self) -> dict[str, float]:
         """||W(t) - W(0)||_F, ||W(0)||_F, ||A(t) - A(0)||_F, ||A(0)||_F, max_k ||w_k(t) - w_k(0)||."""
-        dw = sum(float(torch.sum((w - w0).double() ** 2)) for w, w0 in zip(self.W, self.W0))
+        dw = sum(float(torch.sum((w - w0).double() ** 2)) for w, w0 in zip(self.W, self.W0, strict=True))
         nw = sum(float(torch.sum(w0.double() ** 2)) for w0 in self.W0)
-        da = sum(float(torch.sum((a - a0).double() ** 2)) for a, a0 in zip(self.A, self.A0))
+        da = sum(float(torch.sum((a - a0).double() ** 2)) for a, a0 in zip(self.A, self.A0, strict=True))
         na = sum(float(torch.sum(a0.double() ** 2)) for a0 in self.A0)
         mx = max(float(torch.max(torch.linalg.vector_norm((w - w0).double(), dim=1)))
-                 for w, w0 in zip(self.W, self.W0))
+                 for w, w0 in zip(self.W, self.W0, strict=True))
         return {
             "W": math.sqrt(dw),
             "W0": math.sqrt(nw),
@@ -463,7 +463,7 @@ def kernel(
         net.m,
         train=train,  # type: ignore[arg-type]
         scheme=scheme,
-        weights=(W, A, b),
+        weights=(W, A) if b is None else (W, A, b),
         outputs=net.C,
         dtype=torch.float64,
         device=device if device is not None else net.device,
@@ -819,7 +819,7 @@ def train_run(
                 lshift = (float(lam_t[-1]) - float(lam_d0[-1])) / float(lam_d0[-1])
                 lmin_t = float(lam_t[0])
             else:
-                lshift = lmin_t = None
+                lshift = lmin_t = None  # type: ignore[assignment]
         mv = net.movement()
         kernel_seconds += time.perf_counter() - t0
         row: dict[str, Any] = {
@@ -838,7 +838,7 @@ def train_run(
             "accuracy": None,
         }
         p = preds.get("finite")
-        if s.loss == "mse" and p is not None and p.lam is not None:
+        if s.loss == "mse" and p is not None and p.lam is not None and p.c2 is not None:
             v = float(_curve_from_modes(p.lam, p.c2, s.lr, np.array([t]), flow=True)[0])
             row["predicted_loss_flow"] = v
         if T.classes is not None:
@@ -873,7 +873,9 @@ def train_run(
                     if t == s.epochs:
                         break
                     t0 = time.perf_counter()
-                    f, Us = net.step(Xt, R, lr_w, lr_a, Us=Us, recompute=True, keep=cache)
+                    f_new, Us = net.step(Xt, R, lr_w, lr_a, Us=Us, recompute=True, keep=cache)
+                    assert f_new is not None
+                    f = f_new
                     if s.device.type == "cuda":
                         torch.cuda.synchronize()
                     train_seconds += time.perf_counter() - t0
@@ -928,7 +930,7 @@ def train_run(
     hit_epochs = range(len(losses_all)) if full_batch else rec["epoch"]
     hit_losses = losses_all if full_batch else rec["loss"]
     run["epochs_to_target"] = next(
-        (int(e) for e, v in zip(hit_epochs, hit_losses) if v <= s.target), None
+        (int(e) for e, v in zip(hit_epochs, hit_losses, strict=False) if v <= s.target), None
     )
     run["seconds_per_epoch"] = train_seconds / steps_done if steps_done else None
     run["kernel_seconds"] = kernel_seconds
@@ -978,8 +980,8 @@ def _aggregate(spec_label: str, act: Activation, runs: list[dict[str, Any]]) -> 
     for key in _MEAN_KEYS:
         if key not in runs[0]:
             continue
-        out[key] = [_nanmean([r[key][p[e]] for r, p in zip(runs, pos)]) for e in common]
-    losses = np.array([[r["loss"][p[e]] for e in common] for r, p in zip(runs, pos)])
+        out[key] = [_nanmean([r[key][p[e]] for r, p in zip(runs, pos, strict=True)]) for e in common]
+    losses = np.array([[r["loss"][p[e]] for e in common] for r, p in zip(runs, pos, strict=True)])
     if len(runs) > 1 and losses.size:
         out["loss_min"] = losses.min(axis=0).tolist()
         out["loss_max"] = losses.max(axis=0).tolist()
@@ -994,7 +996,11 @@ def _aggregate(spec_label: str, act: Activation, runs: list[dict[str, Any]]) -> 
         vals = [r.get(key) for r in runs]
         if key not in runs[0]:
             continue
-        out[key] = float(np.mean(vals)) if all(v is not None for v in vals) else None
+        out[key] = (
+            float(np.mean([float(v) for v in vals if v is not None]))
+            if all(v is not None for v in vals)
+            else None
+        )
         if out[key] is not None and len(runs) == 1:
             out[key] = int(out[key])
     m_, p_ = out.get("epochs_to_target"), out.get("predicted_epochs_to_target")
@@ -1138,7 +1144,7 @@ def train(
     acts = [activation(a) for a in acts_in]
     if normalize:
         acts = [a.scaled(1.0 / normalization_constant(a)) for a in acts]
-    labels = [a.strip() if isinstance(a, str) else b.name for a, b in zip(acts_in, acts)]
+    labels = [a.strip() if isinstance(a, str) else b.name for a, b in zip(acts_in, acts, strict=True)]
     logs = log_epochs(epochs, log_every)
     C = T.C
     drift_idx = None
@@ -1179,13 +1185,16 @@ def train(
     results: list[dict[str, Any]] = []
     interrupted = False
     all_warnings: list[str] = []
-    for label, act in zip(labels, acts):
+    for label, act in zip(labels, acts, strict=True):
         K_inf = None
         if infinite and n <= predict_limit:
             try:
-                K_inf = gram(Xv, act, None, train=train, init=scheme.name)
+                K_inf = gram(Xv, act, None, train=train, init=scheme.name)  # type: ignore[arg-type]
             except ActspecError as exc:
                 all_warnings.append(f"{label}: no infinite-width prediction ({exc})")
+            except KeyboardInterrupt:
+                interrupted = True
+                break
         runs = []
         run_warnings: list[str] = []
         for r in range(repeats):

@@ -133,8 +133,8 @@ def train_cmd(
     ] = "mse",
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", "-B", help="Mini-batch SGD with this batch size (default: full-batch GD).",
-                     rich_help_panel=TRAIN_PANEL),
+        typer.Option("--batch-size", "-B", rich_help_panel=TRAIN_PANEL,
+                     help="Mini-batch SGD with this batch size (default: full-batch GD)."),
     ] = None,
     repeats: Annotated[
         int,
