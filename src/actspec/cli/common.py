@@ -85,7 +85,17 @@ PreprocessOpt = Annotated[
     typer.Option(
         "--preprocess",
         help="'paper': the activation paper's lift (scale to norm <= 1/sqrt2, pad to "
-        "1/sqrt2, append the constant 1/sqrt2); 'center': subtract the mean first.",
+        "1/sqrt2, append the constant 1/sqrt2); 'center' or 'standardize' the columns; chain "
+        "steps with '+', e.g. center+paper.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+LabelsOpt = Annotated[
+    str,
+    typer.Option(
+        "--labels",
+        help="auto (random ±1 for synthetic data, classes for real data), random, none, or a "
+        ".npy/.csv file of labels.",
         rich_help_panel=DATA_PANEL,
     ),
 ]
@@ -113,6 +123,7 @@ def load_dataset(
     data_dir: str | None,
     normalize_inputs: bool,
     preprocess: str | None,
+    labels: str = "auto",
 ) -> Any:
     """Load the data selected by the common options (see :func:`actspec.datasets.load_data`)."""
     from ..datasets import load_data
@@ -127,6 +138,7 @@ def load_dataset(
         data_dir=data_dir,
         normalize=normalize_inputs,
         preprocess=preprocess,
+        labels=labels,
     )
 
 
