@@ -419,24 +419,17 @@ def format_warnings(diag: dict[str, Any]) -> list[str]:
     return w
 
 
-def _atomic_savefig(fig: Any, path: str | os.PathLike[str]) -> None:
-    from .io import atomic_path, check_writable
-
-    p = check_writable(path, "figure")
-    assert p is not None
-    with atomic_path(p) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-
-
 def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike[str] | None,
                           singular_png: str | os.PathLike[str] | None, *,
                           title: str | None = None) -> None:
     """Figure 2(a) (pairwise-distance histogram) and 2(b) (cumulative normalised sum of squared
     singular values, semilog in k) as PNGs, each written atomically; a None path is skipped."""
-    import matplotlib
+    from .io import check_writable
+    from .plots import _pyplot, _save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    check_writable(distances_png, "figure")
+    check_writable(singular_png, "figure")
+    plt = _pyplot()
 
     suffix = f" ({title})" if title else ""
     if distances_png is not None:
@@ -460,7 +453,7 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
             if diag.get("min_distance") is not None:
                 ax.legend(loc="best", fontsize=8)
             fig.tight_layout()
-            _atomic_savefig(fig, distances_png)
+            _save(fig, distances_png)
         finally:
             plt.close(fig)
     if singular_png is not None:
@@ -485,6 +478,6 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
             ax.legend(loc="lower right", fontsize=8)
             ax.grid(True, which="both", alpha=0.3)
             fig.tight_layout()
-            _atomic_savefig(fig, singular_png)
+            _save(fig, singular_png)
         finally:
             plt.close(fig)
