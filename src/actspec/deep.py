@@ -69,6 +69,8 @@ __all__ = [
     "gradient_angles",
     "input_angles",
     "angle_pairs",
+    "pair_indices",
+    "pair_angles",
     "angle_curve",
     "small_angle_data",
     "kernel_spectrum",
@@ -86,7 +88,7 @@ _CHUNK = 16384  # entries per evaluation chunk (fits the temporaries in cache)
 _SNAP = 1e-12  # variances equal to this relative tolerance share a table
 _MAX_GROUPS = 4  # distinct row variances handled by tables (g(g+1) tables per layer)
 _QUAD_SECONDS_PER_ENTRY = 2.5e-3  # per-entry 2-D quadrature cost (fallback path)
-_QUAD_BUDGET_S = 120.0
+_QUAD_BUDGET_S = 30.0  # per layer
 _KAIMING = {"relu": 2.0, "linear": 1.0, "sigmoid": 1.0, "tanh": 25.0 / 9.0}
 
 
@@ -254,7 +256,8 @@ class _LayerMap:
         return out
 
     def _pair(self, s1: float, s2: float) -> _Pair:
-        return self._pairs[(s1, s2)]
+        # E[f(u) f(v)] is symmetric in (s1, s2): one table pair per unordered pair of groups
+        return self._pairs[(s1, s2) if s1 <= s2 else (s2, s1)]
 
     # ---- one layer ------------------------------------------------------------------------
     def __call__(
@@ -347,7 +350,7 @@ class _LayerMap:
         starts = np.concatenate([[0], cuts])
         stops = np.concatenate([cuts, [qo.size]])
         ranges = [(int(a), int(b), float(qo[a])) for a, b in zip(starts, stops, strict=True)]
-        # build the tables up front, in parallel: rows of group a meet columns of groups >= a
+        # build the tables up front, in parallel: one per unordered pair (ranges ascend in s)
         needed = [(sa, sb) for k, (_, _, sa) in enumerate(ranges) for (_, _, sb) in ranges[k:]]
         missing = [key for key in needed if key not in self._pairs]
         tables = [(w, sa, sb) for sa, sb in missing for w in ("activation", "derivative")]
@@ -397,8 +400,9 @@ class _LayerMap:
             raise ActspecError(
                 f"the rows have {groups} distinct pre-activation variances (inputs of different "
                 f"norms): the deep kernel of {self.act.name} then needs a 2-D quadrature per entry "
-                f"(about {est / 60:.0f} min for n={n}); normalise the rows (--normalize-inputs), "
-                "use n <= 200, or an activation with a closed form (relu, leaky_relu, linear, erf)"
+                f"(about {est / 60:.0f} min per layer for n={n}); normalise the rows "
+                "(--normalize-inputs), use n <= 100, or an activation with a closed form "
+                "(relu, leaky_relu, linear, erf)"
             )
         iu = np.triu_indices(n)
         s1, s2, c = q[iu[0]], q[iu[1]], S[iu]
@@ -644,26 +648,36 @@ def input_angles(X: Any) -> np.ndarray:
     return gradient_angles(_sigma0(Xv, 0.0))
 
 
+def pair_indices(n: int, *, max_pairs: int = 200_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs i < j: all of them, or a seeded random subset of ``max_pairs`` beyond that."""
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        i, j = np.triu_indices(n, 1)
+        return i, j
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=3 * max_pairs)
+    j = rng.integers(0, n, size=3 * max_pairs)
+    keep = i < j
+    return i[keep][:max_pairs], j[keep][:max_pairs]
+
+
+def pair_angles(K: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """arccos(K_ij / sqrt(K_ii K_jj)) for the given index pairs only."""
+    d = np.sqrt(np.clip(np.diag(K), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = K[i, j] / (d[i] * d[j])
+    return np.arccos(np.clip(np.nan_to_num(c, nan=0.0), -1.0, 1.0))
+
+
 def angle_pairs(
     A_in: np.ndarray, A_grad: np.ndarray, *, max_pairs: int = 200_000, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """(input angle, gradient angle) for the pairs i < j (a seeded subset beyond ``max_pairs``)."""
-    n = A_in.shape[0]
-    total = n * (n - 1) // 2
-    if total <= max_pairs:
-        iu = np.triu_indices(n, 1)
-        return A_in[iu], A_grad[iu]
-    rng = np.random.default_rng(seed)
-    i = rng.integers(0, n, size=2 * max_pairs)
-    j = rng.integers(0, n, size=2 * max_pairs)
-    keep = i < j
-    i, j = i[keep][:max_pairs], j[keep][:max_pairs]
+    i, j = pair_indices(A_in.shape[0], max_pairs=max_pairs, seed=seed)
     return A_in[i, j], A_grad[i, j]
 
 
-def angle_curve(
-    a_in: np.ndarray, a_grad: np.ndarray, *, bins: int = 24
-) -> dict[str, Any]:
+def angle_curve(a_in: np.ndarray, a_grad: np.ndarray, *, bins: int = 24) -> dict[str, Any]:
     """Binned gradient angle against input angle, and the closest pairs' angles (JSON-ready).
 
     Keys: ``input_angle`` (bin centres), ``gradient_angle_mean``, ``gradient_angle_min``,
@@ -852,13 +866,14 @@ def depth_study(
         raise ActspecError(
             f"spectrum mode must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})"
         )
-    A_in = input_angles(Xv)
+    pi, pj = pair_indices(Xv.shape[0], seed=seed)
+    a_in = pair_angles(_sigma0(Xv, 0.0), pi, pj)
     plist = [deep_params(a, scaling, bias) for a in activations]  # validate all first
     results: list[dict[str, Any]] = []
 
     def emit(params: DeepParams, ell: int, K: np.ndarray) -> None:
         spec = kernel_spectrum(K, spectrum_mode)
-        a_in, a_gr = angle_pairs(A_in, gradient_angles(K), seed=seed)
+        a_gr = pair_angles(K, pi, pj)
         rec = {
             "activation": params.act.name,
             "kink_class": params.act.kink_class,
@@ -883,9 +898,7 @@ def depth_study(
         else:
             from .deep_empirical import empirical_deep_ntks
 
-            emp = empirical_deep_ntks(
-                Xv, params, ds, width, seed=seed, dtype=dtype, device=device
-            )
+            emp = empirical_deep_ntks(Xv, params, ds, width, seed=seed, dtype=dtype, device=device)
             for ell in ds:
                 e = emp[ell]
                 K = {"ntk": e.ntk, "penultimate": e.penultimate, "nngp": e.nngp}[kernel]
@@ -913,9 +926,7 @@ def depth_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             "decreases_with_depth": bool(
                 exact and all(b < a for a, b in zip(conds[:-1], conds[1:], strict=True))
             ),
-            "constant_in_depth": bool(
-                exact and max(conds) - min(conds) <= 1e-8 * max(abs(c) for c in conds)
-            ),
+            "constant_in_depth": bool(exact and max(conds) - min(conds) <= 1e-8 * max(abs(c) for c in conds)),
         }
         if lin is not None and name != "linear":
             below = []

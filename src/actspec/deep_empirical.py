@@ -135,9 +135,7 @@ def empirical_deep_ntks(
         if width is None or isinstance(width, bool) or int(width) != width or int(width) < 1:
             raise ActspecError(f"width must be a positive integer (got {width!r})")
         m = int(width)
-    tdtype = {"float64": torch.float64, "float32": torch.float32}.get(
-        str(dtype).replace("torch.", "")
-    )
+    tdtype = {"float64": torch.float64, "float32": torch.float32}.get(str(dtype).replace("torch.", ""))
     if tdtype is None:
         raise ActspecError(f"dtype must be 'float64' or 'float32' (got {dtype!r})")
     dev = resolve_device(device)

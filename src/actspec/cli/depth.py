@@ -56,9 +56,7 @@ def _load(
 ) -> Any:
     """The common data sources, plus ``cone``: points in a narrow cone (small pairwise angles)."""
     if str(data).strip().lower() != "cone":
-        return load_dataset(
-            data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess
-        )
+        return load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
     from ..datasets import Dataset, apply_preprocess
     from ..deep import small_angle_data
 
@@ -75,8 +73,14 @@ def _load(
     steps: list[str] = []
     if preprocess:
         X, steps = apply_preprocess(X, preprocess, normalize=normalize_inputs)
-    info = {"spec": "cone", "seed": seed, "spread": float(noise), "source": "synthetic",
-            "span_dim": min(n_, dim_), "preprocess": steps}
+    info = {
+        "spec": "cone",
+        "seed": seed,
+        "spread": float(noise),
+        "source": "synthetic",
+        "span_dim": min(n_, dim_),
+        "preprocess": steps,
+    }
     return Dataset(X, None, "cone", info)
 
 
@@ -173,9 +177,7 @@ def depth_cmd(
     if kernel not in KERNELS:
         raise ActspecError(f"--kernel must be one of {', '.join(KERNELS)} (got {kernel!r})")
     if spectrum_mode not in SPECTRUM_MODES:
-        raise ActspecError(
-            f"--spectrum must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})"
-        )
+        raise ActspecError(f"--spectrum must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})")
     try:
         scale_arg: str | float = float(scaling)
     except ValueError:
@@ -227,8 +229,10 @@ def depth_cmd(
     console.print(table)
     for name, s in summary.items():
         conds, lb = s["condition_number"], s["condition_number_is_lower_bound"]
-        lines = [f"{name}: cond {_fmt(conds[0], lb[0])} at depth {s['depths'][0]} → "
-                 f"{_fmt(conds[-1], lb[-1])} at depth {s['depths'][-1]}"]
+        lines = [
+            f"{name}: cond {_fmt(conds[0], lb[0])} at depth {s['depths'][0]} → "
+            f"{_fmt(conds[-1], lb[-1])} at depth {s['depths'][-1]}"
+        ]
         if len(conds) > 1:
             if s["constant_in_depth"]:
                 lines.append("the same at every depth")
@@ -241,8 +245,10 @@ def depth_cmd(
             if all(b is True for b in bl):
                 lines.append("below the linear net's at every depth")
             elif any(b is False for b in bl):
-                lines.append("NOT below the linear net's at depths "
-                             + ",".join(str(d) for d, b in zip(s["depths"], bl, strict=True) if b is False))
+                lines.append(
+                    "NOT below the linear net's at depths "
+                    + ",".join(str(d) for d, b in zip(s["depths"], bl, strict=True) if b is False)
+                )
             else:
                 lines.append("comparison with the linear net limited by float64 resolution")
         console.print("; ".join(lines))
