@@ -361,13 +361,13 @@ def eval_threads() -> int:
 _EVAL_CHUNK = 1 << 16
 
 
-_TABLES: dict[tuple[str, str, float, float], DualTable] = {}
+_TABLES: dict[tuple[str, str, int, int], DualTable] = {}
 _LOCK = threading.Lock()
 
 
 def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) -> DualTable:
     """Cached :class:`DualTable` for this activation, kernel and variances."""
-    key = (act.key, which, float(s1), float(s2))
+    key = (act.key, which, *(int(k) for k in _quantize(np.array([s1, s2], dtype=np.float64))))
     with _LOCK:
         tab = _TABLES.get(key)
     if tab is None:

@@ -582,7 +582,10 @@ def _to_fixed(x: Any, S: int) -> int:
 
 
 def _from_fixed(m: int, S: int) -> Any:
-    return mp.mpf((int(m), -S))
+    """The exact value m * 2^-S as an mpf (never rounded to the ambient precision)."""
+    m = int(m)
+    with mp.workprec(max(mp.mp.prec, m.bit_length() + 2)):
+        return mp.mpf((m, -S))
 
 
 def _fixed_vec(values: Sequence[Any], S: int) -> np.ndarray:
@@ -783,16 +786,16 @@ def _hermite_coefficients_highprec(
     digits = _check_digits(digits)
     if of not in ("derivative", "activation"):
         raise ActspecError(f"of must be 'derivative' or 'activation' (got {of!r})")
+    if act.kinks:
+        raise ActspecError(
+            f"{act.name} has a kink: its Hermite coefficients decay polynomially and the series "
+            "cannot reach extended precision (its eigenvalues are large anyway: use float64)"
+        )
     fns = mp_functions(act)
     if fns is None:
         raise ActspecError(
             f"{act.name}: no extended-precision version of this activation; give it as an "
             "expression (e.g. 'x*sigmoid(x)') or use a built-in"
-        )
-    if act.kinks:
-        raise ActspecError(
-            f"{act.name} has a kink: its Hermite coefficients decay polynomially and the series "
-            "cannot reach extended precision (its eigenvalues are large anyway: use float64)"
         )
     base = fns[1] if of == "derivative" else fns[0]
     scale = mp.mpf(act.scale)
@@ -1057,8 +1060,11 @@ def gram_highprec(
                     r = _from_fixed(v, S)
                     val = _closed_dual(kind, act, r, which) * scale2 * (r if power else 1)
                     uniq[v] = _to_fixed(val, S)
-            part = np.vectorize(lambda v: uniq[int(v)], otypes=[object])(R)
-        elif mp_functions(act) is not None:
+            part = np.empty((n, n), dtype=object)
+            for i in range(n):
+                for j in range(n):
+                    part[i, j] = uniq[int(R[i, j])]
+        elif mp_functions(act) is not None and not act.kinks:
             unscaled = _unscaled(act)
             hc = hermite_coefficients_highprec(unscaled, of=which, digits=digits)
             degree = hc.degree if degree is None else max(degree, hc.degree)
