@@ -321,6 +321,16 @@ def _builtin(spec: str) -> Activation:
     text = spec.strip().lower()
     base, sep, arg = text.partition(":")
     base = ALIASES.get(base, base)
+    if base and base not in _FACTORIES and (sep or not base.isidentifier()):
+        # an expression such as 'x*sigmoid(x)' or 'module:function' (parsed safely, no eval)
+        from .highprec import custom_activation
+
+        try:
+            return custom_activation(spec.strip())
+        except ActspecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user function that fails on tensors
+            raise ActspecError(f"cannot use activation {spec!r}: {exc}") from None
     if base not in _FACTORIES:
         choices = list(_FACTORIES) + list(ALIASES)
         close = difflib.get_close_matches(base, choices, n=2, cutoff=0.5)

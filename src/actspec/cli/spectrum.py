@@ -8,6 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from ..errors import ActspecError
 from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
@@ -81,6 +82,16 @@ def spectrum_cmd(
     ] = "float64",
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, or auto.")] = "cpu",
     show: Annotated[int, typer.Option("--show", help="Also print the k smallest eigenvalues.")] = 0,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="double (float64) or high: G∞ entries and eigenvalues in extended precision "
+            "(--digits, default 50), relative accuracy for eigenvalues down to 1e-30 and below. "
+            "Infinite width, unit-norm rows, dzps init; n up to ~600 (n=200: seconds to a minute).",
+        ),
+    ] = "double",
+    digits: Annotated[int, typer.Option("--digits", help="Decimal digits for --precision high.")] = 50,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
@@ -97,34 +108,39 @@ def spectrum_cmd(
     acts = activation or list(DEFAULT_ACTIVATIONS)
     widths = [parse_width(w) for w in (width or ["inf"])]
     ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
-    with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
-        results = run_spectrum(
-            ds.X,
-            acts,
-            widths,
-            train=train,
-            init=init,
-            normalize=normalize,
-            seed=seed,
-            dtype=dtype,
-            device=device,
-            on_progress=prog,
-        )
+    if precision not in ("double", "high"):
+        raise ActspecError(f"--precision must be 'double' or 'high' (got {precision!r})")
+    if precision == "high":
+        from ..highprec import run_spectrum_high
+
+        if any(w is not None for w in widths):
+            raise ActspecError("--precision high computes the infinite-width G∞ only; use --width inf")
+        if init != "dzps":
+            raise ActspecError("--precision high supports --init dzps only")
+        results = run_spectrum_high(ds, acts, train=train, normalize=normalize, digits=digits)
+    else:
+        with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
+            results = run_spectrum(
+                ds.X,
+                acts,
+                widths,
+                train=train,
+                init=init,
+                normalize=normalize,
+                seed=seed,
+                dtype=dtype,
+                device=device,
+                on_progress=prog,
+            )
 
     table = Table(
         title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",
         box=box.SIMPLE_HEAD,
     )
     for col in ("activation", "class", "width", "λ_min", "λ_max", "cond", "trace", "eff.rank"):
-        table.add_column(
-            col, justify="left" if col in ("activation", "class") else "right", no_wrap=True
-        )
+        table.add_column(col, justify="left" if col in ("activation", "class") else "right", no_wrap=True)
     for r in results:
-        lam_min = (
-            f"<{r['resolution']:.1e}"
-            if r["lambda_min"] < r["resolution"]
-            else _fmt(r["lambda_min"])
-        )
+        lam_min = f"<{r['resolution']:.1e}" if r["lambda_min"] < r["resolution"] else _fmt(r["lambda_min"])
         kclass = r["kink_class"].replace("polynomial of degree ", "poly deg ")
         table.add_row(
             r["activation"],
@@ -170,6 +186,7 @@ def spectrum_cmd(
             "seed": seed,
             "dtype": dtype,
             "device": device,
+            "precision": precision,
             "data": data,
         }
         write_json(
