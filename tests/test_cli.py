@@ -114,3 +114,27 @@ def test_console_script_exit_status(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown activation 'tahn'")
     assert "Traceback" not in proc.stderr
+
+
+def test_spectrum_high_precision_resolves_tiny_eigenvalues(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    js = tmp_path / "hp.json"
+    code, _, _ = _run(["spectrum", "-a", "swish", "-a", "relu", "--n", "21", "--precision", "high",
+                       "--json", str(js)], capsys)
+    assert code == 0
+    rows = {r["activation"]: r for r in json.loads(js.read_text())["results"]}
+    X = actspec.datasets.load_data("circle", n=21).X
+    for name, r in rows.items():  # large eigenvalues agree with float64
+        ev = actspec.eigenvalues(actspec.gram(X, name))
+        np.testing.assert_allclose(r["eigenvalues"][:5], ev[:5], rtol=1e-11)
+    sw = rows["swish"]
+    assert sw["precision"] == "high" and not sw["condition_number_is_lower_bound"]
+    assert 0 < sw["lambda_min"] < 1e-14 * sw["lambda_max"]  # below what float64 could resolve
+
+
+def test_expression_activation_equals_builtin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    js = tmp_path / "e.json"
+    code, _, _ = _run(["spectrum", "-a", "x*sigmoid(x)", "-a", "swish", "--n", "9", "--json", str(js)], capsys)
+    assert code == 0
+    a, b = json.loads(js.read_text())["results"]
+    np.testing.assert_allclose(a["eigenvalues"], b["eigenvalues"], rtol=1e-10, atol=1e-13)
