@@ -119,11 +119,11 @@ def test_console_script_exit_status(tmp_path: Path) -> None:
 def test_spectrum_high_precision_resolves_tiny_eigenvalues(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     js = tmp_path / "hp.json"
-    code, _, _ = _run(["spectrum", "-a", "swish", "-a", "relu", "--n", "21", "--precision", "high",
+    code, _, _ = _run(["spectrum", "-a", "swish", "-a", "relu", "--n", "41", "--precision", "high",
                        "--json", str(js)], capsys)
     assert code == 0
     rows = {r["activation"]: r for r in json.loads(js.read_text())["results"]}
-    X = actspec.datasets.load_data("circle", n=21).X
+    X = actspec.datasets.load_data("circle", n=41).X
     for name, r in rows.items():  # large eigenvalues agree with float64
         ev = actspec.eigenvalues(actspec.gram(X, name))
         np.testing.assert_allclose(r["eigenvalues"][:5], ev[:5], rtol=1e-11)
