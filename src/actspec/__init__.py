@@ -19,6 +19,7 @@ from .gram import gram, normalization_constant
 from .hermite import hermite_coefficients
 from .inits import sample_weights
 from .spectrum import Spectrum, eigenvalues, spectrum
+from .training import train
 
 __version__ = "0.1.0"
 
@@ -44,5 +45,6 @@ __all__ = [
     "normalization_constant",
     "sample_weights",
     "spectrum",
+    "train",
     "__version__",
 ]

@@ -66,7 +66,12 @@ def plot_training(
             if pinf.size and np.any(np.isfinite(pinf)):
                 ax.plot(ep, pinf, ":", color=col, lw=1.0, alpha=0.8)
         if status == "diverged":
-            ax.plot(ep[-1:], loss[-1:], "x", color=col, ms=9, mew=2)
+            t_div, l_div = r.get("diverged_at_epoch"), r.get("loss_at_divergence")
+            if t_div is not None and l_div is not None and np.isfinite(l_div):
+                ax.plot([ep[-1], t_div], [loss[-1], l_div], ":", color=col, lw=1.0)
+                ax.plot([t_div], [l_div], "x", color=col, ms=9, mew=2)
+            else:
+                ax.plot(ep[-1:], loss[-1:], "x", color=col, ms=9, mew=2)
         drift = _positive(_arr(r.get("gram_drift")))
         if drift.size and np.any(np.isfinite(drift)):
             ax2.plot(ep, drift, "-", color=col, marker=".", ms=3, label=f"{r.get('activation')}: G drift")

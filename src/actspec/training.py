@@ -358,10 +358,15 @@ class TwoLayerNet:
         """dL/dW_c (k, d) and dL/dA_c (k, C) for R = dL/df (n, C)."""
         if U is None:
             U = self.preact(Xt, c)
-        E = torch.mul(self.dphi(U), R @ self.A[c].T)  # (n, k), never aliases U
-        if self.scale != 1.0:
-            E.mul_(self.scale)
-        gW = E.T @ Xt
+        D = self.dphi(U)  # (n, k)
+        if self.C == 1:
+            # grad w_k = s_a a_k sum_i phi'(u_ik) r_i x_i: one matmul, no further (n, k) pass
+            gW = ((R * Xt).T @ D).T.mul_(self.A[c] * self.scale)
+        else:
+            E = D.mul_(R @ self.A[c].T)  # D is a fresh tensor (never aliases U)
+            if self.scale != 1.0:
+                E.mul_(self.scale)
+            gW = E.T @ Xt
         gA = None
         if want_a:
             gA = (self.phi(U).T @ R).mul_(self.scale)
@@ -811,7 +816,7 @@ def train_run(
         nonlocal kernel_seconds
         t0 = time.perf_counter()
         with np.errstate(all="ignore"):
-            Kd = kernel(Xd, net, train=s.train, scheme=s.scheme)
+            Kd = Kd0 if t == 0 else kernel(Xd, net, train=s.train, scheme=s.scheme)
             ok = bool(np.all(np.isfinite(Kd)))
             drift = float(np.linalg.norm(Kd - Kd0)) / norm_Kd0 if ok and norm_Kd0 > 0 else None
             if ok:
@@ -989,9 +994,10 @@ def _aggregate(spec_label: str, act: Activation, runs: list[dict[str, Any]]) -> 
     statuses = [r["status"] for r in runs]
     out["status"] = next((st for st in ("interrupted", "diverged") if st in statuses), "ok")
     if "diverged" in statuses:
-        out["diverged_at_epoch"] = min(
-            r["diverged_at_epoch"] for r in runs if r["status"] == "diverged"
-        )
+        first = min((r for r in runs if r["status"] == "diverged"),
+                    key=lambda r: r["diverged_at_epoch"])
+        out["diverged_at_epoch"] = first["diverged_at_epoch"]
+        out["loss_at_divergence"] = first.get("loss_at_divergence")
     for key in ("epochs_to_target", "predicted_epochs_to_target", "predicted_epochs_to_target_inf"):
         vals = [r.get(key) for r in runs]
         if key not in runs[0]:

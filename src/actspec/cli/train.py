@@ -215,6 +215,8 @@ def train_cmd(
             + (f", batch {settings['batch_size']}" if settings["batch_size"] else ", full batch")
         ),
         box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
         caption=(
             f"λ of G(0); L(T) measured and predicted from G(0) at the last epoch; T→tgt: epochs "
             f"to loss ≤ {target:.3g}, measured and predicted; drift = ||G(T)−G(0)||/||G(0)||"
@@ -228,22 +230,22 @@ def train_cmd(
         table.add_row(
             r["activation"],
             r["status"],
-            _g(r.get("lambda_min")),
-            _g(r.get("lambda_max")),
-            _g(r["loss"][0] if r["loss"] else None, ".4g"),
-            _g(r["loss"][-1] if r["loss"] else None, ".4g"),
-            _g(r["predicted_loss"][-1] if r["predicted_loss"] else None, ".4g"),
-            _g(r.get("epochs_to_target"), ".4g"),
-            _g(r.get("predicted_epochs_to_target"), ".4g"),
+            _g(r.get("lambda_min"), ".2g"),
+            _g(r.get("lambda_max"), ".3g"),
+            _g(r["loss"][0] if r["loss"] else None, ".3g"),
+            _g(r["loss"][-1] if r["loss"] else None, ".3g"),
+            _g(r["predicted_loss"][-1] if r["predicted_loss"] else None, ".3g"),
+            _g(r.get("epochs_to_target"), ",.0f"),
+            _g(r.get("predicted_epochs_to_target"), ",.0f"),
             _g(r.get("epochs_ratio"), ".3f"),
-            _g(r["gram_drift"][-1] if r["gram_drift"] else None, ".2e"),
-            _g(r["weight_movement_relative"][-1] if r.get("weight_movement_relative") else None, ".2e"),
+            _g(r["gram_drift"][-1] if r["gram_drift"] else None, ".1e"),
+            _g(r["weight_movement_relative"][-1] if r.get("weight_movement_relative") else None, ".2g"),
             _g(r.get("seconds_per_epoch"), ".2g"),
         )
     console.print(table)
     if out["ordering"]:
         order = " < ".join(
-            f"{r['activation']} ({_g(r['epochs_to_target'], '.4g')})"
+            f"{r['activation']} ({_g(r['epochs_to_target'], ',.0f')})"
             for name in out["ordering"]
             for r in results
             if r["activation"] == name
