@@ -32,7 +32,7 @@ def test_fig1_and_theorems_quick(tmp_path: Path) -> None:
     # a second run is served from the cache
     events.clear()
     rep2 = run_reproduction("fig1", tmp_path, quick=True, on_part=lambda p, s, k, t: events.append((p, s)))
-    assert events == [("fig1-spectra", "cached")]
+    assert events == [("fig1-spectra", "cached"), ("fig1-training", "cached")]
     assert rep2["claims"] == rep1["claims"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["reproduction"] == "fig1" and report["summary"]["holds"] >= 2
