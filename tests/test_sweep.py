@@ -23,7 +23,9 @@ from actspec.sweep import (
     expand_grid,
     load_config,
     local_cluster,
+    make_record,
     make_task,
+    plan,
     run_sweep,
 )
 
@@ -141,6 +143,36 @@ def test_execute_task_never_raises() -> None:
     assert out["status"] == "error" and out["error"]
 
 
+def test_other_command_kinds_match_their_libraries() -> None:
+    """train/depth/analyze kinds (registered when their modules are there) give their rows."""
+    from actspec.datasets import load_data
+    from actspec.sweep import TASK_KINDS
+
+    X = load_data("sphere", n=8, dim=4).X
+    if "depth" in TASK_KINDS:
+        from actspec.deep import depth_study
+
+        t = make_task("depth", {"activation": "relu", "depth": 3, "data": "sphere", "n": 8, "dim": 4})
+        out = execute_task("depth", t.params)
+        [ref] = depth_study(X, ["relu"], [3])
+        assert out["status"] == "ok", out["error"]
+        assert out["results"]["condition_number"] == pytest.approx(ref["condition_number"], rel=1e-9)
+        rec = make_record(t, out)
+        assert rec.columns["depth"] == 3 and rec.columns["width"] == float("inf")
+    if "train" in TASK_KINDS:
+        t = make_task("train", {"activation": "relu", "width": 40, "lr": 0.5, "epochs": 4,
+                                "data": "sphere", "n": 8, "dim": 4})
+        out = execute_task("train", t.params)
+        assert out["status"] == "ok", out["error"]
+        assert "loss" in out["arrays"] and out["results"]["final_loss"] > 0
+        assert make_record(t, out).columns["train_status"] == "ok"  # 'status' is a core column
+    if "analyze" in TASK_KINDS:
+        out = execute_task("analyze", make_task("analyze", {"activation": "relu", "data": "sphere",
+                                                            "n": 8, "dim": 4, "degree": 40}).params)
+        assert out["status"] == "ok", out["error"]
+        assert out["results"]["kink_class"] == "J_1" and "eigenvalues" in out["arrays"]
+
+
 # ------------------------------------------------------------------------------ on the cluster
 
 
@@ -149,7 +181,7 @@ def test_sweep_completes_equals_direct_and_resumes(client, tmp_path: Path) -> No
     from actspec.runs import run_spectrum
 
     db = tmp_path / "s.duckdb"
-    tasks = expand_grid("spectrum", {"data": "sphere", "dim": 5, "activation": ["relu", "tanh"],
+    tasks = expand_grid("spectrum", {"data": "sphere", "dim": 5, "activation": ["relu", "erf"],
                                      "n": [6, 12], "seed": [0, 1], "width": ["inf", 200]})
     seen = []
     summary = run_sweep(tasks, db, client=client, name="t", on_record=lambda r, t: seen.append(r.key))
@@ -183,7 +215,7 @@ def test_sweep_completes_equals_direct_and_resumes(client, tmp_path: Path) -> No
 
 def test_stop_midway_then_resume_no_duplicates(client, tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    tasks = expand_grid("spectrum", {"activation": ["relu", "elu", "tanh"], "n": [5, 9],
+    tasks = expand_grid("spectrum", {"activation": ["relu", "erf", "quadratic"], "n": [5, 9],
                                      "seed": [0, 1]})
     first = run_sweep(tasks, db, client=client, max_tasks=5)
     assert first.run == 5 and first.remaining == 7
@@ -209,12 +241,21 @@ def test_failing_task_recorded_others_finish(client, tmp_path: Path) -> None:
     assert _rows(db, "SELECT count(*), count(DISTINCT key) FROM results") == [(6, 6)]
 
 
+def test_results_lists_failures(client, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "f.duckdb"
+    run_sweep(expand_grid("_probe", {"value": [1.0, 2.0], "fail": [False, True]}), db, client=client)
+    code, out, _ = _run(["results", db], capsys)
+    assert code == 0 and "2 ok row(s)" in out and "2 failed task(s) not shown" in out
+    code, out, _ = _run(["results", db, "--status", "failed"], capsys)
+    assert code == 0 and out.count("probe failure requested") == 2
+
+
 def test_cli_sweep_and_results(cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "demo.toml"
     cfg.write_text(
         '[sweep]\nname = "demo"\n'
         '[[grid]]\ncommand = "spectrum"\ndata = "sphere"\ndim = 6\n'
-        'activation = ["relu", "tanh", "elu"]\nn = [8, 16]\nseed = { range = [0, 2] }\n'
+        'activation = ["relu", "erf", "quadratic"]\nn = [8, 16]\nseed = { range = [0, 2] }\n'
     )
     js = tmp_path / "sweep.json"
     code, out, err = _run(["sweep", cfg, "--scheduler", cluster.scheduler_address, "--json", js], capsys)
@@ -240,17 +281,19 @@ def test_cli_sweep_and_results(cluster, tmp_path: Path, capsys: pytest.CaptureFi
     expect = _rows(db, "SELECT activation, min(lambda_min) FROM results GROUP BY 1")
     assert {r["activation"]: r["min(lambda_min)"] for r in rows} == pytest.approx(dict(expect))
 
-    code, out, _ = _run(["results", db, "-f", "activation=relu,tanh", "-f", "n>=16", "--json", jr,
+    code, out, _ = _run(["results", db, "-f", "activation=relu,erf", "-f", "n>=16", "--json", jr,
                          "--with-arrays"], capsys)
     rows = json.loads(jr.read_text())["rows"]
     assert code == 0 and len(rows) == 4
-    assert {r["activation"] for r in rows} == {"relu", "tanh"} and all(r["n"] == 16 for r in rows)
+    assert {r["activation"] for r in rows} == {"relu", "erf"} and all(r["n"] == 16 for r in rows)
     assert all(len(r["eigenvalues"]) == 16 for r in rows)
+    assert all(r["params"]["activation"] == r["activation"] and r["actspec_version"]
+               and r["status"] == "ok" and r["seconds"] > 0 for r in rows)
 
     code, out, _ = _run(["results", db, "--sql", "SELECT activation, count(*) AS k FROM results "
                          "GROUP BY 1 ORDER BY 1", "--json", jr], capsys)
     assert code == 0 and json.loads(jr.read_text())["rows"] == [
-        {"activation": "elu", "k": 4}, {"activation": "relu", "k": 4}, {"activation": "tanh", "k": 4}]
+        {"activation": "erf", "k": 4}, {"activation": "quadratic", "k": 4}, {"activation": "relu", "k": 4}]
 
     png, pq = tmp_path / "lmin.png", tmp_path / "all.parquet"
     code, out, _ = _run(["results", db, "--plot", png, "--x", "n", "--y", "lambda_min",
@@ -279,10 +322,11 @@ def test_lost_worker_is_retried_then_recorded(client, tmp_path: Path) -> None:
     assert rows[2.0][0] == "lost" and rows[2.0][1] == 2 and "worker died" in rows[2.0][2]
     assert all(rows[v][0] == "ok" for v in (3.0, 4.0, 5.0))
     assert s.failed == 1 and s.ok == 4
-    # a lost task is tried again by the next run (here it dies again)
-    s2 = run_sweep(tasks, db, client=client, retries=0)
-    assert s2.run == 1
     assert _rows(db, "SELECT count(*), count(DISTINCT key) FROM results") == [(5, 5)]
+    # a lost task is tried again by the next run; finished ones are not
+    todo, counts = plan(tasks, ResultStore(db))
+    assert [t.params["value"] for t in todo] == [2.0] and counts == {"ok": 4, "error": 0, "lost": 1,
+                                                                     "new": 0}
 
 
 def _start_sweep(cfg: Path, log: Path, *extra: str) -> subprocess.Popen:

@@ -15,14 +15,15 @@ Performance notes (CPU, see ``benchmarks/bench_gram.py``):
   being multiplied (drawing is a serial float64 RNG; it overlaps with the BLAS work). The
   automatic chunk size is a multiple of the RNG block size, so no block is drawn twice.
 * ``dtype=float32``: the GEMMs run in float32, but the partial sums are flushed into a float64
-  accumulator every few thousand neurons and X X^T is formed in float64, so the float32
-  rounding error does not grow with the width m.
+  accumulator every few thousand neurons, so the float32 rounding error does not grow with
+  the width m; X X^T is formed in float64 when that costs under ~5 % of the run.
 * ``dtype=float64``: everything is float64; the result depends on the chunk size only through
   the summation order (~1e-16 relative).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -41,6 +42,7 @@ _FLUSH_NEURONS = 8192  # float32 mode: neurons summed in float32 before a float6
 _MIN_BLOCK_ROWS = 1536  # rows per triangle block (fewer, larger GEMMs below this)
 _MAX_BLOCKS = 6
 _PREFETCH = True
+_PREFETCH_BLOCKS = 2  # RNG blocks drawn ahead, concurrently (the RNG is serial per block)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -56,11 +58,14 @@ def auto_chunk(n: int, d: int, itemsize: int = 8, budget_bytes: int = 512 * 2**2
 
 
 def _chunk_size(n: int, d: int, itemsize: int, m: int) -> int:
-    """Automatic chunk: :func:`auto_chunk`, rounded to whole RNG blocks when it is that large."""
+    """Automatic chunk: about :func:`auto_chunk`, as a power of two up to the RNG block size.
+
+    Chunks then tile the RNG blocks exactly (each block is drawn once) and there are several
+    chunks per run, so drawing the next block overlaps with computing the current one.
+    """
     k = auto_chunk(n, d, itemsize)
-    if k >= WEIGHT_BLOCK:
-        k = (k // WEIGHT_BLOCK) * WEIGHT_BLOCK
-    return max(1, min(k, m))
+    k = 2 ** max(6, round(math.log2(k)))
+    return max(1, min(k, WEIGHT_BLOCK, m))
 
 
 def _row_blocks(n: int) -> list[tuple[int, int]]:
@@ -101,7 +106,8 @@ def _weight_chunks(
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
     """(stop, w, a, b) per chunk, in compute dtype on ``dev``; b is None when it is all zeros.
 
-    Drawn weights are prepared one chunk ahead in a worker thread (torch releases the GIL).
+    Weights are drawn one RNG block ahead in a worker thread (torch releases the GIL), so the
+    serial float64 RNG overlaps with the GEMMs of the current block.
     """
     if weights is not None:
         W_all = torch.as_tensor(np.asarray(weights[0], dtype=np.float64))
@@ -112,35 +118,48 @@ def _weight_chunks(
             else None
         )
 
-    def prepare(start: int) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        stop = min(m, start + k)
-        if weights is not None:
-            w, a = W_all[start:stop], a_all[start:stop]
-            b = b_all[start:stop] if b_all is not None else None
-        else:
-            w, a, b = sample_block(d, m, start, stop, scheme, seed, outputs)
+    def convert(
+        w: torch.Tensor, a: torch.Tensor, b: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         w = w.to(device=dev, dtype=dtype).contiguous()
         a = a.to(device=dev, dtype=dtype)
         if b is not None:
             b = b.to(device=dev, dtype=dtype) if bool(b.any()) else None
-        return stop, w, a, b
+        return w, a, b
 
-    starts = list(range(0, m, k))
-    if len(starts) == 1 or not _PREFETCH:
-        for s0 in starts:
-            yield prepare(s0)
+    def prepare(lo: int, hi: int) -> list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """Chunks (of at most k neurons) of the neurons [lo, hi)."""
+        if weights is None:
+            w_r, a_r, b_r = sample_block(d, m, lo, hi, scheme, seed, outputs)
+        out = []
+        for start in range(lo, hi, k):
+            stop = min(hi, start + k)
+            if weights is not None:
+                w, a = W_all[start:stop], a_all[start:stop]
+                b = b_all[start:stop] if b_all is not None else None
+            else:
+                sl = slice(start - lo, stop - lo)
+                w, a, b = w_r[sl], a_r[sl], b_r[sl]
+            out.append((stop, *convert(w, a, b)))
+        return out
+
+    # ranges of neurons prepared together: whole RNG blocks when drawing (no block is drawn
+    # twice, whatever the chunk size), single chunks for explicit weights
+    step = k if weights is not None else WEIGHT_BLOCK * max(1, -(-k // WEIGHT_BLOCK))
+    ranges = [(lo, min(m, lo + step)) for lo in range(0, m, step)]
+    if len(ranges) == 1 or not _PREFETCH:
+        for lo, hi in ranges:
+            yield from prepare(lo, hi)
         return
-    if len(starts) == 1:
-        yield prepare(0)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actspec-weights") as pool:
-        fut = pool.submit(prepare, starts[0])
-        for i in range(len(starts)):
-            item = fut.result()
-            if i + 1 < len(starts):
-                fut = pool.submit(prepare, starts[i + 1])
-            yield item
-            del item
+    ahead = max(1, min(_PREFETCH_BLOCKS, len(ranges) - 1))
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="actspec-weights") as pool:
+        futs = [pool.submit(prepare, *r) for r in ranges[: ahead]]
+        for i in range(len(ranges)):
+            items = futs.pop(0).result()
+            if i + ahead < len(ranges):
+                futs.append(pool.submit(prepare, *ranges[i + ahead]))
+            while items:
+                yield items.pop(0)
 
 
 class _Accumulator:
@@ -179,17 +198,17 @@ class _Accumulator:
 
 
 def _scale_by_data_gram(
-    G: torch.Tensor, X64: torch.Tensor, factor: float, outputs: int, blocks: list[tuple[int, int]]
+    G: torch.Tensor, Xg: torch.Tensor, factor: float, outputs: int, blocks: list[tuple[int, int]]
 ) -> None:
-    """Upper triangle of G (nC x nC) *= factor * <x_i, x_j> (float64), block by block."""
-    n = X64.shape[0]
+    """Upper triangle of G (nC x nC) *= factor * <x_i, x_j> (formed in Xg's dtype), by blocks."""
+    n = Xg.shape[0]
     if outputs == 1:
         for r0, r1 in blocks:
-            gx = X64[r0:r1] @ X64[r0:].T
+            gx = (Xg[r0:r1] @ Xg[r0:].T).to(torch.float64)
             G[r0:r1, r0:].mul_(gx.mul_(factor))
         return
     # multi-output: G has C x C blocks of size n, each scaled by the same n x n data Gram
-    gx = (X64 @ X64.T).mul_(factor)
+    gx = (Xg @ Xg.T).to(torch.float64).mul_(factor)
     for r0, r1 in blocks:
         i0 = r0
         while i0 < r1:
@@ -268,7 +287,10 @@ def empirical_gram(
     out = None
     if G is not None:
         Gt = G.result()
-        _scale_by_data_gram(Gt, X64, scheme.gram_factor(m), outputs, G.blocks)
+        # X X^T in float64 unless that would cost more than ~5 % of the run (float32 mode)
+        cheap = 20 * n * d <= m * (d + n)
+        Xg = X64 if cheap else Xt
+        _scale_by_data_gram(Gt, Xg, scheme.gram_factor(m), outputs, G.blocks)
         _mirror_upper(Gt, G.blocks)
         out = Gt
     if H is not None:

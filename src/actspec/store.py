@@ -196,8 +196,14 @@ class ResultStore:
         with self.connect() as con:
             self._ensure_schema(con)
 
-    @staticmethod
-    def _ensure_schema(con: Any) -> None:
+    def _ensure_schema(self, con: Any) -> None:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        if tables and "actspec_store" not in tables:
+            raise ActspecError(
+                f"{str(self.path)!r} is a DuckDB database of something else (tables: "
+                f"{', '.join(sorted(tables)[:5])}); give a new file name with --db"
+            )
         cols = ", ".join(f"{quote(k)} {t}" for k, t in CORE_COLUMNS.items())
         con.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
         con.execute(

@@ -52,10 +52,11 @@ import os
 import socket
 import time
 import traceback as _tb
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -379,7 +380,8 @@ def expand_grid(command: str, grid: Mapping[str, Any], where: str = "") -> list[
         p = kind.params[name]
         names.append(name)
         axes.append(list(dict.fromkeys(p.coerce(v, where.strip(" ;,")) for v in vals)))
-    tasks = [make_task(kind.name, dict(zip(names, combo)), where) for combo in itertools.product(*axes)]
+    tasks = [make_task(kind.name, dict(zip(names, combo, strict=True)), where)
+             for combo in itertools.product(*axes)]
     if kind.check is not None:
         for t in tasks:
             kind.check(t.params)
@@ -605,7 +607,7 @@ def _worker_meta() -> dict[str, Any]:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def execute_task(command: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -698,6 +700,9 @@ class SweepState:
     written: int = 0  # rows committed to the store this time
     remaining: int = 0  # left for a later run (max_tasks)
     started: float = field(default_factory=time.monotonic)
+    cluster_ready: float | None = None  # when the cluster was started/connected
+    ended: float | None = None  # when the last result came in
+
 
     @property
     def finished(self) -> int:
@@ -705,7 +710,7 @@ class SweepState:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
 @dataclass
@@ -721,7 +726,8 @@ class SweepSummary:
     retried: int
     written: int
     remaining: int
-    seconds: float
+    seconds: float  # from the start to the last result (cluster start-up included)
+    startup_seconds: float | None = None  # starting/connecting the cluster
     interrupted: bool = False
     scheduler: str | None = None
     workers: int | None = None
@@ -742,6 +748,7 @@ class SweepSummary:
             "written": self.written,
             "remaining": self.remaining,
             "seconds": self.seconds,
+            "startup_seconds": self.startup_seconds,
             "tasks_per_minute": self.tasks_per_minute,
             "interrupted": self.interrupted,
             "scheduler": self.scheduler,
@@ -780,15 +787,21 @@ def local_cluster(workers: int = 2, threads_per_worker: int = 1, *, processes: b
     """The local Dask cluster of a sweep: ``workers`` processes x ``threads_per_worker`` threads.
 
     Configured so that a task whose worker dies is reported at once (``KilledWorker``; the sweep
-    loop re-submits it and bounds the attempts itself), and a worker holds only the tasks it is
-    running (worker-saturation 1.0), so a dying worker takes no queued task down with it."""
+    loop re-submits it and bounds the attempts itself). Sets ``distributed.deploy.
+    lost-worker-timeout`` to 1 day in this process: otherwise the cluster closes the nanny of a
+    worker that was not back within 15 s of dying, killing its restarted worker and the task on
+    it (seen with tasks that crash workers repeatedly); the nanny restarts workers itself."""
     import dask
     from distributed import LocalCluster
+
+    dask.config.set({"distributed.deploy.lost-worker-timeout": "1 day"})
 
     with dask.config.set({
         "distributed.scheduler.allowed-failures": 0,
         "distributed.scheduler.worker-saturation": 1.0,
-    }):
+    }), warnings.catch_warnings():
+        # its HTTP server falls back on a free port when 8787 is taken: nothing to warn about
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
         return LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
@@ -822,10 +835,22 @@ def _start_client(scheduler: str | None, workers: int, threads_per_worker: int,
 
 
 def _nthreads(client: Any, fallback: int) -> int:
+    """Worker threads now connected to the scheduler (0 while all workers are restarting)."""
     try:
-        return max(1, sum(client.nthreads().values()))
+        return int(sum(client.nthreads().values()))
     except Exception:  # noqa: BLE001
-        return max(1, fallback)
+        return fallback
+
+
+def _heal(cluster: Any, workers: int) -> None:
+    """Bring a local cluster back to ``workers`` workers: the cluster gives up on a worker that
+    died and did not come back quickly (distributed.deploy.lost-worker-timeout), e.g. one
+    killed again and again by crashing tasks."""
+    try:
+        if len(cluster.workers) < workers:
+            cluster.scale(workers)
+    except Exception:  # noqa: BLE001 - best effort; the no-worker timeout catches the rest
+        pass
 
 
 def _lost_message(exc: BaseException | None, attempts: int) -> str:
@@ -851,6 +876,7 @@ def run_sweep(
     retry_failed: bool = False,
     name: str | None = None,
     flush_interval: float = 1.0,
+    no_worker_timeout: float = 120.0,
     on_start: Callable[[SweepState], None] | None = None,
     on_progress: Callable[[SweepState], None] | None = None,
     on_record: Callable[[Record, Task], None] | None = None,
@@ -863,7 +889,9 @@ def run_sweep(
     is stored with status ``error`` at once). ``max_tasks``: run at most this many tasks now.
     The calling process is the only writer: results are committed in batches (at most every
     ``flush_interval`` seconds) and on exit, including Ctrl-C (KeyboardInterrupt is re-raised
-    after the finished results are stored and the cluster is shut down)."""
+    after the finished results are stored and the cluster is shut down). A local cluster that
+    loses workers is scaled back up; one left without any worker for ``no_worker_timeout``
+    seconds stops the sweep with an error (finished results kept)."""
     store = db if isinstance(db, ResultStore) else ResultStore(db)
     if retries < 0:
         raise ActspecError(f"retries must be >= 0 (got {retries})")
@@ -885,6 +913,8 @@ def run_sweep(
             run=state.finished, ok=state.done, failed=state.failed, retried=state.retried,
             written=state.written, remaining=state.remaining + (state.to_run - state.finished),
             seconds=state.elapsed, interrupted=interrupted,
+            startup_seconds=(None if state.cluster_ready is None
+                             else state.cluster_ready - state.started),
             scheduler=scheduler, workers=nworkers,
         )
 
@@ -901,7 +931,8 @@ def run_sweep(
         nworkers: int | None = len(client.scheduler_info().get("workers", {}))
     except Exception:  # noqa: BLE001
         nworkers = None
-    from distributed import as_completed
+    state.cluster_ready = time.monotonic()
+    from distributed import wait
 
     buffer: list[Record] = []
     last_flush = time.monotonic()
@@ -916,9 +947,9 @@ def run_sweep(
     queue = deque(todo)
     attempts: dict[str, int] = {}
     inflight: dict[Any, Task] = {}
-    ac = as_completed()
     nthreads = _nthreads(client, workers * threads_per_worker)
     last_threads_check = time.monotonic()
+    no_workers_since: float | None = None
     interrupted = False
 
     def submit(task: Task) -> None:
@@ -929,7 +960,6 @@ def run_sweep(
             pure=False, retries=retries,
         )
         inflight[fut] = task
-        ac.add(fut)
 
     def finish(rec: Record, task: Task) -> None:
         if rec.status == "ok":
@@ -943,10 +973,17 @@ def run_sweep(
     try:
         last_report = 0.0
         while queue or inflight:
-            window = max(4, 2 * nthreads)
-            while queue and len(inflight) < window:
+            # one task per worker thread: nothing waits in a worker's queue, so a dying worker
+            # takes only the task it was running down with it (and the retry count is fair)
+            if last_threads_check == 0.0:
+                nthreads = _nthreads(client, nthreads)
+                last_threads_check = time.monotonic()
+            while queue and len(inflight) < max(1, nthreads):
                 submit(queue.popleft())
-            batch = ac.next_batch(block=False) if ac.has_ready() else []
+            try:
+                batch = list(wait(list(inflight), timeout=0.25, return_when="FIRST_COMPLETED").done)
+            except TimeoutError:
+                batch = []
             for fut in batch:
                 task = inflight.pop(fut)
                 out = None
@@ -959,11 +996,15 @@ def run_sweep(
                 elif fut.status == "error":
                     exc = fut.exception()
                 fut.release()
+                if out is None:
+                    log.info("task %s (attempt %d) did not finish: %r", task.key,
+                             attempts[task.key], exc)
                 if out is not None:
                     finish(make_record(task, out, attempts=attempts[task.key], sweep=name), task)
                 elif attempts[task.key] <= retries:
                     state.retried += 1
                     queue.appendleft(task)
+                    last_threads_check = 0.0  # a worker may be gone: count the threads again
                 else:
                     rec = make_record(
                         task,
@@ -978,16 +1019,28 @@ def run_sweep(
             if on_progress is not None and (batch or now - last_report > 0.2):
                 on_progress(state)
                 last_report = now
-            if now - last_threads_check > 5.0:
+            if now - last_threads_check > 2.0:
                 nthreads = _nthreads(client, nthreads)
                 last_threads_check = now
-            if not batch:
-                time.sleep(0.02)
+                if cluster is not None:
+                    _heal(cluster, workers)
+                if nthreads > 0:
+                    no_workers_since = None
+                elif no_workers_since is None:
+                    no_workers_since = now
+                elif cluster is not None and now - no_workers_since > no_worker_timeout:
+                    raise ActspecError(
+                        f"the local Dask cluster has had no workers for {no_worker_timeout:.0f} s "
+                        "(they keep dying: out of memory?); finished results are stored, run "
+                        "again to continue (fewer --workers, or --retries 0 to record the "
+                        "crashing tasks as lost)"
+                    )
         state.running = 0
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
+        state.ended = time.monotonic()
         if inflight:
             try:
                 client.cancel(list(inflight))
@@ -1033,17 +1086,34 @@ DATA_PARAMS = (
 )
 
 
+CONE_DEFAULTS = {"n": 50, "dim": 100}  # as actspec depth --data cone
+
+
 def load_task_data(p: Mapping[str, Any]) -> Any:
-    """The data set of a task's data parameters (:func:`actspec.datasets.load_data`)."""
+    """The data set of a task's data parameters (:func:`actspec.datasets.load_data`, plus
+    ``cone``: points in a narrow cone of spread ``noise``, as ``actspec depth --data cone``)."""
     from .datasets import load_data
 
+    seed = p["seed"] if p.get("data_seed") is None else p["data_seed"]
+    if str(p["data"]).strip().lower() == "cone":
+        from .datasets import Dataset, apply_preprocess
+        from .deep import small_angle_data
+
+        n = p.get("n") or CONE_DEFAULTS["n"]
+        dim = p.get("dim") or CONE_DEFAULTS["dim"]
+        if n < 1 or dim < 1:
+            raise ActspecError(f"cone: n and dim must be >= 1 (got n={n}, dim={dim})")
+        X = small_angle_data(n, dim, p.get("noise", 0.1), seed=seed)
+        if p.get("preprocess"):
+            X, _ = apply_preprocess(X, p["preprocess"], normalize=p.get("normalize_inputs", True))
+        return Dataset(X, None, "cone", {"spec": "cone", "seed": seed, "span_dim": min(n, dim)})
     return load_data(
         p["data"],
         n=p.get("n"),
         dim=p.get("dim"),
         span_dim=p.get("span_dim"),
         noise=p.get("noise", 0.1),
-        seed=p["seed"] if p.get("data_seed") is None else p["data_seed"],
+        seed=seed,
         data_dir=p.get("data_dir"),
         normalize=p.get("normalize_inputs", True),
         preprocess=p.get("preprocess"),
@@ -1143,8 +1213,140 @@ def probe_task(p: dict[str, Any]) -> dict[str, Any]:
 def _register_optional_kinds() -> None:
     from importlib.util import find_spec
 
-    if find_spec("actspec.training") is not None:
-        _register_train()
+    for module, register in (("training", _register_train), ("deep", _register_depth),
+                             ("theory", _register_analyze)):
+        if find_spec(f"actspec.{module}") is not None:
+            register()
+
+
+def _num(v: Any) -> Any:
+    """Numbers written as strings (extended-precision results) as floats."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+def _register_depth() -> None:
+    try:
+        from . import deep
+    except Exception:  # noqa: BLE001 - module present but not importable: leave the kind out
+        return
+    if not callable(getattr(deep, "depth_study", None)):
+        return
+    kernels = tuple(getattr(deep, "KERNELS", ("ntk", "penultimate", "nngp")))
+    modes = tuple(getattr(deep, "SPECTRUM_MODES", ("auto", "full", "extremes")))
+
+    @register_task(
+        "depth",
+        params=(
+            Param("activation", "str", "relu", "activation name"),
+            Param("depth", "int", 1, "number of hidden layers L"),
+            Param("width", "width", "inf", "'inf' (exact kernels) or the width m of a random net"),
+            Param("kernel", "str", "ntk", "ntk, penultimate or nngp", choices=kernels),
+            Param("scaling", "str", "cphi", "sigma_w^2: cphi, he, raw or a number"),
+            Param("bias", "float", 0.0, "bias standard deviation"),
+            Param("spectrum_mode", "str", "auto", "auto, full or extremes", choices=modes),
+            Param("angle_bins", "int", 24, "bins of the gradient-angle curve"),
+            *DATA_PARAMS,
+            Param("dtype", "str", "float64", "finite-width arithmetic", choices=("float64", "float32")),
+            Param("device", "str", "cpu", "cpu, cuda or auto"),
+        ),
+        metrics=("condition_number", "lambda_min", "lambda_max"),
+        doc="spectrum of the depth-L kernel and gradient angles (actspec depth)",
+        check=_check_spectrum,
+    )
+    def depth_task(p: dict[str, Any]) -> dict[str, Any]:
+        ds = load_task_data(p)
+        if p["depth"] < 1:
+            raise ActspecError(f"depth must be >= 1 (got {p['depth']})")
+        scaling: str | float = _num(p["scaling"])
+        [rec] = deep.depth_study(
+            ds.X, [p["activation"]], [p["depth"]],
+            width=None if p["width"] == "inf" else int(p["width"]),
+            kernel=p["kernel"], scaling=scaling, bias=p["bias"], seed=p["seed"],
+            spectrum_mode=p["spectrum_mode"], angle_bins=p["angle_bins"], dtype=p["dtype"],
+            device=p["device"],
+        )
+        out = {k: v for k, v in rec.items()
+               if k not in ("activation", "depth", "width", "kernel", "scaling", "bias")}
+        out["act_name"] = rec["activation"]
+        out["scaling_value"] = rec.get("scaling") if not isinstance(rec.get("scaling"), str) else None
+        out.update(_data_columns(ds))
+        return out
+
+
+def _register_analyze() -> None:
+    try:
+        from . import theory
+    except Exception:  # noqa: BLE001 - module present but not importable: leave the kind out
+        return
+    if not callable(getattr(theory, "report_card", None)):
+        return
+
+    @register_task(
+        "analyze",
+        params=(
+            Param("activation", "str", "relu", "activation name"),
+            Param("precision", "str", "float64", "float64 or high", choices=("float64", "high")),
+            Param("digits", "int", 50, "digits of the extended-precision spectrum"),
+            Param("degree", "int", 1000, "Hermite degree"),
+            Param("threshold", "float", 1e-12, "relative threshold for tiny eigenvalues"),
+            Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
+            *DATA_PARAMS,
+        ),
+        metrics=("lambda_min", "condition_number", "decay_model"),
+        doc="report card: kink class, Hermite decay, spectrum, theorem checks (actspec analyze)",
+        check=_check_spectrum,
+    )
+    def analyze_task(p: dict[str, Any]) -> dict[str, Any]:
+        ds = load_task_data(p)
+        card = theory.report_card(
+            p["activation"], ds, precision=p["precision"], digits=p["digits"], degree=p["degree"],
+            threshold=p["threshold"], normalize=p["normalize"],
+        )
+        kinks = card.get("kinks") or {}
+        herm = card.get("hermite") or {}
+        decay = herm.get("decay") or {}
+        data = card.get("data") or {}
+        spec = card.get("spectrum") or {}
+        spec64 = card.get("spectrum_float64") or {}
+        out: dict[str, Any] = {
+            "act_name": (card.get("activation") or {}).get("name"),
+            "kink_class": kinks.get("kink_class"),
+            "kink_order": kinks.get("kink_order"),
+            "polynomial_degree": kinks.get("polynomial_degree"),
+            "E_dphi_squared": herm.get("E_dphi_squared"),
+            "decay_model": decay.get("model"),
+            "decay_summary": decay.get("summary"),
+            "decay_parity": decay.get("parity"),
+            "decay_power_exponent": decay.get("power_exponent"),
+            "decay_predicted_exponent": decay.get("predicted_exponent"),
+            "decay_stretched_rate": decay.get("stretched_rate"),
+            "decay_stretched_kappa": decay.get("stretched_kappa"),
+            "delta": data.get("delta"),
+            "min_distance": data.get("min_distance"),
+            "antipodal_pairs": data.get("antipodal_pairs"),
+            "verdict": card.get("verdict"),
+        }
+        for key in ("lambda_min", "lambda_max", "condition_number", "condition_number_is_lower_bound",
+                    "trace", "effective_rank", "resolution", "n_below_threshold", "precision"):
+            if key in spec:
+                out[key if key != "precision" else "spectrum_precision"] = _num(spec[key])
+        for chk in card.get("checks") or []:
+            if isinstance(chk, dict) and chk.get("check"):
+                out[f"check_{str(chk['check']).replace(' ', '_')}"] = chk.get("holds")
+        ev = spec.get("eigenvalues")
+        if ev is None or (len(ev) and isinstance(ev[0], str)):
+            ev = spec64.get("eigenvalues") if ev is None else [float(v) for v in ev]
+        if ev is not None:
+            out["eigenvalues"] = np.asarray(ev, dtype=np.float64)
+        if herm.get("coefficients") is not None:
+            out["hermite_coefficients"] = np.asarray(herm["coefficients"], dtype=np.float64)
+        out.update(_data_columns(ds))
+        return out
 
 
 def _register_train() -> None:

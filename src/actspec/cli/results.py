@@ -75,7 +75,9 @@ def _typed(value: str, sql_type: str, col: str) -> Any:
         try:
             return float(v)
         except ValueError:
-            raise ActspecError(f"--filter {col}: {value!r} is not a number (column {col} is numeric)") from None
+            raise ActspecError(
+                f"--filter {col}: {value!r} is not a number (column {col} is numeric)"
+            ) from None
     return v
 
 
@@ -107,9 +109,19 @@ def _filter_sql(text: str, types: dict[str, str]) -> tuple[str, list[Any]]:
 
 def _jsonrow(names: list[str], row: tuple) -> dict[str, Any]:
     import datetime as _dt
+    import json
 
-    return {n: (v.isoformat() if isinstance(v, (_dt.datetime, _dt.date)) else v)
-            for n, v in zip(names, row)}
+    out: dict[str, Any] = {}
+    for n, v in zip(names, row, strict=True):
+        if isinstance(v, (_dt.datetime, _dt.date)):
+            v = v.isoformat()
+        elif n in ("params", "meta") and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        out[n] = v
+    return out
 
 
 def _fmt(v: Any) -> str:
@@ -132,7 +144,9 @@ def _fmt(v: Any) -> str:
 
 
 def _print_table(title: str, names: list[str], rows: list[tuple], shown: int | None = None) -> None:
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    if title:
+        console.print(title, markup=False, highlight=False)
+    table = Table(box=box.SIMPLE_HEAD)
     for i, name in enumerate(names):
         numeric = any(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in rows[:50])
         table.add_column(name, justify="right" if numeric else "left", no_wrap=name != "error",
@@ -270,14 +284,21 @@ def results_cmd(
 ) -> None:
     """Show a sweep's results: a table (filters, group-by, sort), a plot, SQL, Parquet export.
 
+    The table shows the parameters that vary among the selected rows and the command's main
+    results; --json and --parquet hold every column. Tables for --sql: results (one row per
+    task) and arrays (key, name, shape, data: eigenvalues ...).
+
+    \b
     Examples:
       actspec results sweep.duckdb
       actspec results sweep.duckdb -g activation,n -m lambda_min --agg geomean
       actspec results sweep.duckdb -f activation=relu,tanh -f "n>=40" --sort -lambda_min
       actspec results sweep.duckdb --plot lmin.png --x n --y lambda_min --by activation
-      actspec results sweep.duckdb --sql "SELECT activation, max(condition_number) FROM results
-      GROUP BY 1"
-      actspec results sweep.duckdb --status error      (failed tasks and their errors)
+      actspec results depth.duckdb --plot cond.png --x depth --y condition_number
+      actspec results sweep.duckdb --sql "SELECT activation, max(condition_number)
+          FROM results GROUP BY 1"
+      actspec results sweep.duckdb --status failed      (failed tasks and their errors)
+      actspec results sweep.duckdb --parquet all.parquet --with-arrays
     """
     from ..store import open_store
 
@@ -396,7 +417,7 @@ def results_cmd(
                 counts = store.query(
                     "SELECT " + ", ".join(f"count(DISTINCT {q(p)})" for p in params)
                     + f" FROM ({base})", args)[1][0]
-                varying = [p for p, c in zip(params, counts) if c > 1]
+                varying = [p for p, c in zip(params, counts, strict=True) if c > 1]
             shown = []
             if len(cmds) > 1:
                 shown.append("command")
@@ -419,10 +440,11 @@ def results_cmd(
         query += f" LIMIT {int(limit)}"
 
     names, rows = store.query(query, args)
-    title = f"{db}: {total_rows} {'' if st == 'all' else st + ' '}row(s)"
+    title = f"{db.name}: {total_rows} {'' if st == 'all' else st + ' '}row(s)"
     if groups:
         title += f", {len(rows)} group(s), {agg} over the other parameters"
-    _print_table(title, names, rows, shown=None if limit is not None else SHOW_ROWS)
+    if plot is None and parquet is None:  # with --plot/--parquet the file is the output
+        _print_table(title, names, rows, shown=None if limit is not None else SHOW_ROWS)
     if n_failed:
         console.print(f"{n_failed} failed task(s) not shown (--status failed lists them with "
                       "their errors)")

@@ -265,12 +265,19 @@ def sweep_cmd(
 ) -> None:
     """Run a grid of task parameters on Dask; every finished task is a row of a DuckDB file.
 
-    Example: actspec sweep examples/sweep.toml   then   actspec results examples/sweep.duckdb
+    Tasks already in the database are skipped (keyed by a hash of their parameters), so an
+    interrupted sweep (Ctrl-C, a crash, a lost worker) resumes where it stopped and a grown grid
+    runs only its new points. A task that raises is recorded with its error (re-run them with
+    --retry-failed); one whose worker dies is re-submitted up to --retries times, then recorded
+    as lost (tried again by the next run). Commands: spectrum, train, depth, analyze (--list).
 
-    Without a file: actspec sweep -c spectrum -p activation=relu,tanh -p n=10,20,40 -p seed=0..4
-    --db s.duckdb. Tasks already in the database are skipped, so an interrupted sweep (Ctrl-C, a
-    crash, a lost worker) resumes where it stopped. A task that raises is recorded with its error
-    (re-run with --retry-failed); one whose worker dies is re-submitted up to --retries times.
+    \b
+    Examples:
+      actspec sweep examples/sweep.toml
+      actspec results examples/sweep.duckdb -g activation,n -m lambda_min
+      actspec sweep -c spectrum -p activation=relu,tanh -p n=10,20,40 -p seed=0..4 --db s.duckdb
+      actspec sweep -c depth -p activation=relu,tanh -p depth=1..8 -p data=cone --db d.duckdb
+      actspec sweep sweep.toml --scheduler tcp://10.0.0.5:8786
     """
     from ..store import ResultStore
     from ..sweep import config_from_dict, load_config, plan, run_sweep
