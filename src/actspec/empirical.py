@@ -271,8 +271,10 @@ def empirical_gram(
         if G is not None:
             Dp = act.dphi_torch(U).to(dtype)
             del U
+            if Dp.shape != (n, a.shape[0]):  # e.g. a constant phi' returned as a scalar
+                Dp = Dp.expand(n, a.shape[0])
             if outputs == 1:
-                if Dp.is_contiguous() and Dp.shape == (n, a.shape[0]):
+                if Dp.is_contiguous():
                     Dp.mul_(a[:, 0])
                 else:
                     Dp = (Dp * a[:, 0]).contiguous()
