@@ -183,27 +183,6 @@ def _workers() -> int:
     return max(1, min(16, cpus))
 
 
-def _clenshaw(C: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Evaluate a piecewise-Chebyshev theta-table (coefficients C: (Q, P)) at theta."""
-    q, p = C.shape
-    h = math.pi / p
-    idx = np.minimum((theta / h).astype(np.intp), p - 1)
-    t = (theta - idx * h) * (2.0 / h) - 1.0
-    t2 = t + t
-    b1 = np.take(C[q - 1], idx)
-    b2 = np.zeros_like(t)
-    for k in range(q - 2, 0, -1):
-        tmp = t2 * b1
-        tmp -= b2
-        tmp += np.take(C[k], idx)
-        b2 = b1
-        b1 = tmp
-    out = t * b1
-    out -= b2
-    out += np.take(C[0], idx)
-    return out
-
-
 class _Pair:
     """Activation and derivative tables of one pair of variances (s1 rows, s2 columns)."""
 
@@ -211,8 +190,10 @@ class _Pair:
         self.inv_sd = 1.0 / math.sqrt(s1 * s2)
         if s1 == s2:
             self.inv_sd = 1.0 / s1  # rho = c / s exactly
-        self.Ca = np.ascontiguousarray(dual_table(act, "activation", s1, s2).coeffs.T)
-        self.Cd = np.ascontiguousarray(dual_table(act, "derivative", s1, s2).coeffs.T)
+        self.ta = dual_table(act, "activation", s1, s2)
+        self.td = dual_table(act, "derivative", s1, s2)
+        self.Ca = self.ta._coeffs_by_degree()
+        self.Cd = self.td._coeffs_by_degree()
 
     def __call__(self, c: np.ndarray, diag_offset: int | None) -> tuple[np.ndarray, np.ndarray]:
         rho = c * self.inv_sd
@@ -224,7 +205,7 @@ class _Pair:
             j = i + diag_offset
             ok = (j >= 0) & (j < theta.shape[1])
             theta[i[ok], j[ok]] = 0.0
-        return _clenshaw(self.Ca, theta), _clenshaw(self.Cd, theta)
+        return self.ta.evaluate_theta(theta, ct=self.Ca), self.td.evaluate_theta(theta, ct=self.Cd)
 
 
 class _LayerMap:

@@ -317,12 +317,24 @@ class DualTable:
         the coefficients are gathered one degree at a time from a (Q, P) table (cache-resident)
         instead of materialising a (size, Q) array of per-entry coefficients.
         """
-        if ct is None:
-            ct = self._coeffs_by_degree()
-        q, p = ct.shape
-        h = math.pi / p
         theta = np.clip(rho, -1.0, 1.0)
         np.arccos(theta, out=theta)
+        return self.evaluate_theta(theta, out, ct)
+
+    def evaluate_theta(
+        self, theta: np.ndarray, out: np.ndarray | None = None, ct: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The table at angles theta in [0, pi] (theta is not modified); single-threaded.
+
+        Coefficients are gathered one degree at a time from a (Q, P) table (cache-resident)
+        instead of materialising a (size, Q) array of per-entry coefficients.
+        """
+        if ct is None:
+            ct = self._coeffs_by_degree()
+        if out is None:
+            out = np.empty(theta.shape)
+        q, p = ct.shape
+        h = math.pi / p
         idx = (theta / h).astype(np.intp)
         np.minimum(idx, p - 1, out=idx)
         t = idx * h
@@ -330,8 +342,7 @@ class DualTable:
         t *= 2.0
         t /= h
         t -= 1.0
-        t2 = theta  # reuse: theta is not needed any more
-        np.multiply(t, 2.0, out=t2)
+        t2 = t * 2.0
         tmp = np.empty_like(t)
         # Clenshaw recurrence for sum_k c_k T_k(t): b_k = c_k + 2t b_{k+1} - b_{k+2}
         b1 = np.take(ct[q - 1], idx)
