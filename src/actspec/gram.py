@@ -137,21 +137,17 @@ def _run_tiles(work: Callable[[tuple[int, int, int, int]], None], n: int) -> Non
             fut.result()
 
 
-def gram_infinite(
-    X: np.ndarray, act: Activation, *, train: Train = "hidden", init: str = "dzps"
-) -> np.ndarray:
-    """G∞ (``"hidden"``), G∞ + H∞ (``"both"``) or H∞ (``"output"``) for the rows of X.
+def infinite_kernel(
+    act: Activation, sqn: np.ndarray, d: int, *, train: Train = "hidden", init: str = "dzps"
+) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
+    """kernel(gx, rows, cols): the G∞ (H∞, G∞ + H∞) tile from the tile gx = X[rows] X[cols]^T.
 
-    Computed in place over the data Gram matrix X X^T (one n x n float64 array in all): the
-    kernel is evaluated on cache-sized tiles of the upper triangle, on ``eval_threads()``
-    threads, and each tile is mirrored into the lower triangle (so the result is exactly
-    symmetric). Every tile only reads its own entries of X X^T, and the mirrored writes land
-    in the lower triangle, which is never read, so the tiles are independent.
+    ``sqn`` holds the squared row norms <x_i, x_i> of all n rows and ``d`` the input dimension;
+    ``rows``/``cols`` are slices into them. Shared by :func:`gram_infinite` (tiles of the dense
+    G∞) and :mod:`actspec.largescale` (blocks of the matrix-free G∞), so both give the same
+    numbers.
     """
     scheme = init_scheme(init)
-    n, d = X.shape
-    G = X @ X.T  # overwritten, tile by tile, with the kernel
-    sqn = np.diag(G).copy()  # squared norms <x_i, x_i>
     hidden = train in ("hidden", "both")
     output = train in ("both", "output")
 
@@ -195,6 +191,24 @@ def gram_infinite(
                 return out
             assert e_act is not None
             return np.asarray(e_act(K, r, k), dtype=np.float64)
+
+    return kernel
+
+
+def gram_infinite(
+    X: np.ndarray, act: Activation, *, train: Train = "hidden", init: str = "dzps"
+) -> np.ndarray:
+    """G∞ (``"hidden"``), G∞ + H∞ (``"both"``) or H∞ (``"output"``) for the rows of X.
+
+    Computed in place over the data Gram matrix X X^T (one n x n float64 array in all): the
+    kernel is evaluated on cache-sized tiles of the upper triangle, on ``eval_threads()``
+    threads, and each tile is mirrored into the lower triangle (so the result is exactly
+    symmetric). Every tile only reads its own entries of X X^T, and the mirrored writes land
+    in the lower triangle, which is never read, so the tiles are independent.
+    """
+    n = X.shape[0]
+    G = X @ X.T  # overwritten, tile by tile, with the kernel
+    kernel = infinite_kernel(act, np.diag(G).copy(), X.shape[1], train=train, init=init)
 
     def work(tile: tuple[int, int, int, int]) -> None:
         r0, r1, c0, c1 = tile
