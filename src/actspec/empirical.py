@@ -19,19 +19,35 @@ Performance notes (CPU, see ``benchmarks/bench_gram.py``):
   the width m; X X^T is formed in float64 when that costs under ~5 % of the run.
 * ``dtype=float64``: everything is float64; the result depends on the chunk size only through
   the summation order (~1e-16 relative).
+* ``checkpoint=PATH``: the partial sums are saved at flush points every ``every`` seconds and
+  on Ctrl-C, and a rerun resumes from them with a bit-identical result
+  (:mod:`actspec.checkpoint`).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from .activations import Activation
+from .checkpoint import (
+    FORMAT,
+    Checkpoint,
+    CheckpointInterrupt,
+    activation_fingerprint,
+    array_digest,
+    load_state,
+    save_state,
+)
 from .inits import WEIGHT_BLOCK, InitScheme, sample_block
 
 __all__ = ["empirical_gram", "auto_chunk", "resolve_device"]
@@ -105,11 +121,14 @@ def _weight_chunks(
     weights: tuple[np.ndarray, ...] | None,
     dtype: torch.dtype,
     dev: torch.device,
+    first: int = 0,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
     """(stop, w, a, b) per chunk, in compute dtype on ``dev``; b is None when it is all zeros.
 
     Weights are drawn one RNG block ahead in a worker thread (torch releases the GIL), so the
-    serial float64 RNG overlaps with the GEMMs of the current block.
+    serial float64 RNG overlaps with the GEMMs of the current block. ``first`` (a chunk
+    boundary of this chunking, e.g. from a checkpoint) skips the chunks before it: the chunks
+    from ``first`` on are exactly those of a run from 0, with the same weights.
     """
     if weights is not None:
         W_all = torch.as_tensor(np.asarray(weights[0], dtype=np.float64))
@@ -130,17 +149,20 @@ def _weight_chunks(
         return w, a, b
 
     def prepare(lo: int, hi: int) -> list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """Chunks (of at most k neurons) of the neurons [lo, hi)."""
-        if weights is None:
-            w_r, a_r, b_r = sample_block(d, m, lo, hi, scheme, seed, outputs)
+        """Chunks (of at most k neurons) of the neurons [lo, hi) that start at or after ``first``."""
+        starts = [s for s in range(lo, hi, k) if s >= first]
+        if not starts:
+            return []
+        if weights is None:  # whole RNG blocks: the same numbers whatever the first neuron
+            w_r, a_r, b_r = sample_block(d, m, starts[0], hi, scheme, seed, outputs)
         out = []
-        for start in range(lo, hi, k):
+        for start in starts:
             stop = min(hi, start + k)
             if weights is not None:
                 w, a = W_all[start:stop], a_all[start:stop]
                 b = b_all[start:stop] if b_all is not None else None
             else:
-                sl = slice(start - lo, stop - lo)
+                sl = slice(start - starts[0], stop - starts[0])
                 w, a, b = w_r[sl], a_r[sl], b_r[sl]
             out.append((stop, *convert(w, a, b)))
         return out
@@ -148,7 +170,9 @@ def _weight_chunks(
     # ranges of neurons prepared together: whole RNG blocks when drawing (no block is drawn
     # twice, whatever the chunk size), single chunks for explicit weights
     step = k if weights is not None else WEIGHT_BLOCK * max(1, -(-k // WEIGHT_BLOCK))
-    ranges = [(lo, min(m, lo + step)) for lo in range(0, m, step)]
+    ranges = [(lo, min(m, lo + step)) for lo in range(0, m, step) if min(m, lo + step) > first]
+    if not ranges:
+        return
     if len(ranges) == 1 or not _PREFETCH:
         for lo, hi in ranges:
             yield from prepare(lo, hi)
@@ -227,6 +251,121 @@ def _scale_by_data_gram(
             i0 = i1
 
 
+class _InterruptGuard:
+    """Defers Ctrl-C (SIGINT) to the next chunk boundary, where the state can be saved exactly.
+
+    Active only when enabled and on the main thread (Python delivers signals there). The first
+    Ctrl-C sets ``requested``; a second one raises KeyboardInterrupt at once (the last saved
+    checkpoint then stands). The previous handler is restored on exit.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.requested = False
+        self._old: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _InterruptGuard:
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+                self._installed = True
+            except ValueError:  # e.g. signals unavailable in this interpreter
+                self._installed = False
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old if self._old is not None else signal.SIG_DFL)
+
+
+def _run_settings(
+    X: np.ndarray,
+    act: Activation,
+    m: int,
+    train: str,
+    scheme: InitScheme,
+    seed: int,
+    weights: tuple[np.ndarray, ...] | None,
+    outputs: int,
+    dtype: torch.dtype,
+    chunk: int,
+) -> dict[str, Any]:
+    """Everything that determines the floating-point result of a run (the checkpoint's key).
+
+    Device and thread count are left out: they change only the rounding, so a checkpoint can
+    be resumed elsewhere (the result is then no longer bit-identical to a one-go run).
+    """
+    w = None
+    if weights is not None:
+        w = array_digest(weights[0], weights[1], weights[2] if len(weights) > 2 else None)
+    low = dtype != torch.float64
+    return {
+        "format": FORMAT,
+        "n": int(X.shape[0]),
+        "d": int(X.shape[1]),
+        "X": array_digest(X),
+        "activation": activation_fingerprint(act),
+        "width": int(m),
+        "train": train,
+        "init": scheme.name,
+        "seed": None if weights is not None else int(seed),
+        "weights": w,
+        "outputs": int(outputs),
+        "dtype": str(dtype).replace("torch.", ""),
+        "chunk": int(chunk),
+        "flush_neurons": _FLUSH_NEURONS if low else None,
+        "weight_block": WEIGHT_BLOCK,
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
+def _add_chunk(
+    Xt: torch.Tensor,
+    act: Activation,
+    w: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor | None,
+    G: _Accumulator | None,
+    H: _Accumulator | None,
+    dtype: torch.dtype,
+) -> None:
+    """Add one chunk of neurons: H += phi(U) phi(U)^T, G += (phi'(U) a)(phi'(U) a)^T, U = X w^T + b."""
+    n, outputs = Xt.shape[0], a.shape[1]
+    U = torch.addmm(b, Xt, w.T) if b is not None else Xt @ w.T  # (n, k)
+    del w
+    if H is not None:
+        P = act.phi_torch(U).to(dtype)
+        H.add(P)
+        del P
+    if G is None:
+        return
+    Dp = act.dphi_torch(U).to(dtype)
+    del U
+    if Dp.shape != (n, a.shape[0]):  # e.g. a constant phi' returned as a scalar
+        Dp = Dp.expand(n, a.shape[0])
+    if outputs == 1:
+        if Dp.is_contiguous():
+            Dp.mul_(a[:, 0])
+        else:
+            Dp = (Dp * a[:, 0]).contiguous()
+        G.add(Dp)
+    else:
+        E = torch.cat([Dp * a[:, c] for c in range(outputs)], dim=0)  # (nC, k)
+        G.add(E)
+
+
+def _as_checkpoint(checkpoint: Checkpoint | str | os.PathLike[str] | None) -> Checkpoint | None:
+    if checkpoint is None or isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    return Checkpoint(Path(checkpoint))
+
+
 def empirical_gram(
     X: np.ndarray,
     act: Activation,
@@ -241,13 +380,22 @@ def empirical_gram(
     device: str | torch.device | None = "cpu",
     chunk: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint: Checkpoint | str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """G (``train="hidden"``), G + H (``"both"``) or H (``"output"``) at width ``width``.
 
     With ``outputs = C > 1`` the hidden-layer kernel is the (nC x nC) matrix with blocks
     G[c*n:(c+1)*n, c'*n:(c'+1)*n] = (1/m) sum_k a_kc a_kc' phi'(u_ik) phi'(u_jk) <x_i, x_j>,
     and the output-layer kernel is block diagonal (C copies of H).
-    ``progress(done, total)`` is called after each chunk of neurons.
+    ``progress(done, total)`` is called after each chunk of neurons (and once at the start
+    with the neurons loaded when resuming from a checkpoint).
+
+    ``checkpoint`` (a path or a :class:`actspec.checkpoint.Checkpoint` with the interval
+    ``every`` in seconds and ``keep``): partial sums are saved there at flush points, the run
+    resumes from the file when it exists with the same settings (ActspecError when they
+    differ), a Ctrl-C or a KeyboardInterrupt raised by ``progress`` saves the state at the
+    chunk boundary and raises :class:`~actspec.checkpoint.CheckpointInterrupt`; the file is
+    deleted after success unless ``keep``. The result is bit-identical to a run in one go.
     """
     dev = resolve_device(device)
     n, d = X.shape
@@ -261,33 +409,39 @@ def empirical_gram(
     nc = n * outputs
     G = _Accumulator(nc, dtype, dev) if want_g else None
     H = _Accumulator(n, dtype, dev) if want_h else None
-    for stop, w, a, b in _weight_chunks(m, k, d, scheme, seed, outputs, weights, dtype, dev):
-        U = torch.addmm(b, Xt, w.T) if b is not None else Xt @ w.T  # (n, k)
-        del w
-        if H is not None:
-            P = act.phi_torch(U).to(dtype)
-            H.add(P)
-            del P
-        if G is not None:
-            Dp = act.dphi_torch(U).to(dtype)
-            del U
-            if Dp.shape != (n, a.shape[0]):  # e.g. a constant phi' returned as a scalar
-                Dp = Dp.expand(n, a.shape[0])
-            if outputs == 1:
-                if Dp.is_contiguous():
-                    Dp.mul_(a[:, 0])
-                else:
-                    Dp = (Dp * a[:, 0]).contiguous()
-                G.add(Dp)
-            else:
-                E = torch.cat([Dp * a[:, c] for c in range(outputs)], dim=0)  # (nC, k)
-                G.add(E)
-                del E
-            del Dp
-        else:
-            del U
-        if progress is not None:
-            progress(stop, m)
+    ckpt = _as_checkpoint(checkpoint)
+    accs = {name: acc for name, acc in (("G", G), ("H", H)) if acc is not None}
+    settings: dict[str, Any] = {}
+    first = 0
+    if ckpt is not None:
+        settings = _run_settings(X, act, m, train, scheme, seed, weights, outputs, dtype, k)
+        if ckpt.path.exists():
+            first = load_state(ckpt, settings, accs)
+            if progress is not None:
+                progress(first, m)
+    chunks = _weight_chunks(m, k, d, scheme, seed, outputs, weights, dtype, dev, first)
+    with _InterruptGuard(enabled=ckpt is not None) as guard:
+        for stop, w, a, b in chunks:
+            _add_chunk(Xt, act, w, a, b, G, H, dtype)
+            del w, a, b
+            try:
+                if progress is not None:
+                    progress(stop, m)
+            except KeyboardInterrupt:
+                if ckpt is None:
+                    raise
+                guard.requested = True
+            if ckpt is None:
+                continue
+            if guard.requested:  # at a chunk boundary: the state (buffers included) is exact
+                ckpt.interrupted = True
+                save_state(ckpt, settings, stop, m, accs)
+                raise CheckpointInterrupt(stop, m, ckpt.path)
+            flushed = all(acc.pending == 0 for acc in accs.values())
+            if stop < m and flushed and ckpt.due():
+                save_state(ckpt, settings, stop, m, accs)
+    if ckpt is not None and ckpt.keep and first < m:  # a rerun loads the finished sums
+        save_state(ckpt, settings, m, m, accs)
     out = None
     if G is not None:
         Gt = G.result()
@@ -305,4 +459,7 @@ def empirical_gram(
             Ht = torch.block_diag(*([Ht] * outputs))
         out = Ht if out is None else out.add_(Ht)
     assert out is not None
-    return out.to(dtype=torch.float64, device="cpu").numpy()
+    result = out.to(dtype=torch.float64, device="cpu").numpy()
+    if ckpt is not None and not ckpt.keep:
+        ckpt.path.unlink(missing_ok=True)
+    return result

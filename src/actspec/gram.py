@@ -14,14 +14,17 @@ collapse to 0 and phi'(u) becomes the step between the one-sided derivatives phi
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from .activations import Activation, activation
+from .checkpoint import Checkpoint
 from .dual import (
     _quantize,
     closed_form_dual,
@@ -240,6 +243,9 @@ def gram(
     device: str | None = "cpu",
     chunk: int | None = None,
     progress: Any = None,
+    checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
+    checkpoint_every: float = 300.0,
+    keep_checkpoint: bool = False,
 ) -> np.ndarray:
     """The n x n G-matrix of the two-layer net f(x) = (1/sqrt(m)) sum_k a_k phi(w_k . x).
 
@@ -256,6 +262,11 @@ def gram(
     outputs: number of output units C at finite width (then G is nC x nC, grouped by output).
     dtype, device, chunk: finite-width arithmetic (``"float32"`` is faster; G is returned as
         float64), torch device (``"cuda"`` when present), neurons per chunk (auto by memory).
+    checkpoint, checkpoint_every, keep_checkpoint: finite width only. Save the partial sums to
+        this file every ``checkpoint_every`` seconds (0: at every flush point) and on Ctrl-C;
+        when the file exists (same settings) the run resumes from it, with a result
+        bit-identical to a run in one go; it is deleted after success unless
+        ``keep_checkpoint`` (see :mod:`actspec.checkpoint`).
     """
     Xv = check_inputs(X)
     a = activation(act)
@@ -279,6 +290,10 @@ def gram(
         outputs = 1 if av.ndim == 1 else av.shape[1]
     infinite = width is None or (isinstance(width, str) and width.lower() in ("inf", "infinite"))
     check_dense_fits(Xv.shape[0] * outputs, "G-matrix", copies=4.0 if infinite else 2.5)
+    if infinite and checkpoint is not None:
+        raise ActspecError(
+            "checkpoints are for finite-width runs; drop checkpoint or give width=m"
+        )
     if infinite:
         if weights is None and outputs != 1:
             return np.kron(np.eye(outputs), gram_infinite(Xv, a, train=train, init=init))
@@ -311,4 +326,14 @@ def gram(
         device=device,
         chunk=chunk,
         progress=progress,
+        checkpoint=_checkpoint(checkpoint, checkpoint_every, keep_checkpoint),
     )
+
+
+def _checkpoint(
+    spec: str | os.PathLike[str] | Checkpoint | None, every: float, keep: bool
+) -> Checkpoint | None:
+    """A :class:`Checkpoint` from a path (with ``every``, ``keep``), or the one given."""
+    if spec is None or isinstance(spec, Checkpoint):
+        return spec
+    return Checkpoint(Path(spec), every=every, keep=keep)
