@@ -19,7 +19,9 @@ from ..errors import ActspecError
 from ._app import app
 
 # each command lives in its own module and registers itself on import
-for _name in ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results"):
+_COMMANDS = ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results",
+             "gram")
+for _name in _COMMANDS:
     try:
         importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _exc:  # a command module not written yet
