@@ -66,6 +66,7 @@ from .errors import ActspecError
 __all__ = [
     "Dataset",
     "load_data",
+    "check_source",
     "load_labels",
     "circle",
     "sphere",
@@ -726,6 +727,58 @@ def _subset(N: int, n: int | None, seed: int, what: str) -> np.ndarray | None:
     return np.sort(rng.choice(N, size=n, replace=False))
 
 
+def _unknown_source(raw: str) -> ActspecError:
+    import difflib
+
+    names = [*SYNTHETIC, *REAL]
+    hint = difflib.get_close_matches(raw.lower(), names, n=1, cutoff=0.6)
+    did = f"did you mean {hint[0]!r}? " if hint else ""
+    return ActspecError(
+        f"unknown data set {raw!r}; {did}use one of {', '.join(SYNTHETIC + REAL)} or a path to "
+        "a .npy, .npz or .csv file"
+    )
+
+
+def _source_key(raw: str) -> str:
+    key = raw.lower().replace("_", "-")
+    return "cifar10" if key == "cifar" else key
+
+
+def check_source(spec: Any, *, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Check a data source without loading it (for commands that load data late, e.g.
+    ``reproduce``): a known name (for CIFAR-10: the batch files are present) or an existing
+    .npy/.npz/.csv file. Returns ``"synthetic"``, ``"real"`` or ``"file"``."""
+    if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
+        raise ActspecError(
+            f"--data must be a data set name ({', '.join(SYNTHETIC + REAL)}) "
+            "or a .npy/.npz/.csv path"
+        )
+    raw = str(spec).strip()
+    key = _source_key(raw)
+    if key in SYNTHETIC:
+        return "synthetic"
+    if key in REAL:
+        if key != "digits":
+            test = key == "cifar10-test"
+            _cifar_dir(data_dir, CIFAR10_TEST_FILES if test else CIFAR10_TRAIN_FILES, key)
+        return "real"
+    if not os.path.splitext(raw)[1] and not os.path.exists(raw):
+        raise _unknown_source(raw)
+    p = Path(raw).expanduser()
+    what = f"data file {str(p)!r}"
+    if not p.exists():
+        raise ActspecError(
+            f"{what} does not exist; give an existing .npy, .npz or .csv path or a data set name"
+        )
+    if p.is_dir():
+        raise ActspecError(f"{what} is a directory; give a .npy, .npz or .csv file")
+    if p.suffix.lower() not in (".npy", ".npz", ".csv", ".txt"):
+        raise ActspecError(
+            f"{what}: unknown file type {p.suffix.lower()!r}; use .npy, .npz (keys X, y) or .csv"
+        )
+    return "file"
+
+
 def load_data(
     spec: str = "circle",
     *,
@@ -757,9 +810,7 @@ def load_data(
     if span_dim is not None:
         span_dim = _check_int(span_dim, "--span-dim")
     raw = str(spec).strip()
-    key = raw.lower().replace("_", "-")
-    if key == "cifar":
-        key = "cifar10"
+    key = _source_key(raw)
 
     info: dict[str, Any] = {"spec": raw, "seed": seed}
     y: np.ndarray | None
@@ -822,10 +873,7 @@ def load_data(
         if dim is not None:
             raise ActspecError(f"data file {raw!r}: --dim is fixed by the file; leave it out")
         if not os.path.splitext(raw)[1] and not os.path.exists(raw):
-            raise ActspecError(
-                f"unknown data set {raw!r}; use one of {', '.join(SYNTHETIC + REAL)} or a path to "
-                "a .npy, .npz or .csv file"
-            )
+            raise _unknown_source(raw)
         Xall, yall = load_file(raw)
         n_available = int(Xall.shape[0])
         idx = _subset(n_available, n, seed, f"data file {raw!r}")

@@ -132,9 +132,9 @@ def deep_params(
     try:
         beta = float(bias)
     except (TypeError, ValueError):
-        raise ActspecError(f"bias must be a number >= 0 (got {bias!r})") from None
+        raise ActspecError(f"--bias must be a number >= 0 (got {bias!r})") from None
     if not math.isfinite(beta) or beta < 0:
-        raise ActspecError(f"bias must be a finite number >= 0 (got {bias!r})")
+        raise ActspecError(f"--bias must be a finite number >= 0 (got {bias!r})")
     label: str
     if isinstance(scaling, (int, float)) and not isinstance(scaling, bool):
         w2, label = float(scaling), "custom"
@@ -162,11 +162,11 @@ def deep_params(
                 w2, label = float(key), "custom"
             except ValueError:
                 raise ActspecError(
-                    f"unknown scaling {scaling!r}: use cphi (1/E phi^2, the paper's), he, raw, "
+                    f"unknown --scaling {scaling!r}: use cphi (1/E phi^2, the paper's), he, raw, "
                     "or a number sigma_w^2 > 0"
                 ) from None
     if not (math.isfinite(w2) and w2 > 0):
-        raise ActspecError(f"sigma_w^2 must be a positive finite number (got {scaling!r})")
+        raise ActspecError(f"--scaling sigma_w^2 must be a positive finite number (got {scaling!r})")
     return DeepParams(a, w2, beta * beta, label)
 
 
@@ -470,9 +470,9 @@ class DeepLayer:
 
 def _check_depth(depth: Any) -> int:
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or int(depth) < 1:
-        raise ActspecError(f"depth must be an integer >= 1 (got {depth!r})")
+        raise ActspecError(f"--depth values must be integers >= 1 (got {depth!r}); e.g. --depth 1..8")
     if int(depth) > 1000:
-        raise ActspecError(f"depth {depth} is too large (max 1000)")
+        raise ActspecError(f"--depth {depth} is too large (max 1000 hidden layers)")
     return int(depth)
 
 

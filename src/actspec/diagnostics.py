@@ -140,9 +140,9 @@ def data_diagnostics(
     X = _as_matrix(X)
     n, d = X.shape
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ActspecError(f"chunk must be a positive integer, got {chunk!r}")
+        raise ActspecError(f"--chunk must be a positive integer, got {chunk!r}")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ActspecError(f"bins must be a positive integer, got {bins!r}")
+        raise ActspecError(f"--bins must be a positive integer, got {bins!r}")
     for name, v in (("duplicate_tol", duplicate_tol), ("parallel_tol", parallel_tol)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v < 1):
             raise ActspecError(f"{name} must be a number in [0, 1), got {v!r}")

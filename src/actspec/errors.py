@@ -12,3 +12,12 @@ class ActspecError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a command; the message says what was kept and how to resume (exit 130).
+
+    Deliberately not a ``KeyboardInterrupt``: the CLI framework swallows those silently."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

@@ -601,10 +601,10 @@ def _bits_for(digits: int) -> int:
 
 def _check_digits(digits: Any) -> int:
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)):
-        raise ActspecError(f"digits must be an integer (got {digits!r})")
+        raise ActspecError(f"--digits must be an integer (got {digits!r})")
     d = int(digits)
     if not 16 <= d <= MAX_DIGITS:
-        raise ActspecError(f"digits must be between 16 and {MAX_DIGITS} (got {d})")
+        raise ActspecError(f"--digits must be between 16 and {MAX_DIGITS} (got {d})")
     return d
 
 

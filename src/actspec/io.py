@@ -16,7 +16,14 @@ import numpy as np
 
 from .errors import ActspecError
 
-__all__ = ["check_writable", "write_json", "atomic_path", "run_metadata", "to_jsonable"]
+__all__ = [
+    "check_writable",
+    "check_output_dir",
+    "write_json",
+    "atomic_path",
+    "run_metadata",
+    "to_jsonable",
+]
 
 
 def check_writable(path: str | os.PathLike[str] | None, what: str = "output") -> Path | None:
@@ -27,6 +34,10 @@ def check_writable(path: str | os.PathLike[str] | None, what: str = "output") ->
     if p.exists() and p.is_dir():
         raise ActspecError(f"{what} path {str(p)!r} is a directory; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ActspecError(
+            f"cannot write {what} {str(p)!r}: {str(parent)!r} is a file, not a directory"
+        )
     if not parent.exists():
         raise ActspecError(
             f"cannot write {what} {str(p)!r}: directory {str(parent)!r} does not exist; create it first"
@@ -34,6 +45,30 @@ def check_writable(path: str | os.PathLike[str] | None, what: str = "output") ->
     if not os.access(parent, os.W_OK):
         raise ActspecError(
             f"cannot write {what} {str(p)!r}: directory {str(parent)!r} is not writable"
+        )
+    return p
+
+
+def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
+    """Fail early when ``path`` cannot be used as an output directory (it may not exist yet:
+    it is created later, so its nearest existing ancestor must be a writable directory)."""
+    p = Path(path).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise ActspecError(f"{what} {str(p)!r} is a file; give a directory (it is created if missing)")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ActspecError(f"cannot write into {what} {str(p)!r}: the directory is not writable")
+        return p
+    anc = p.absolute().parent
+    while not anc.exists():
+        anc = anc.parent
+    if not anc.is_dir():
+        raise ActspecError(
+            f"cannot create {what} {str(p)!r}: {str(anc)!r} is a file, not a directory"
+        )
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ActspecError(
+            f"cannot create {what} {str(p)!r}: directory {str(anc)!r} is not writable"
         )
     return p
 

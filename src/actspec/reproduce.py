@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ActspecError
-from .io import atomic_path, run_metadata, to_jsonable, write_json
+from .io import atomic_path, check_output_dir, run_metadata, to_jsonable, write_json
 
 __all__ = ["PARTS", "REPRODUCTIONS", "Context", "run_reproduction", "claim", "register"]
 
@@ -108,6 +108,19 @@ def _cache_file(ctx: Context, part: Part) -> Path:
     return ctx.out / "cache" / f"{part.name}-{key}.json"
 
 
+def check_reproduction_inputs(
+    out: str | Path, *, seed: int = 0, data: str = "digits", data_dir: str | None = None
+) -> Path:
+    """Validate the output directory, seed and data source before any part starts."""
+    from .datasets import check_source
+
+    out_dir = check_output_dir(out, "--out")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ActspecError(f"--seed must be a non-negative integer, got {seed!r}")
+    check_source(data, data_dir=data_dir)
+    return out_dir
+
+
 def run_reproduction(
     name: str,
     out: str | Path,
@@ -124,9 +137,7 @@ def run_reproduction(
     ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done".
     """
     names = part_names(name)
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ActspecError(f"--out {str(out_dir)!r} is a file; give a directory")
+    out_dir = check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
     (out_dir / "cache").mkdir(parents=True, exist_ok=True)
     ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir)
     parts: dict[str, Any] = {}

@@ -96,6 +96,36 @@ class Targets:
         return int(self.Y.shape[1])
 
 
+def check_label_conflicts(X: np.ndarray, Y: np.ndarray) -> None:
+    """Refuse identical input rows with different targets: no network can fit both.
+
+    Duplicate rows with equal targets are allowed (G is then singular, which the spectrum shows).
+    Candidates are found with a random projection (O(n d)) and confirmed exactly.
+    """
+    n = X.shape[0]
+    if n < 2:
+        return
+    proj = X @ np.random.default_rng(0x0D0B).standard_normal(X.shape[1])
+    order = np.argsort(proj, kind="stable")
+    sp = proj[order]
+    starts = np.flatnonzero(np.r_[True, sp[1:] != sp[:-1]])
+    ends = np.r_[starts[1:], n]
+    for a, b in zip(starts, ends, strict=True):
+        if b - a < 2:
+            continue
+        group = np.sort(order[a:b])
+        _, first, inv = np.unique(X[group], axis=0, return_index=True, return_inverse=True)
+        for u, k in enumerate(np.asarray(inv).ravel()):
+            i, j = int(group[first[k]]), int(group[u])
+            if i != j and not np.array_equal(Y[i], Y[j]):
+                i, j = min(i, j), max(i, j)
+                raise ActspecError(
+                    f"rows {i} and {j} of the data are identical but have different labels, so "
+                    "no network can fit both and the loss cannot reach its target; remove the "
+                    "duplicate rows ('actspec data' lists them) or give them the same label"
+                )
+
+
 def make_targets(y: Any, n: int, loss: str = "mse") -> Targets:
     """Turn labels into training targets.
 
@@ -104,7 +134,7 @@ def make_targets(y: Any, n: int, loss: str = "mse") -> Targets:
     classes 0..C-1 in sorted order (so random +-1 labels become 2 classes).
     """
     if loss not in LOSSES:
-        raise ActspecError(f"loss must be one of {', '.join(LOSSES)} (got {loss!r})")
+        raise ActspecError(f"--loss must be one of {', '.join(LOSSES)} (got {loss!r})")
     if y is None:
         raise ActspecError("training needs labels; use --labels auto/random or a label file")
     try:
@@ -1035,7 +1065,7 @@ def _check_positive_int(v: Any, name: str, *, minimum: int = 1, maximum: float |
     if not math.isfinite(f) or not f.is_integer() or f < minimum:
         raise ActspecError(f"{name} must be an integer >= {minimum} (got {v!r})")
     if maximum is not None and f > maximum:
-        raise ActspecError(f"{name} = {v!r} is too large (at most {maximum:g})")
+        raise ActspecError(f"{name} {v!r} is too large (at most {maximum:g})")
     return int(f)
 
 
@@ -1103,34 +1133,37 @@ def train(
     if not acts_in:
         raise ActspecError("give at least one activation")
     if train not in TRAINS:
-        raise ActspecError(f"train must be one of {', '.join(TRAINS)} (got {train!r})")
+        raise ActspecError(f"--train must be one of {', '.join(TRAINS)} (got {train!r})")
     scheme = init_scheme(init)
-    m = _check_positive_int(width, "width", maximum=1e8)
+    m = _check_positive_int(width, "--width", maximum=1e8)
     if m * d > MAX_WEIGHTS:
         raise ActspecError(
             f"width {m} x dim {d} = {m * d:.3g} weights does not fit in memory; lower --width"
         )
-    epochs = _check_positive_int(epochs, "epochs", maximum=1e9)
-    repeats = _check_positive_int(repeats, "repeats", maximum=1000)
+    epochs = _check_positive_int(epochs, "--epochs", maximum=1e9)
+    repeats = _check_positive_int(repeats, "--repeats", maximum=1000)
     try:
         lr_f = float(lr)
     except (TypeError, ValueError):
-        raise ActspecError(f"lr must be a positive number (got {lr!r})") from None
+        raise ActspecError(f"--lr must be a positive number, e.g. --lr 0.1 (got {lr!r})") from None
     if not (math.isfinite(lr_f) and lr_f > 0):
-        raise ActspecError(f"lr must be a positive finite number (got {lr!r})")
+        raise ActspecError(f"--lr must be a positive finite number, e.g. --lr 0.1 (got {lr!r})")
     if batch_size is not None:
-        batch_size = _check_positive_int(batch_size, "batch_size")
+        batch_size = _check_positive_int(batch_size, "--batch-size")
         if batch_size > n:
-            raise ActspecError(f"batch_size {batch_size} is larger than the number of points n = {n}")
+            raise ActspecError(
+                f"--batch-size {batch_size} is larger than the number of points n = {n}; use "
+                f"--batch-size <= {n}, or leave it out for full-batch GD"
+            )
         if batch_size == n:
             batch_size = None
     if log_every is not None:
-        log_every = _check_positive_int(log_every, "log_every")
+        log_every = _check_positive_int(log_every, "--log-every")
     tdtype = {"float64": torch.float64, "float32": torch.float32}.get(
         str(dtype).replace("torch.", "")
     )
     if tdtype is None:
-        raise ActspecError(f"dtype must be 'float64' or 'float32' (got {dtype!r})")
+        raise ActspecError(f"--dtype must be 'float64' or 'float32' (got {dtype!r})")
     try:
         dev = resolve_device(device)
     except (RuntimeError, TypeError):
@@ -1138,15 +1171,16 @@ def train(
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ActspecError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
     T = make_targets(y, n, loss)
+    check_label_conflicts(Xv, T.Y)
     if target_loss is None:
         target = 0.01 * (0.5 * float(np.sum(T.Y**2)) if loss == "mse" else n * math.log(T.C))
     else:
         try:
             target = float(target_loss)
         except (TypeError, ValueError):
-            raise ActspecError(f"target loss must be a positive number (got {target_loss!r})") from None
+            raise ActspecError(f"--target-loss must be a positive number (got {target_loss!r})") from None
         if not (math.isfinite(target) and target > 0):
-            raise ActspecError(f"target loss must be a positive number (got {target_loss!r})")
+            raise ActspecError(f"--target-loss must be a positive finite number (got {target_loss!r})")
     acts = [activation(a) for a in acts_in]
     if normalize:
         acts = [a.scaled(1.0 / normalization_constant(a)) for a in acts]

@@ -4,7 +4,12 @@ Every user error becomes one line ``error: ...`` on stderr and exit status 2."""
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -15,7 +20,7 @@ except ImportError:  # pragma: no cover
 
 import importlib
 
-from ..errors import ActspecError
+from ..errors import ActspecError, Interrupted
 from ._app import app
 
 # each command lives in its own module and registers itself on import
@@ -31,6 +36,28 @@ for _name in _COMMANDS:
 __all__ = ["app", "main", "run"]
 
 
+def _interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Ctrl-C inside a command becomes :class:`Interrupted` (typer would turn a bare
+    KeyboardInterrupt into a silent exit status 130)."""
+    if getattr(fn, "_actspec_interruptible", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .common import interruptible
+
+        with interruptible():
+            return fn(*args, **kwargs)
+
+    wrapper._actspec_interruptible = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+for _info in app.registered_commands:
+    if _info.callback is not None:
+        _info.callback = _interruptible(_info.callback)
+
+
 def _error(msg: str, code: int = 2) -> int:
     text = " ".join(str(msg).split())
     print(f"error: {text}", file=sys.stderr)
@@ -38,8 +65,23 @@ def _error(msg: str, code: int = 2) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``actspec`` console script."""
-    sys.exit(run(argv))
+    """Entry point of the ``actspec`` console script.
+
+    An unexpected exception (a bug, not bad input) is reported in one line with exit status 1;
+    ``ACTSPEC_DEBUG=1`` shows the traceback instead."""
+    if os.environ.get("ACTSPEC_DEBUG"):
+        sys.exit(run(argv))
+    try:
+        code = run(argv)
+    except Exception as exc:  # noqa: BLE001 - last resort of the console script
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(
+            f"error: internal error ({text}); this is a bug in actspec: please report it with the "
+            "command line (ACTSPEC_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        code = 1
+    sys.exit(code)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -50,6 +92,8 @@ def run(argv: list[str] | None = None) -> int:
         rv = command.main(args=args, prog_name="actspec", standalone_mode=False)
     except ActspecError as exc:
         return _error(str(exc))
+    except Interrupted as exc:
+        return _error(str(exc), 130)
     except _cx.NoArgsIsHelpError as exc:  # bare "actspec": help text, status 0
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stdout)
         return 0
@@ -63,9 +107,19 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _error("interrupted; finished results were kept", 130)
+        return _error(
+            "interrupted; no output file was written or left half-written; run the same command again",
+            130,
+        )
     except MemoryError:
         return _error("out of memory; use a smaller --n or --width (or --dtype float32)", 2)
     except OSError as exc:
-        return _error(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), 2)
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        fix = (
+            "free some disk space or write elsewhere"
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+            else "check the path and its permissions"
+        )
+        return _error(f"cannot read or write{where}: {reason}; {fix}", 2)
     return rv if isinstance(rv, int) else 0

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ..errors import ActspecError
+from ..errors import ActspecError, Interrupted
 from ..io import check_writable
 
 console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -165,3 +167,28 @@ def parse_width(text: str) -> int | None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+NOTHING_KEPT = "no output file was written or left half-written; run the same command again"
+
+
+def interrupt_message(exc: BaseException, kept: str | Callable[[], str] = NOTHING_KEPT) -> str:
+    """The one-line message for Ctrl-C: a KeyboardInterrupt that carries its own message (e.g. a
+    checkpointed computation's "checkpoint saved to ...") wins; else ``kept``."""
+    own = str(exc).strip()
+    if own:
+        return own if own.lower().startswith("interrupted") else f"interrupted; {own}"
+    text = kept() if callable(kept) else kept
+    return f"interrupted; {text}"
+
+
+@contextmanager
+def interruptible(kept: str | Callable[[], str] = NOTHING_KEPT) -> Iterator[None]:
+    """Turn Ctrl-C inside the block into :class:`Interrupted` with a message saying what was
+    kept (``kept`` may be a callable evaluated at interrupt time) and how to resume."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise Interrupted(interrupt_message(exc, kept)) from None

@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from ._app import app
-from .common import console, err_console
+from .common import console, err_console, interruptible
 
 
 @app.command("reproduce")
@@ -38,24 +38,46 @@ def reproduce_cmd(
     Every claim is marked holds / does not hold / inconclusive with the measured numbers.
     Finished parts are cached in OUT/cache: an interrupted run resumes where it stopped.
     """
-    from ..reproduce import expected_seconds, part_names, run_reproduction
+    from ..reproduce import (
+        check_reproduction_inputs,
+        expected_seconds,
+        part_names,
+        run_reproduction,
+    )
 
     names = part_names(name)
+    check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
     est = expected_seconds(name, quick)
     err_console.print(
         f"reproduce {name}: {len(names)} parts, expected ≈ {est / 60:.1f} min "
         f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
     )
 
+    finished: list[str] = []
+    current: list[str] = []
+
     def on_part(pname: str, state: str, k: int, total: int) -> None:
         if state == "start":
+            current[:] = [pname]
             err_console.print(f"[{k + 1}/{total}] {pname} …")
         elif state == "cached":
+            finished.append(pname)
             err_console.print(f"[{k + 1}/{total}] {pname}: cached")
+        elif state == "done":
+            finished.append(pname)
 
-    report = run_reproduction(
-        name, out, quick=quick, seed=seed, data=data, data_dir=data_dir, force=force, on_part=on_part
-    )
+    def kept() -> str:
+        where = f" during {current[0]}" if current and current[0] not in finished else ""
+        return (
+            f"stopped{where}; {len(finished)} of {len(names)} part(s) are finished and cached in "
+            f"{out / 'cache'}; run the same command to resume"
+        )
+
+    with interruptible(kept):
+        report = run_reproduction(
+            name, out, quick=quick, seed=seed, data=data, data_dir=data_dir, force=force,
+            on_part=on_part,
+        )
     table = Table(title=f"actspec reproduce {name}", box=box.SIMPLE_HEAD)
     for col in ("part", "claim", "status"):
         table.add_column(col)

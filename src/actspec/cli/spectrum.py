@@ -81,7 +81,9 @@ def spectrum_cmd(
         str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")
     ] = "float64",
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, or auto.")] = "cpu",
-    show: Annotated[int, typer.Option("--show", help="Also print the k smallest eigenvalues.")] = 0,
+    show: Annotated[
+        int, typer.Option("--show", min=0, help="Also print the k smallest eigenvalues.")
+    ] = 0,
     precision: Annotated[
         str,
         typer.Option(

@@ -11,7 +11,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..errors import ActspecError
+from ..errors import ActspecError, Interrupted
 from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
@@ -29,6 +29,7 @@ from .common import (
     SpanDimOpt,
     console,
     err_console,
+    interruptible,
     is_tty,
     outputs_ok,
     parse_width,
@@ -197,7 +198,7 @@ def train_cmd(
     def on_warning(msg: str) -> None:
         err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
 
-    with epoch_progress(is_tty()) as prog:
+    with interruptible(), epoch_progress(is_tty()) as prog:
         out = run_train(
             ds.X, ds.y, acts, width=m, lr=lr, epochs=epochs, train=str(train).strip().lower(),
             init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=seed,
@@ -288,9 +289,14 @@ def train_cmd(
         )
         console.print(f"wrote {json_path}")
     if out["interrupted"]:
-        err_console.print(
-            "interrupted: the epochs finished so far are in the table"
-            + (" and the output files" if (plot or json_path) else ""),
-            highlight=False,
+        files = " and ".join(str(p) for p in (json_path, plot) if p is not None)
+        kept = (
+            f"the epochs finished so far are in the table and in {files} (marked "
+            "\"interrupted\": true)"
+            if files
+            else "the epochs finished so far are in the table; no file was written"
         )
-        raise KeyboardInterrupt
+        raise Interrupted(
+            f"interrupted; {kept}; training does not resume: run the same command again to "
+            "train from the start"
+        )
