@@ -14,6 +14,9 @@ Measures, on random unit-norm rows X (n x d, d = 3072):
   the matching matmul peak (target >= 60 %); combinations estimated to take longer than
   ``--budget`` seconds are skipped (listed as skipped). ``mode=seed`` draws W, a from the seed
   (the serial float64 RNG is part of the time), ``mode=weights`` passes pre-drawn weights;
+* ``--checkpoint``: each finite-width seed run again with ``checkpoint=PATH`` saved every
+  quarter of its plain run time (``mode=checkpoint``): saves, seconds spent saving, file size,
+  overhead relative to the plain run, peak memory;
 * peak memory of each measurement: the process's peak resident set (VmHWM, reset before
   each measurement through /proc/self/clear_refs; ru_maxrss when that is unavailable), and
   the part above the resident set just before the call.
@@ -32,14 +35,17 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 import actspec
+from actspec.checkpoint import Checkpoint
 from actspec.inits import WEIGHT_BLOCK, init_scheme, sample_block, sample_weights
 
 ACTIVATIONS = [
@@ -345,6 +351,54 @@ def bench_finite(
     return row
 
 
+def bench_checkpoint(
+    X: np.ndarray,
+    m: int,
+    dtype: str,
+    peak: float,
+    plain: dict[str, Any],
+    directory: str | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The run of ``plain`` again with checkpointing every quarter of its time: the overhead."""
+    n, d = X.shape
+    every = plain["seconds"] / 4
+    with tempfile.TemporaryDirectory(dir=directory, prefix="actspec-bench-") as tmp:
+        ckpt = Checkpoint(Path(tmp) / "bench.ckpt.npz", every=every)
+        busy = wait_quiet()
+        with PeakMemory() as mem:
+            t, G = best_time(
+                lambda: actspec.gram(X, "relu", width=m, dtype=dtype, checkpoint=ckpt), 1
+            )
+    gf = finite_flops(n, m, d) / t / 1e9
+    row = {
+        "n": n,
+        "m": m,
+        "dtype": dtype,
+        "mode": "checkpoint",
+        "seconds": t,
+        "gflops": gf,
+        "peak_gflops": peak,
+        "fraction_of_peak": gf / peak,
+        "peak_rss_gib": mem.peak / GIB,
+        "above_gib": mem.above / GIB,
+        "load": _loadavg(),
+        "busy_before": busy,
+        "checkpoint_every": every,
+        "saves": ckpt.saves,
+        "save_seconds": ckpt.save_seconds,
+        "checkpoint_gib": ckpt.bytes / GIB,
+        "overhead": t / plain["seconds"] - 1.0,
+    }
+    del G
+    log(
+        f"  n={n} m={m} {dtype} (checkpoint every {every:.1f}s): {t:.2f}s, {ckpt.saves} saves "
+        f"({ckpt.save_seconds:.2f}s, {ckpt.bytes / GIB:.2f} GiB each), "
+        f"overhead {100 * row['overhead']:+.1f}%"
+    )
+    return row
+
+
 def rng_seconds_per_neuron(d: int) -> float:
     scheme = init_scheme("dzps")
     sample_block(d, 2 * WEIGHT_BLOCK, 0, WEIGHT_BLOCK, scheme, 0)
@@ -450,6 +504,19 @@ def print_tables(result: dict[str, Any]) -> None:
             f"{r['busy_before']:.1f}",
         )
     con.print(t)
+    ck_rows = [r for r in result["finite"] if r.get("mode") == "checkpoint"]
+    if ck_rows:
+        t = Table(title="Checkpoint overhead: the seed run again with checkpoint=PATH")
+        for col in ("n", "m", "dtype", "every s", "saves", "save s", "file GiB", "seconds",
+                    "overhead", "peak RSS GiB"):
+            t.add_column(col, justify="right")
+        for r in ck_rows:
+            t.add_row(
+                str(r["n"]), f"{r['m']:.0e}", r["dtype"], f"{r['checkpoint_every']:.1f}",
+                str(r["saves"]), f"{r['save_seconds']:.2f}", f"{r['checkpoint_gib']:.2f}",
+                f"{r['seconds']:.2f}", f"{100 * r['overhead']:+.1f}%", f"{r['peak_rss_gib']:.2f}",
+            )
+        con.print(t)
     con.print(
         "others: cores kept busy by other processes just before the measurement "
         "(0 = quiet machine); peak RSS: whole process; +GiB: above the RSS before the call"
@@ -491,6 +558,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--activations", nargs="*", help="override the activation list")
     ap.add_argument("--skip-infinite", action="store_true")
     ap.add_argument("--skip-finite", action="store_true")
+    ap.add_argument(
+        "--dtypes", nargs="*", default=["float32", "float64"], help="finite-width dtypes to run"
+    )
+    ap.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="after each finite-width seed run, time the same run with checkpoints every "
+        "1/4 of its time (>= 2 saves at float64; float32 saves only at flushes, every 8192 neurons)",
+    )
+    ap.add_argument(
+        "--checkpoint-dir", default=None, help="directory for the checkpoint files (default: temp)"
+    )
     args = ap.parse_args(argv)
 
     ns = args.n or ([1000] if args.quick else [1000, 4000, 10000])
@@ -540,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in ns:
             X = np.ascontiguousarray(Xall[:n])
             for m in ms:
-                for dtype in ("float32", "float64"):
+                for dtype in args.dtypes:
                     modes = ["seed"]
                     if n == min(ns) and m <= 10000:
                         modes.append("weights")
@@ -553,7 +632,12 @@ def main(argv: list[str] | None = None) -> int:
                             )
                             log(f"  n={n} m={m} {dtype} ({mode}): skipped, estimated {est:.0f}s")
                             continue
-                        result["finite"].append(bench_finite(X, m, dtype, best[dtype], mode, log))
+                        row = bench_finite(X, m, dtype, best[dtype], mode, log)
+                        result["finite"].append(row)
+                        if args.checkpoint and mode == "seed":
+                            result["finite"].append(
+                                bench_checkpoint(X, m, dtype, best[dtype], row, args.checkpoint_dir, log)
+                            )
 
     log("matmul peak again ...")
     end = {"float32": matmul_peak(torch.float32), "float64": matmul_peak(torch.float64)}
