@@ -337,8 +337,8 @@ def test_cli_interrupt_then_rerun_resumes(
     code, _, err = _cli(args, capsys)
     assert code == 130
     assert "checkpointing to" in err
-    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
-    assert lines == [f"interrupted after 400 of 1500 neurons; checkpoint saved to {ckpt}; "
+    lines = [ln for ln in err.splitlines() if "interrupted" in ln]
+    assert lines == [f"error: interrupted after 400 of 1500 neurons; checkpoint saved to {ckpt}; "
                      "run the same command again to resume"]
     assert ckpt.exists() and not out.exists()
     monkeypatch.setattr(emp, "_add_chunk", add)

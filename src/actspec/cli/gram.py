@@ -5,8 +5,10 @@
 
 Finite-width runs estimated to take over ~10 minutes checkpoint their partial sums to
 ``<out>.ckpt.npz`` automatically (or to ``--checkpoint PATH``). Ctrl-C stops at the next chunk
-boundary, saves the state and exits with status 130; running the same command again resumes
-and gives a G bit-identical to a run in one go (:mod:`actspec.checkpoint`).
+boundary, saves the state and exits with status 130 (one line ``error: interrupted after X
+of M neurons; checkpoint saved to P; run the same command again to resume``); running the
+same command again resumes and gives a G bit-identical to a run in one go
+(:mod:`actspec.checkpoint`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..errors import ActspecError
+from ..errors import ActspecError, Interrupted
 from ..io import atomic_path, run_metadata, write_json
 from ._app import app
 from .common import (
@@ -274,7 +276,8 @@ def gram_cmd(
 def _compute(
     X: np.ndarray, act: str, m: int | None, ckpt: Any, **kw: Any
 ) -> tuple[np.ndarray, float]:
-    """G and the seconds it took; Ctrl-C -> one line on stderr and exit status 130."""
+    """G and the seconds it took. Ctrl-C -> :class:`Interrupted` (one ``error: interrupted after
+    X of M neurons; checkpoint saved to P; ...`` line, exit status 130)."""
     from ..checkpoint import CheckpointInterrupt
     from ..gram import gram
 
@@ -283,16 +286,13 @@ def _compute(
         with neuron_progress(enabled=m is not None and sys.stderr.isatty()) as prog:
             cb = None if prog is None else (lambda done, tot: prog("G", done, tot))
             G = gram(X, act, m, progress=cb, checkpoint=ckpt, **kw)
-    except CheckpointInterrupt as exc:
-        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+    except CheckpointInterrupt as exc:  # "interrupted after X of M neurons; checkpoint saved ..."
+        raise Interrupted(str(exc)) from None
     except KeyboardInterrupt:  # a second Ctrl-C: the last periodic checkpoint stands
         if ckpt is None or not ckpt.path.exists():
             raise
-        err_console.print(
+        raise Interrupted(
             f"interrupted after {ckpt.saved_neurons} of {m} neurons; checkpoint saved to "
-            f"{ckpt.path}; run the same command again to resume",
-            markup=False, highlight=False, soft_wrap=True,
-        )
-        raise typer.Exit(130) from None
+            f"{ckpt.path}; run the same command again to resume"
+        ) from None
     return G, time.perf_counter() - t0
