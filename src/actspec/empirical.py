@@ -32,6 +32,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -420,7 +421,8 @@ def empirical_gram(
             if progress is not None:
                 progress(first, m)
     chunks = _weight_chunks(m, k, d, scheme, seed, outputs, weights, dtype, dev, first)
-    with _InterruptGuard(enabled=ckpt is not None) as guard:
+    # closing(): on an interrupt the weight prefetch thread is stopped before we return
+    with closing(chunks), _InterruptGuard(enabled=ckpt is not None) as guard:
         for stop, w, a, b in chunks:
             _add_chunk(Xt, act, w, a, b, G, H, dtype)
             del w, a, b

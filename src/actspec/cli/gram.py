@@ -240,7 +240,7 @@ def gram_cmd(
 
     ckpt_path, why = _choose_checkpoint(checkpoint, out, m, estimate)
     if why:
-        err_console.print(why)
+        err_console.print(why, markup=False, highlight=False, soft_wrap=True)
     ckpt = None
     if ckpt_path is not None:
         from ..checkpoint import Checkpoint
