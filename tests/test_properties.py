@@ -45,7 +45,10 @@ def _expect_sq(act: actspec.Activation) -> float:
     """E φ'(z)² by adaptive quadrature, split at the kinks (independent of the Hermite code)."""
     f = lambda z: act.dphi(np.array([z]))[0] ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     pts = sorted({-12.0, *[float(k) for k in act.kinks], 12.0})  # e^{-72}: beyond float64
-    return sum(integrate.quad(f, a, b, epsabs=1e-15, epsrel=1e-13, limit=400)[0] for a, b in zip(pts, pts[1:]))
+    return sum(
+        integrate.quad(f, a, b, epsabs=1e-15, epsrel=1e-13, limit=400)[0]
+        for a, b in zip(pts[:-1], pts[1:], strict=True)
+    )
 
 
 # ---- G∞ ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from actspec.cli import run
@@ -44,3 +45,52 @@ def test_cli_unknown_reproduction(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert run(["reproduce", "fig9", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown reproduction 'fig9'")
+
+
+def test_liu_hui_quick_claims(tmp_path: Path) -> None:
+    rep = run_reproduction("liu-hui", tmp_path, quick=True)
+    claims = {c["claim"]: c for c in rep["claims"]}
+    linear = claims["Linear net: NTK condition number equals cond(XXᵀ) at every depth"]
+    assert linear["status"] == "holds"
+    relu = claims["ReLU net: NTK condition number below the linear net's at every depth"]
+    assert relu["status"] == "holds"
+    assert (tmp_path / "liu_hui_condition_vs_depth.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_units_cache_resume_and_force(tmp_path: Path) -> None:
+    """Long parts cache their units: a unit runs once, an interrupted unit leaves nothing."""
+    from actspec.reproduce import Context
+
+    calls: list[str] = []
+    ctx = Context(tmp_path, part_key="part-abc")
+
+    def work(tag: str) -> dict:
+        calls.append(tag)
+        return {"value": np.float64(1.5), "curve": np.arange(3.0)}
+
+    first = ctx.unit("a", lambda: work("a"))
+    assert first == {"value": 1.5, "curve": [0.0, 1.0, 2.0]}
+    assert ctx.unit("a", lambda: work("again")) == first and calls == ["a"]
+
+    def interrupted() -> dict:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ctx.unit("b", interrupted)
+    unit_dir = tmp_path / "cache" / "units" / "part-abc"
+    assert sorted(p.name for p in unit_dir.iterdir()) == ["a.json"]  # no partial file for b
+    ctx.force = True
+    ctx.unit("a", lambda: work("forced"))
+    assert calls == ["a", "forced"]
+
+
+def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from actspec.reproduce import part_names
+
+    assert part_names("fig1-spectra") == ["fig1-spectra"]
+    assert "fig1-training" not in part_names("all", skip=["fig1-training"])
+    assert run(["reproduce", "fig1", "--skip", "fig1-spectra", "--skip", "fig1-training",
+                "--out", str(tmp_path / "o")]) == 2
+    assert "leaves no part" in capsys.readouterr().err
+    assert run(["reproduce", "all", "--skip", "fig7", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown part 'fig7'" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import hashlib
 import html
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,34 @@ class Context:
     seed: int = 0
     data: str = "digits"
     data_dir: str | None = None
+    device: str = "cpu"
+    force: bool = False  # recompute cached units too
+    part_key: str = ""  # cache key of the running part (set by run_reproduction)
+    on_unit: Callable[[str, str], None] | None = None  # on_unit(key, "start" | "cached" | "done")
 
     def fig(self, name: str) -> Path:
         return self.out / name
+
+    def unit(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``fn()`` computed once per part settings and ``key``, cached in ``cache/units/``.
+
+        Long parts (the training runs) are split into units (one activation and seed each),
+        so an interrupted part resumes from its last finished unit. Fresh and cached results
+        are both returned after a JSON round trip, so they are identical.
+        """
+        path = self.out / "cache" / "units" / self.part_key / f"{key}.json"
+        if path.exists() and not self.force:
+            if self.on_unit:
+                self.on_unit(key, "cached")
+            return dict(json.loads(path.read_text()))
+        if self.on_unit:
+            self.on_unit(key, "start")
+        result = fn()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)  # atomic: an interrupted unit leaves nothing behind
+        if self.on_unit:
+            self.on_unit(key, "done")
+        return dict(json.loads(json.dumps(to_jsonable(result))))
 
 
 @dataclass
@@ -88,19 +113,35 @@ def register(
     return deco
 
 
-def part_names(name: str) -> list[str]:
+def part_names(name: str, skip: Sequence[str] = ()) -> list[str]:
+    """The parts of reproduction ``name`` (a reproduction, ``all``, or a single part's name),
+    without those in ``skip``."""
     _load_parts()
     if name == "all":
-        return [p for r in REPRODUCTIONS.values() for p in r]
-    if name not in REPRODUCTIONS:
+        names = [p for r in REPRODUCTIONS.values() for p in r]
+    elif name in REPRODUCTIONS:
+        names = list(REPRODUCTIONS[name])
+    elif name in PARTS:
+        names = [name]
+    else:
         raise ActspecError(
-            f"unknown reproduction {name!r}; choose one of {', '.join([*REPRODUCTIONS, 'all'])}"
+            f"unknown reproduction {name!r}; choose one of {', '.join([*REPRODUCTIONS, 'all'])} "
+            f"or a single part ({', '.join(PARTS)})"
         )
-    return list(REPRODUCTIONS[name])
+    for s in skip:
+        if s not in PARTS:
+            raise ActspecError(f"unknown part {s!r} in --skip; parts are {', '.join(PARTS)}")
+    names = [p for p in names if p not in set(skip)]
+    if not names:
+        raise ActspecError(f"--skip leaves no part of {name!r} to run; skip fewer parts")
+    return names
 
 
-def expected_seconds(name: str, quick: bool) -> float:
-    return sum(PARTS[p].quick_seconds if quick else PARTS[p].full_seconds for p in part_names(name))
+def expected_seconds(name: str, quick: bool, skip: Sequence[str] = ()) -> float:
+    """Expected wall time of the parts (2 CPU cores), from measured runs."""
+    return sum(
+        PARTS[p].quick_seconds if quick else PARTS[p].full_seconds for p in part_names(name, skip)
+    )
 
 
 def _cache_file(ctx: Context, part: Part) -> Path:
@@ -130,20 +171,27 @@ def run_reproduction(
     data: str = "digits",
     data_dir: str | None = None,
     force: bool = False,
+    device: str = "cpu",
+    skip: Sequence[str] = (),
     on_part: Callable[[str, str, int, int], None] | None = None,
+    on_unit: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or load from cache) every part of ``name``; write report.json/.md/.html into ``out``.
 
-    ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done".
+    ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done";
+    ``on_unit(key, state)`` likewise for the cached units inside long parts. ``device`` runs the
+    finite-width networks on ``cpu``, ``cuda`` or ``auto``; ``skip`` leaves parts out.
     """
-    names = part_names(name)
+    names = part_names(name, skip)
     out_dir = check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
     (out_dir / "cache").mkdir(parents=True, exist_ok=True)
-    ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir)
+    ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir, device=device,
+                  force=force, on_unit=on_unit)
     parts: dict[str, Any] = {}
     for k, pname in enumerate(names):
         part = PARTS[pname]
         cache = _cache_file(ctx, part)
+        ctx.part_key = cache.stem
         if cache.exists() and not force:
             parts[pname] = json.loads(cache.read_text())
             if on_part:
@@ -162,7 +210,8 @@ def run_reproduction(
     summary = {s: sum(c["status"] == s for c in claims) for s in (HOLDS, FAILS, INCONCLUSIVE)}
     report = {
         "reproduction": name,
-        "settings": {"quick": quick, "seed": seed, "data": data},
+        "settings": {"quick": quick, "seed": seed, "data": data, "device": device,
+                     "skipped": [p for p in part_names(name) if p not in names]},
         "summary": summary,
         "claims": claims,
         "parts": parts,

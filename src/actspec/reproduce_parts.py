@@ -46,7 +46,7 @@ def fig1_spectra(ctx: Context) -> dict[str, Any]:
     claims, figures, notes = [], [], []
     for n in (10, 50):
         ds = load_data("circle", n=n, dim=10, seed=ctx.seed, preprocess="paper")
-        rows = run_spectrum(ds.X, FIG1_ACTS, [None, m], seed=ctx.seed, normalize=True)
+        rows = run_spectrum(ds.X, FIG1_ACTS, [None, m], seed=ctx.seed, normalize=True, device=ctx.device)
         fname = f"fig1_eigenvalues_n{n}.png"
         plot_spectra(_curves(rows), ctx.fig(fname), title=f"Figure 1: G eigenvalues at init, circle n={n}")
         figures.append(fname)
@@ -156,7 +156,7 @@ def fig2_spectra(ctx: Context) -> dict[str, Any]:
     m = 5_000 if ctx.quick else 100_000
     ds = load_data(ctx.data, n=n, seed=ctx.seed, data_dir=ctx.data_dir, preprocess="paper")
     acts = ["relu", "elu", "tanh", "swish"]
-    rows = run_spectrum(ds.X, acts, [m], seed=ctx.seed)
+    rows = run_spectrum(ds.X, acts, [m], seed=ctx.seed, device=ctx.device)
     plot_spectra(
         _curves(rows),
         ctx.fig("fig2c_eigenvalues.png"),
@@ -377,6 +377,41 @@ def _final(r: dict[str, Any]) -> float:
     return float(vals[-1]) if vals else float("nan")
 
 
+def _trained_units(
+    ctx: Context, tag: str, X: np.ndarray, y: np.ndarray, act: str, repeats: int, **kw: Any
+) -> dict[str, Any]:
+    """``train`` for one activation over ``repeats`` seeds, one cached unit per seed.
+
+    The units are merged exactly as ``train(..., repeats=repeats)`` merges its runs, so a part
+    interrupted after some seeds resumes with the others. Ctrl-C inside a unit caches nothing.
+    """
+    from .activations import activation
+    from .training import _aggregate, train
+
+    runs, warnings = [], []
+    for r in range(repeats):
+        seed = ctx.seed + r
+
+        def one(seed: int = seed) -> dict[str, Any]:
+            out = train(X, y, [act], repeats=1, seed=seed, device=ctx.device, **kw)
+            if out["interrupted"]:
+                raise KeyboardInterrupt
+            return dict(out["results"][0])
+
+        res = ctx.unit(f"{tag}-{act}-seed{seed}", one)
+        run = dict(res["runs"][0])
+        ev = res.get("eigenvalues_init")
+        run["_eigenvalues_init"] = None if ev is None else np.asarray(ev, dtype=np.float64)
+        runs.append(run)
+        warnings += [w for w in res.get("warnings", []) if w not in warnings]
+    act_obj = activation(act)
+    if kw.get("normalize"):
+        from .gram import normalization_constant
+
+        act_obj = act_obj.scaled(1.0 / normalization_constant(act_obj))
+    return dict(_aggregate(act, act_obj, runs), warnings=warnings)
+
+
 @register(
     "fig1",
     "fig1-training",
@@ -386,25 +421,21 @@ def _final(r: dict[str, Any]) -> float:
 )
 def fig1_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
-    from .training import train
 
     m, epochs, repeats = (10_000, 600, 2) if ctx.quick else (1_000_000, 3000, 5)
     acts = ["tanh", "relu", "swish", "elu"]
     claims, figures, numbers = [], [], {}
     for n, lr in ((10, 0.1), (50, 0.05)):
         ds = load_data("circle", n=n, dim=10, seed=ctx.seed, preprocess="paper")
-        out = train(
-            ds.X,
-            ds.y,
-            acts,
-            width=m,
-            lr=lr,
-            epochs=epochs,
-            repeats=repeats,
-            seed=ctx.seed,
-            log_every=max(1, epochs // 30),
-            normalize=True,
-        )
+        out = {
+            "results": [
+                _trained_units(
+                    ctx, f"n{n}", ds.X, ds.y, act, repeats, width=m, lr=lr, epochs=epochs,
+                    log_every=max(1, epochs // 30), normalize=True,
+                )
+                for act in acts
+            ]
+        }
         res = {r["activation"]: r for r in out["results"]}
         fname = f"fig1_training_n{n}.png"
         plot_training(out["results"], ctx.fig(fname), title=f"Figure 1: GD, circle n={n}, m={m}, lr={lr}")
@@ -473,25 +504,19 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
 )
 def fig2_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
-    from .training import train
 
     n = 300 if ctx.quick else (10_000 if ctx.data.startswith("cifar") else None)
     m, epochs = (2_000, 40) if ctx.quick else (100_000, 100)
     ds = load_data(ctx.data, n=n, seed=ctx.seed, data_dir=ctx.data_dir, preprocess="paper")
-    out = train(
-        ds.X,
-        ds.y,
-        ["relu", "elu", "tanh", "swish"],
-        width=m,
-        lr=1e-3,
-        epochs=epochs,
-        train="both",
-        loss="ce",
-        batch_size=256,
-        seed=ctx.seed,
-        log_every=max(1, epochs // 20),
-        init="fanin",
-    )
+    out = {
+        "results": [
+            _trained_units(
+                ctx, ds.name, ds.X, ds.y, act, 1, width=m, lr=1e-3, epochs=epochs, train="both",
+                loss="ce", batch_size=256, log_every=max(1, epochs // 20), init="fanin",
+            )
+            for act in ("relu", "elu", "tanh", "swish")
+        ]
+    }
     res = {r["activation"]: r for r in out["results"]}
     plot_training(
         out["results"], ctx.fig("fig2d_sgd.png"), title=f"Figure 2(d): SGD, {ds.name} n={ds.n}, m={m}"

@@ -15,7 +15,12 @@ from .common import console, err_console, interruptible
 
 @app.command("reproduce")
 def reproduce_cmd(
-    name: Annotated[str, typer.Argument(help="fig1, fig2, theorems, liu-hui, or all.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="fig1, fig2, theorems, liu-hui, all, or a single part (e.g. fig1-spectra)."
+        ),
+    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output directory (figures, cache, report).")
     ] = Path("actspec-out"),
@@ -30,6 +35,18 @@ def reproduce_cmd(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for data, weights and labels.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Recompute parts even when cached.")] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the finite-width networks run: cpu, cuda or auto (the full fig1 training "
+            "at m = 10^6 takes hours on 2 CPU cores, minutes on a GPU).",
+        ),
+    ] = "cpu",
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="Leave out a part (repeatable), e.g. --skip fig1-training."),
+    ] = None,
 ) -> None:
     """Reproduce the activation paper's figures/theorems and the Liu & Hui claims.
 
@@ -45,9 +62,10 @@ def reproduce_cmd(
         run_reproduction,
     )
 
-    names = part_names(name)
+    skipped = list(skip or [])
+    names = part_names(name, skipped)
     check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
-    est = expected_seconds(name, quick)
+    est = expected_seconds(name, quick, skipped)
     err_console.print(
         f"reproduce {name}: {len(names)} parts, expected ≈ {est / 60:.1f} min "
         f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
@@ -64,7 +82,12 @@ def reproduce_cmd(
             finished.append(pname)
             err_console.print(f"[{k + 1}/{total}] {pname}: cached")
         elif state == "done":
+            err_console.print(f"[{k + 1}/{total}] {pname}: done")
             finished.append(pname)
+
+    def on_unit(key: str, state: str) -> None:
+        if state != "done":
+            err_console.print(f"      {key}: {'cached' if state == 'cached' else 'running …'}")
 
     def kept() -> str:
         where = f" during {current[0]}" if current and current[0] not in finished else ""
@@ -76,7 +99,7 @@ def reproduce_cmd(
     with interruptible(kept):
         report = run_reproduction(
             name, out, quick=quick, seed=seed, data=data, data_dir=data_dir, force=force,
-            on_part=on_part,
+            device=device, skip=skipped, on_part=on_part, on_unit=on_unit,
         )
     table = Table(title=f"actspec reproduce {name}", box=box.SIMPLE_HEAD)
     for col in ("part", "claim", "status"):
