@@ -509,7 +509,8 @@ def iter_deep_kernels(
     pool = ThreadPoolExecutor(max_workers=nw, thread_name_prefix="actspec-deep") if nw > 1 else None
     try:
         for ell in range(1, L + 1):
-            Sig, Dot, Th = fmap(S, Theta, pool)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+                Sig, Dot, Th = fmap(S, Theta, pool)
             if not (np.all(np.isfinite(np.diag(Sig))) and np.all(np.isfinite(np.diag(Dot)))):
                 raise ActspecError(
                     f"the layer-{ell} kernel of {params.act.name} overflowed (variances grow "

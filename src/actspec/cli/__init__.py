@@ -8,6 +8,7 @@ import errno
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -84,9 +85,25 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """Python warnings (numpy overflow, our own) as one line ``warning: ...`` on stderr,
+    without the source line a default warning prints."""
+    text = " ".join(str(message).split())
+    if issubclass(category, RuntimeWarning) and "encountered" in text:
+        text += " (numerical overflow or invalid values: results may be inf/NaN; try --normalize)"
+    print(f"warning: {text}", file=sys.stderr)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI in-process and return its exit status (errors never raise)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="actspec", standalone_mode=False)

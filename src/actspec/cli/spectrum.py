@@ -158,7 +158,8 @@ def spectrum_cmd(
     if any(r["condition_number_is_lower_bound"] for r in results):
         console.print(
             "[yellow]note:[/] some eigenvalues are below float64 resolution "
-            "(n·eps·λ_max); their condition numbers are lower bounds."
+            "(n·eps·λ_max); their condition numbers are lower bounds. To resolve them, rerun "
+            "with --precision high (infinite width, n ≤ 600)."
         )
     if show > 0:
         for r in results:
