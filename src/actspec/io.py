@@ -20,6 +20,8 @@ __all__ = [
     "check_writable",
     "check_output_dir",
     "write_json",
+    "without_timings",
+    "TIMING_KEYS",
     "atomic_path",
     "run_metadata",
     "to_jsonable",
@@ -117,7 +119,31 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+#: JSON keys holding wall-clock measurements. They differ between two runs of the same command,
+#: so :func:`write_json` leaves them out unless ``timings=True`` (the CLI's ``--timings``): the
+#: same command and seed then give bit-identical JSON on the same machine.
+TIMING_KEYS = frozenset(
+    {"elapsed_s", "seconds", "seconds_per_epoch", "kernel_seconds", "gflops", "seconds_entries",
+     "seconds_eigen"}
+)
+
+
+def without_timings(obj: Any) -> Any:
+    """``obj`` with every key in :data:`TIMING_KEYS` removed, at any depth."""
+    if isinstance(obj, dict):
+        return {k: without_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    if isinstance(obj, (list, tuple)):
+        return [without_timings(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, timings: bool = True) -> None:
+    """Write ``obj`` as strict JSON (NaN/inf as null), atomically.
+
+    ``timings=False`` drops the wall-clock keys (:data:`TIMING_KEYS`) for reproducible output.
+    """
+    if not timings:
+        obj = without_timings(obj)
     text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")

@@ -109,6 +109,16 @@ JsonOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
+TimingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--timings",
+        help="Also record wall-clock times (seconds, GFLOP/s) in the JSON. Off by default, so "
+        "that the same command and seed give bit-identical JSON.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+
 PlotOpt = Annotated[
     Path | None,
     typer.Option("--plot", help="Write a PNG figure to this file.", rich_help_panel=OUTPUT_PANEL),

@@ -24,6 +24,7 @@ from .common import (
     PreprocessOpt,
     SeedOpt,
     SpanDimOpt,
+    TimingsOpt,
     console,
     load_dataset,
     outputs_ok,
@@ -101,6 +102,7 @@ def data_cmd(
         ),
     ] = None,
     json_path: JsonOpt = None,
+    timings: TimingsOpt = False,
 ) -> None:
     """Diagnostics of the data: span dimension d0, min distance, the separation delta of
     Assumption 2, duplicate/(anti)parallel points, pairwise-distance histogram and the cumulative
@@ -185,5 +187,6 @@ def data_cmd(
                 "elapsed_s": elapsed,
                 "meta": run_metadata(),
             },
+            timings=timings,
         )
         console.print(f"wrote {json_path}")

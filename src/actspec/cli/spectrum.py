@@ -23,6 +23,7 @@ from .common import (
     PreprocessOpt,
     SeedOpt,
     SpanDimOpt,
+    TimingsOpt,
     console,
     load_dataset,
     outputs_ok,
@@ -96,6 +97,7 @@ def spectrum_cmd(
     digits: Annotated[int, typer.Option("--digits", help="Decimal digits for --precision high.")] = 50,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
+    timings: TimingsOpt = False,
 ) -> None:
     """Eigenvalues of the G-matrix for each activation: λ_min, λ_max, condition number, trace.
 
@@ -200,5 +202,6 @@ def spectrum_cmd(
                 "results": results,
                 "meta": run_metadata(),
             },
+            timings=timings,
         )
         console.print(f"wrote {json_path}")

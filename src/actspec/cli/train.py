@@ -27,6 +27,7 @@ from .common import (
     PreprocessOpt,
     SeedOpt,
     SpanDimOpt,
+    TimingsOpt,
     console,
     err_console,
     interruptible,
@@ -170,6 +171,7 @@ def train_cmd(
     ] = "cpu",
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
+    timings: TimingsOpt = False,
 ) -> None:
     """Train the two-layer net for each activation; put the measured loss next to the loss the
     spectrum of G at initialisation predicts, ½‖(I − ηG)^t (y − u(0))‖².
@@ -286,6 +288,7 @@ def train_cmd(
                 "warnings": out["warnings"],
                 "meta": run_metadata(),
             },
+            timings=timings,
         )
         console.print(f"wrote {json_path}")
     if out["interrupted"]:
