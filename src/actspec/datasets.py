@@ -847,6 +847,7 @@ def load_data(
         kind = "real"
         if dim is not None:
             raise ActspecError(f"{key}: --dim is fixed by the data set; leave it out")
+        yall: np.ndarray | None
         if key == "digits":
             Xall, yall = digits()
             info["source"] = "sklearn.datasets.load_digits"

@@ -296,7 +296,11 @@ class _LayerMap:
         blocks = _row_blocks(n)
         _run(pool, task, blocks)
         mats = [Sig, Dot] + ([Th] if Th is not None else [])
-        _run(pool, lambda r0, r1: [_mirror_block(M, r0, r1) for M in mats], blocks)
+        def mirror(r0: int, r1: int) -> None:
+            for M in mats:
+                _mirror_block(M, r0, r1)
+
+        _run(pool, mirror, blocks)
         if not ident:
             inv = np.empty_like(order)
             inv[order] = np.arange(n)
@@ -486,7 +490,7 @@ def _sigma0(X: np.ndarray, bias_var: float) -> np.ndarray:
 
 def iter_deep_kernels(
     X: Any,
-    act: Activation | str | Callable[..., Any],
+    act: DeepParams | Activation | str | Callable[..., Any],
     depth: int,
     *,
     scaling: str | float = "cphi",
@@ -911,7 +915,7 @@ def depth_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             "constant_in_depth": bool(exact and max(conds) - min(conds) <= 1e-8 * max(abs(c) for c in conds)),
         }
         if lin is not None and name != "linear":
-            below = []
+            below: list[bool | None] = []
             for d in ds:
                 if d not in lin:
                     below.append(None)

@@ -378,7 +378,8 @@ _LOCK = threading.Lock()
 
 def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) -> DualTable:
     """Cached :class:`DualTable` for this activation, kernel and variances."""
-    key = (act.key, which, *(int(k) for k in _quantize(np.array([s1, s2], dtype=np.float64))))
+    q1, q2 = (int(k) for k in _quantize(np.array([s1, s2], dtype=np.float64)))
+    key = (act.key, str(which), q1, q2)
     with _LOCK:
         tab = _TABLES.get(key)
     if tab is None:

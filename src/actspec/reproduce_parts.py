@@ -378,7 +378,7 @@ def _final(r: dict[str, Any]) -> float:
 
 
 def _trained_units(
-    ctx: Context, tag: str, X: np.ndarray, y: np.ndarray, act: str, repeats: int, **kw: Any
+    ctx: Context, tag: str, X: np.ndarray, y: np.ndarray | None, act: str, repeats: int, **kw: Any
 ) -> dict[str, Any]:
     """``train`` for one activation over ``repeats`` seeds, one cached unit per seed.
 

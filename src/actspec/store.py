@@ -351,14 +351,14 @@ class ResultStore:
             for name, value in r.columns.items():
                 t = _promote(r.types.get(name), sql_type(value))
                 wanted[name] = _promote(wanted.get(name), t)
-        for name, t in wanted.items():
-            t = t or "DOUBLE"
+        for name, wanted_t in wanted.items():
+            t = wanted_t or "DOUBLE"
             if name not in types:
                 con.execute(f"ALTER TABLE results ADD COLUMN {quote(name)} {t}")
                 types[name] = t
             elif name not in CORE_COLUMNS:
                 have = types[name]
-                new = _promote(have, t)
+                new = _promote(have, t) or have
                 if new != have:
                     con.execute(f"ALTER TABLE results ALTER COLUMN {quote(name)} TYPE {new}")
                     types[name] = new

@@ -354,10 +354,10 @@ def _axis_values(name: str, value: Any, where: str) -> list[Any]:
                     f"parameter {name!r}: geom must be [start, stop, count] with positive "
                     f"start and stop{where}"
                 )
-            vals = np.geomspace(g[0], g[1], int(g[2]))
+            geo = np.geomspace(g[0], g[1], int(g[2]))
             if all(isinstance(x, int) for x in g[:2]):
-                return list(dict.fromkeys(int(round(v)) for v in vals))
-            return [float(v) for v in vals]
+                return list(dict.fromkeys(int(round(v)) for v in geo))
+            return [float(v) for v in geo]
         raise ActspecError(
             f"parameter {name!r}: a table value must be {{range = [a, b]}} or "
             f"{{geom = [a, b, count]}}{where}"

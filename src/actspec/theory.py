@@ -177,8 +177,8 @@ def hermite_decay(
         # no parity: the two parities can decay at different rates (e.g. a jump in phi' shows in
         # one, the next singular derivative in the other); the slower one is the envelope
         subsets = {"odd a": base & (a % 2 == 1), "even a": base & (a % 2 == 0)}
-    fits = {k: _fit_models(a, c2, np.flatnonzero(m)) for k, m in subsets.items()}
-    fits = {k: v for k, v in fits.items() if v is not None}
+    fitted = {k: _fit_models(a, c2, np.flatnonzero(m)) for k, m in subsets.items()}
+    fits: dict[str, dict[str, Any]] = {k: v for k, v in fitted.items() if v is not None}
     if not fits:
         empty.n_points = int(np.sum(base))
         return empty

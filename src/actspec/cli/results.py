@@ -379,13 +379,13 @@ def results_cmd(
     if agg not in AGGS:
         raise ActspecError(f"--agg must be one of {', '.join(AGGS)} (got {agg!r})")
 
-    order_terms: list[str] = []
+    order_terms: list[tuple[str, bool]] = []
     for s in _split(sort):
         desc = s.startswith("-") or s.lower().endswith(":desc")
         name = s.lstrip("-").split(":")[0]
         if name.lower().endswith(" desc"):
             name, desc = name[:-5].strip(), True
-        order_terms.append((name, desc))  # type: ignore[arg-type]
+        order_terms.append((name, desc))
 
     if groups:
         out_names = [*groups, "runs"]
