@@ -77,6 +77,7 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, lobpcg
 
+from . import memory as _mem
 from .activations import Activation, activation
 from .dual import dual, eval_threads
 from .errors import ActspecError
@@ -542,7 +543,7 @@ def choose_method(n: int, method: Method = "auto") -> tuple[str, str]:
     """(method, reason): dense eigvalsh when 3 n x n float64 arrays fit in half the free memory
     and n <= 20000, else the matrix-free iterative solver."""
     need = dense_bytes(n)
-    have = available_memory()
+    have = _mem.available_memory()  # looked up at call time (tests patch actspec.memory)
     gib = 2**30
     if method == "dense":
         return "dense", f"dense (requested): n={n} needs {need / gib:.2f} GiB of {have / gib:.1f} GiB free"

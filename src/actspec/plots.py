@@ -34,7 +34,8 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
 def plot_spectra(
     curves: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, title: str = ""
 ) -> None:
-    """Log-scale eigenvalues (descending) per curve: dicts with label, eigenvalues, resolution."""
+    """Log-scale eigenvalues (descending) per curve: dicts with label, eigenvalues, resolution,
+    and optionally ``index`` (1-based eigenvalue indices, when only some are known)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     floor = None
@@ -43,7 +44,10 @@ def plot_spectra(
         res = float(c.get("resolution", 0.0))
         shown = np.where(ev > res, ev, np.nan)
         style = "--" if c.get("dashed") else "-"
-        ax.semilogy(np.arange(1, ev.size + 1), shown, style, marker=".", ms=3, label=c["label"])
+        if "index" in c:  # only some eigenvalues known (iterative): points at their indices
+            style = "none"
+        idx = np.asarray(c.get("index", np.arange(1, ev.size + 1)))
+        ax.semilogy(idx, shown, style, marker=".", ms=3, label=c["label"])
         floor = res if floor is None else max(floor, res)
     if floor:
         ax.axhline(floor, color="0.5", lw=0.8, ls=":", label="float64 resolution")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .activations import activation
+from .errors import ActspecError
 from .gram import gram, normalization_constant
 from .hermite import hermite_coefficients
 from .spectrum import spectrum
@@ -29,13 +30,51 @@ def run_spectrum(
     dtype: str = "float64",
     device: str | None = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
+    method: str = "auto",
+    k: int = 6,
+    tol: float = 1e-6,
+    maxiter: int = 200,
+    client: Any = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Spectrum of G for every (activation, width): the ``results`` list of ``actspec spectrum``."""
+    """Spectrum of G for every (activation, width): the ``results`` list of ``actspec spectrum``.
+
+    At infinite width ``method`` chooses dense eigvalsh (all eigenvalues) or the matrix-free
+    iterative solver (the ``k`` largest and ``k`` smallest with error bars; ``client``: a Dask
+    client for its passes), or ``"auto"`` (:func:`actspec.largescale.choose_method`). Every
+    infinite-width row records ``method`` and ``method_reason``; ``log`` receives the reason
+    and the solver's progress lines.
+    """
+    from .largescale import choose_method
+
     results = []
+    inf_method, inf_reason = (None, None)
+    if any(m is None for m in widths):
+        inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
+        if log is not None:
+            log(f"method {inf_reason}")
+        if inf_method == "dense":
+            from .memory import available_memory, dense_bytes
+
+            need, have = dense_bytes(int(np.shape(X)[0]), 4.0), available_memory()
+            if need > 0.9 * have:
+                raise ActspecError(
+                    f"dense G∞ for n={np.shape(X)[0]} needs about {need / 2**30:.1f} GiB but only "
+                    f"{have / 2**30:.1f} GiB is free; use --method iterative (matrix-free, the "
+                    "--k extreme eigenvalues with error bars) or a smaller --n"
+                )
     for spec in activations:
         act = activation(spec)
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
+            if m is None and inf_method == "iterative":
+                row = _iterative_row(X, spec, act, train=train, init=init, normalize=normalize,
+                                     k=k, tol=tol, maxiter=maxiter, seed=seed, client=client, log=log)
+                row["method_reason"] = inf_reason
+                if c_phi is not None:
+                    row["c_phi"] = c_phi
+                results.append(row)
+                continue
             label = f"{act.name} (m={m})"
             prog = None
             if on_progress is not None and m is not None:
@@ -70,8 +109,57 @@ def run_spectrum(
             }
             if c_phi is not None:
                 row["c_phi"] = c_phi
+            if m is None:
+                row["method"] = "dense"
+                row["method_reason"] = inf_reason
+                row["eigenvalues_complete"] = True
             results.append(row)
     return results
+
+
+def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init: str, normalize: bool,
+                   k: int, tol: float, maxiter: int, seed: int, client: Any,
+                   log: Callable[[str], None] | None) -> dict[str, Any]:
+    """One ``results`` row from the matrix-free solver: the contract keys from the known
+    eigenvalues (``eigenvalues``: k largest then k smallest, descending) plus error bars."""
+    from .largescale import extreme_eigenvalues
+
+    r = extreme_eigenvalues(X, act, k=k, train=train, init=init, normalize=normalize,  # type: ignore[arg-type]
+                            method="iterative", tol=tol, maxiter=maxiter, seed=seed, client=client,
+                            log=None if log is None else (lambda msg: log(f"{act.name}: {msg}")))
+    lmin, lmax = float(r["smallest"][0]), float(r["largest"][0])
+    err_min = float(r["smallest_error"][0])
+    resolved = lmin > err_min
+    n = int(np.shape(X)[0])
+    return {
+        "activation": spec.strip() if isinstance(spec, str) else act.name,
+        "name": act.name,
+        "width": "inf",
+        "kink_class": act.kink_class,
+        "eigenvalues": r["eigenvalues"],
+        "lambda_min": lmin,
+        "lambda_max": lmax,
+        # λ_min known to ± err_min: when that interval reaches 0 the ratio is only a lower bound
+        "condition_number": lmax / lmin if resolved else (lmax / err_min if err_min > 0 else float("inf")),
+        "condition_number_is_lower_bound": not resolved,
+        "trace": r["trace"],
+        "effective_rank": None,
+        "resolution": err_min,
+        "n_below_resolution": None,
+        "method": r["method"],
+        "eigenvalues_complete": False,
+        "eigenvalue_index": list(range(1, k + 1)) + list(range(n - k + 1, n + 1)),
+        "lambda_min_error": err_min,
+        "lambda_max_error": float(r["largest_error"][0]),
+        "largest": r["largest"],
+        "largest_error": r["largest_error"],
+        "smallest": r["smallest"],
+        "smallest_error": r["smallest_error"],
+        "passes": r["passes"],
+        "kernel_passes": r["kernel_passes"],
+        "cache_dtype": r["cache_dtype"],
+        "seconds": r["seconds"],
+    }
 
 
 def run_hermite(name: str | Any, degree: int, of: str = "derivative") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -95,6 +96,39 @@ def spectrum_cmd(
         ),
     ] = "double",
     digits: Annotated[int, typer.Option("--digits", help="Decimal digits for --precision high.")] = 50,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="Width inf: dense (eigvalsh of the whole G∞), iterative (matrix-free LOBPCG: the "
+            "--k largest and smallest eigenvalues with residual error bars; G∞ never stored, for n "
+            "up to 10^5) or auto (dense when 3 n x n float64 arrays fit in half the free memory "
+            "and n <= 20000; the reason is printed on stderr).",
+        ),
+    ] = "auto",
+    k: Annotated[int, typer.Option("--k", help="Iterative: number of extreme eigenvalues per end.")] = 6,
+    tol: Annotated[
+        float, typer.Option("--tol", help="Iterative: wanted relative residual ‖Gv − λv‖/λ.")
+    ] = 1e-6,
+    maxiter: Annotated[
+        int, typer.Option("--maxiter", help="Iterative: LOBPCG iterations for the smallest end.")
+    ] = 200,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Iterative: run the matrix-free passes on a local Dask cluster of N worker "
+            "processes (0: in this process).",
+        ),
+    ] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Iterative: address of a running dask.distributed scheduler (tcp://host:8786) "
+            "for the matrix-free passes.",
+        ),
+    ] = None,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
     timings: TimingsOpt = False,
@@ -123,19 +157,45 @@ def spectrum_cmd(
             raise ActspecError("--precision high supports --init dzps only")
         results = run_spectrum_high(ds, acts, train=train, normalize=normalize, digits=digits)
     else:
-        with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
-            results = run_spectrum(
-                ds.X,
-                acts,
-                widths,
-                train=train,
-                init=init,
-                normalize=normalize,
-                seed=seed,
-                dtype=dtype,
-                device=device,
-                on_progress=prog,
-            )
+        if method not in ("auto", "dense", "iterative"):
+            raise ActspecError(f"--method must be auto, dense or iterative (got {method!r})")
+        if k < 1 or 2 * k > ds.n:
+            raise ActspecError(f"--k must satisfy 1 <= k <= n/2 (got --k {k} with n={ds.n})")
+        if workers < 0:
+            raise ActspecError(f"--workers must be >= 0 (got {workers})")
+        client = cluster = None
+        if (workers or scheduler) and None in widths:
+            from ..largescale import choose_method
+
+            if choose_method(ds.n, method)[0] == "iterative":  # type: ignore[arg-type]
+                from ..sweep import _start_client
+
+                client, cluster = _start_client(scheduler, workers or 2, 1, True)
+        try:
+            with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
+                results = run_spectrum(
+                    ds.X,
+                    acts,
+                    widths,
+                    train=train,
+                    init=init,
+                    normalize=normalize,
+                    seed=seed,
+                    dtype=dtype,
+                    device=device,
+                    on_progress=prog,
+                    method=method,
+                    k=k,
+                    tol=tol,
+                    maxiter=maxiter,
+                    client=client,
+                    log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                )
+        finally:
+            if client is not None:
+                from ..sweep import _close
+
+                _close(client, cluster)
 
     table = Table(
         title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",
@@ -145,6 +205,8 @@ def spectrum_cmd(
         table.add_column(col, justify="left" if col in ("activation", "class") else "right", no_wrap=True)
     for r in results:
         lam_min = f"<{r['resolution']:.1e}" if r["lambda_min"] < r["resolution"] else _fmt(r["lambda_min"])
+        if "lambda_min_error" in r:  # iterative: value ± residual error bar
+            lam_min = f"{r['lambda_min']:.4g}±{r['lambda_min_error']:.1g}"
         kclass = r["kink_class"].replace("polynomial of degree ", "poly deg ")
         table.add_row(
             r["activation"],
@@ -154,7 +216,7 @@ def spectrum_cmd(
             _fmt(r["lambda_max"]),
             _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
             _fmt(r["trace"]),
-            f"{r['effective_rank']:.2f}",
+            "—" if r["effective_rank"] is None else f"{r['effective_rank']:.2f}",
         )
     console.print(table)
     if any(r["condition_number_is_lower_bound"] for r in results):
@@ -176,6 +238,7 @@ def spectrum_cmd(
                 "eigenvalues": r["eigenvalues"],
                 "resolution": r["resolution"],
                 "dashed": r["width"] != "inf",
+                **({"index": r["eigenvalue_index"]} if "eigenvalue_index" in r else {}),
             }
             for r in results
         ]
@@ -193,6 +256,8 @@ def spectrum_cmd(
             "device": device,
             "precision": precision,
             "data": data,
+            "method": method,
+            "k": k,
         }
         write_json(
             json_path,
