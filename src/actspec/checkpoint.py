@@ -32,6 +32,7 @@ of at most ~32 MiB: saving or loading never holds a second copy of G.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -39,7 +40,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import torch
@@ -155,7 +156,7 @@ def array_digest(*arrays: Any) -> str:
             continue
         arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
         h.update(repr(arr.shape).encode())
-        h.update(memoryview(arr).cast("B"))
+        h.update(arr.data.cast("B"))
     return h.hexdigest()
 
 
@@ -209,14 +210,15 @@ def _write_upper(zf: zipfile.ZipFile, name: str, T: torch.Tensor, blocks: list[t
         _npy_header(fh, dtype, upper_entries(size, blocks))
         for g0, g1, c0 in _row_groups(blocks, size, dtype.itemsize):
             part = T[g0:g1, c0:].to("cpu").numpy()  # a view on CPU, a small copy from a GPU
-            fh.write(memoryview(np.ascontiguousarray(part)).cast("B"))
+            fh.write(np.ascontiguousarray(part).data.cast("B"))
 
 
 def _read_upper(zf: zipfile.ZipFile, name: str, T: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
     """Fill the stored part of T from the member ``name.npy`` (checks size, dtype and CRC)."""
     size = T.shape[0]
     dtype = np.dtype(str(T.dtype).replace("torch.", ""))
-    with zf.open(f"{name}.npy") as fh:
+    with zf.open(f"{name}.npy") as member:
+        fh = cast(io.BufferedIOBase, member)  # a ZipExtFile: readinto, CRC checked at the end
         fmt = np.lib.format
         version = fmt.read_magic(fh)
         reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
@@ -247,7 +249,7 @@ def save_state(
     The float32 buffers are written only when they hold pending neurons.
     """
     t0 = time.perf_counter()
-    meta = {
+    meta: dict[str, Any] = {
         "format": FORMAT,
         "hash": settings_hash(settings),
         "settings": settings,

@@ -30,7 +30,7 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -123,7 +123,7 @@ def _weight_chunks(
     dtype: torch.dtype,
     dev: torch.device,
     first: int = 0,
-) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+) -> Generator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None], None, None]:
     """(stop, w, a, b) per chunk, in compute dtype on ``dev``; b is None when it is all zeros.
 
     Weights are drawn one RNG block ahead in a worker thread (torch releases the GIL), so the
