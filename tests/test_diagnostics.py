@@ -200,7 +200,7 @@ def test_scale_extremes():
         ([[1.0, 2.0], [3.0]], {}, "different lengths"),
         (np.ones((3, 2)), {"chunk": 0}, "chunk"),
         (np.ones((3, 2)), {"bins": 0}, "bins"),
-        (np.ones((3, 2)), {"svd_method": "qr"}, "svd_method"),
+        (np.ones((3, 2)), {"svd_method": "qr"}, "svd-method"),
         (np.ones((3, 2)), {"tol": -1.0}, "tol"),
         (np.ones((3, 2)), {"duplicate_tol": 2.0}, "duplicate_tol"),
     ],

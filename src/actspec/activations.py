@@ -23,7 +23,7 @@ import torch
 
 from .errors import ActspecError
 
-__all__ = ["Activation", "activation", "BUILTIN_NAMES", "ALIASES"]
+__all__ = ["Activation", "activation", "check_defined", "BUILTIN_NAMES", "ALIASES"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -330,7 +330,10 @@ def _builtin(spec: str) -> Activation:
         except ActspecError:
             raise
         except Exception as exc:  # noqa: BLE001 - a user function that fails on tensors
-            raise ActspecError(f"cannot use activation {spec!r}: {exc}") from None
+            raise ActspecError(
+                f"cannot use activation {spec!r}: {exc}; a module:function activation must take "
+                "a torch tensor and return one of the same shape (e.g. built from torch.sin)"
+            ) from None
     if base not in _FACTORIES:
         choices = list(_FACTORIES) + list(ALIASES)
         close = difflib.get_close_matches(base, choices, n=2, cutoff=0.5)
@@ -398,6 +401,40 @@ def _wrap_user(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
         return fn(x)
 
     return call
+
+
+def check_defined(act: Activation, *, bound: float = 20.0, points: int = 4000) -> Activation:
+    """Refuse a user activation that is undefined (NaN) or overflows on [-bound, bound].
+
+    The Gaussian averages behind every G-matrix and Hermite coefficient sample phi and phi' on
+    that range (|z| <= 20 covers the normal law to 1e-88). The grid has an even number of points,
+    so it skips 0: an isolated kink with an unbounded derivative (sqrt(abs(x))) is allowed.
+    """
+    x = np.linspace(-bound, bound, points)
+    for what, fn in (("phi", act.phi), ("its derivative", act.dphi)):
+        with np.errstate(all="ignore"):
+            v = np.asarray(fn(x), dtype=np.float64)
+        if v.shape != x.shape:
+            raise ActspecError(
+                f"activation {act.name!r} must act elementwise: {what} of an array of shape "
+                f"{x.shape} has shape {v.shape}"
+            )
+        nan = np.flatnonzero(np.isnan(v))
+        if nan.size:
+            raise ActspecError(
+                f"activation {act.name!r} is undefined: {what} is NaN at x = {x[nan[0]]:.3g}; an "
+                "activation must be defined on the whole real line (e.g. use abs(x) or relu(x) "
+                "inside sqrt or log)"
+            )
+        inf = np.flatnonzero(np.isinf(v))
+        if inf.size:
+            at = x[inf[np.argmin(np.abs(x[inf]))]]
+            raise ActspecError(
+                f"activation {act.name!r} overflows: {what} is infinite at x = {at:.3g}; Gaussian "
+                f"averages need finite values for |x| <= {bound:g}, so scale the formula down "
+                "(e.g. a smaller power or exponent)"
+            )
+    return act
 
 
 def activation(

@@ -29,7 +29,7 @@ import torch
 
 from .activations import Activation
 from .deep import DeepParams, deep_params
-from .empirical import resolve_device
+from .devices import check_device
 from .errors import ActspecError
 from .gram import check_inputs
 
@@ -138,7 +138,7 @@ def empirical_deep_ntks(
     tdtype = {"float64": torch.float64, "float32": torch.float32}.get(str(dtype).replace("torch.", ""))
     if tdtype is None:
         raise ActspecError(f"dtype must be 'float64' or 'float32' (got {dtype!r})")
-    dev = resolve_device(device)
+    dev = check_device(device)
     item = 8 if tdtype == torch.float64 else 4
     need = L * n * m * item + (L + 4) * n * n * 8 + 3 * n * m * item
     if need > _MEMORY_LIMIT:

@@ -136,7 +136,7 @@ def data_diagnostics(
     ``"auto"`` (``svd`` when min(n,dim)^2 max(n,dim) <= 5e9, else ``gram``).
     """
     if svd_method not in ("auto", "svd", "gram"):
-        raise ActspecError(f"svd_method must be auto, svd or gram, got {svd_method!r}")
+        raise ActspecError(f"--svd-method must be auto, svd or gram, got {svd_method!r}")
     X = _as_matrix(X)
     n, d = X.shape
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
@@ -147,7 +147,7 @@ def data_diagnostics(
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v < 1):
             raise ActspecError(f"{name} must be a number in [0, 1), got {v!r}")
     if tol is not None and not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise ActspecError(f"tol (rank tolerance) must be a finite number >= 0, got {tol!r}")
+        raise ActspecError(f"--rank-tol must be a finite number >= 0, got {tol!r}")
     chunk = int(chunk)
 
     # rescale extreme magnitudes so squared norms neither overflow nor underflow

@@ -25,6 +25,7 @@ import torch
 
 from .activations import Activation, activation
 from .checkpoint import Checkpoint
+from .devices import check_device
 from .dual import (
     _quantize,
     closed_form_dual,
@@ -323,7 +324,7 @@ def gram(
         weights=weights,
         outputs=outputs,
         dtype=tdtype,
-        device=device,
+        device=check_device(device),
         chunk=chunk,
         progress=progress,
         checkpoint=_checkpoint(checkpoint, checkpoint_every, keep_checkpoint),

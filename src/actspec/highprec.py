@@ -168,7 +168,28 @@ def _convert(node: ast.AST, text: str, count: list[int]) -> _Node:
         if len(node.args) != want:
             raise _bad(text, f"{node.func.id} takes {want} argument(s), got {len(node.args)}")
         return _Node("call", node.func.id, tuple(_convert(a, text, count) for a in node.args))
-    raise _bad(text, f"{type(node).__name__} is not allowed")
+    raise _bad(text, f"{_CONSTRUCTS.get(type(node).__name__, type(node).__name__)} is not allowed")
+
+
+# friendlier names of Python constructs an activation formula cannot use
+_CONSTRUCTS = {
+    "IfExp": "a conditional (if/else; use max(x, 0), relu(x) or abs(x))",
+    "Compare": "a comparison (use max, min, relu or abs)",
+    "BoolOp": "and/or",
+    "Lambda": "lambda (write the formula in x directly)",
+    "Attribute": "attribute access (a.b)",
+    "Subscript": "indexing",
+    "Tuple": "a tuple",
+    "List": "a list",
+    "Dict": "a dict",
+    "Set": "a set",
+    "NamedExpr": "assignment (:=)",
+    "JoinedStr": "an f-string",
+    "ListComp": "a comprehension",
+    "GeneratorExp": "a comprehension",
+    "Await": "await",
+    "Yield": "yield",
+}
 
 
 def _uses_x(node: _Node) -> bool:
@@ -442,8 +463,10 @@ def expression_activation(text: str, *, detect_kinks: bool = True) -> Activation
     precision). With ``detect_kinks`` the kinks are located numerically (:mod:`actspec.kinks`) and
     declared on the activation, so the quadratures split there.
     """
+    from .activations import check_defined
+
     expr = parse_expression(text)
-    act = activation(expr, name=expr.text)
+    act = check_defined(activation(expr, name=expr.text))
     if detect_kinks:
         from .kinks import detect_kinks as _detect
 
@@ -497,7 +520,9 @@ def custom_activation(spec: str) -> Activation:
         func = getattr(module, fn, None)
         if not callable(func):
             raise ActspecError(f"{mod!r} has no function {fn!r} (activation {text!r})")
-        act = activation(func, name=text)
+        from .activations import check_defined
+
+        act = check_defined(activation(func, name=text))
         from dataclasses import replace
 
         from .kinks import detect_kinks as _detect
@@ -511,8 +536,8 @@ def custom_activation(spec: str) -> Activation:
             formula=f"python function {text}",
         )
         return act
-    if any(ch in text for ch in "()*+-/") or text == "x":
-        return expression_activation(text)
+    if any(ch in text for ch in "()*+-/") or text == "x" or not text.isidentifier():
+        return expression_activation(text)  # not a name: the parser says what is wrong
     return activation(text)  # unknown name: the built-in lookup raises the helpful error
 
 

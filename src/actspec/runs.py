@@ -11,8 +11,9 @@ import numpy as np
 
 from .activations import activation
 from .errors import ActspecError
-from .gram import gram, normalization_constant
+from .gram import _TRAINS, gram, normalization_constant
 from .hermite import hermite_coefficients
+from .inits import init_scheme
 from .spectrum import spectrum
 
 __all__ = ["run_spectrum", "run_hermite"]
@@ -48,6 +49,11 @@ def run_spectrum(
     from .largescale import choose_method
 
     results = []
+    # bad input fails before any work or output (the method line below goes to stderr)
+    acts = [activation(spec) for spec in activations]
+    if train not in _TRAINS:
+        raise ActspecError(f"--train must be one of {', '.join(_TRAINS)} (got {train!r})")
+    init_scheme(init)
     inf_method, inf_reason = (None, None)
     if any(m is None for m in widths):
         inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
@@ -63,8 +69,7 @@ def run_spectrum(
                     f"{have / 2**30:.1f} GiB is free; use --method iterative (matrix-free, the "
                     "--k extreme eigenvalues with error bars) or a smaller --n"
                 )
-    for spec in activations:
-        act = activation(spec)
+    for spec, act in zip(activations, acts, strict=True):
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
             if m is None and inf_method == "iterative":

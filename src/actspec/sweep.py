@@ -109,6 +109,7 @@ class Param:
     help: str = ""
     required: bool = False
     choices: tuple[Any, ...] = ()
+    minimum: int | None = None  # smallest allowed value of an int parameter
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -145,6 +146,10 @@ class Param:
                 raise bad
         elif t == "int":
             out = _as_int(value, bad)
+            if self.minimum is not None and out < self.minimum:
+                raise ActspecError(
+                    f"parameter {self.name!r} must be an integer >= {self.minimum}, got {value!r}{at}"
+                )
         elif t == "float":
             if isinstance(value, bool):
                 raise bad
@@ -1074,12 +1079,12 @@ def _close(client: Any, cluster: Any) -> None:
 DATA_PARAMS = (
     Param("data", "str", "circle", "data source: circle, sphere, subspace, smoothed, digits, "
           "cifar10, or a .npy/.npz/.csv path"),
-    Param("n", "int", None, "number of points (default depends on the source)"),
-    Param("dim", "int", None, "ambient dimension of synthetic data"),
-    Param("span_dim", "int", None, "span dimension (subspace/smoothed)"),
+    Param("n", "int", None, "number of points (default depends on the source)", minimum=1),
+    Param("dim", "int", None, "ambient dimension of synthetic data", minimum=1),
+    Param("span_dim", "int", None, "span dimension (subspace/smoothed)", minimum=1),
     Param("noise", "float", 0.1, "noise scale (smoothed)"),
-    Param("seed", "int", 0, "seed of the data and the weights"),
-    Param("data_seed", "int", None, "seed of the data only (default: seed)"),
+    Param("seed", "int", 0, "seed of the data and the weights", minimum=0),
+    Param("data_seed", "int", None, "seed of the data only (default: seed)", minimum=0),
     Param("data_dir", "str", None, "CIFAR-10 directory"),
     Param("normalize_inputs", "bool", True, "scale rows to unit norm"),
     Param("preprocess", "str", None, "'paper', 'center', 'standardize' (chain with +)"),
@@ -1243,13 +1248,13 @@ def _register_depth() -> None:
         "depth",
         params=(
             Param("activation", "str", "relu", "activation name"),
-            Param("depth", "int", 1, "number of hidden layers L"),
+            Param("depth", "int", 1, "number of hidden layers L", minimum=1),
             Param("width", "width", "inf", "'inf' (exact kernels) or the width m of a random net"),
             Param("kernel", "str", "ntk", "ntk, penultimate or nngp", choices=kernels),
             Param("scaling", "str", "cphi", "sigma_w^2: cphi, he, raw or a number"),
             Param("bias", "float", 0.0, "bias standard deviation"),
             Param("spectrum_mode", "str", "auto", "auto, full or extremes", choices=modes),
-            Param("angle_bins", "int", 24, "bins of the gradient-angle curve"),
+            Param("angle_bins", "int", 24, "bins of the gradient-angle curve", minimum=1),
             *DATA_PARAMS,
             Param("dtype", "str", "float64", "finite-width arithmetic", choices=("float64", "float32")),
             Param("device", "str", "cpu", "cpu, cuda or auto"),
@@ -1292,7 +1297,7 @@ def _register_analyze() -> None:
             Param("activation", "str", "relu", "activation name"),
             Param("precision", "str", "float64", "float64 or high", choices=("float64", "high")),
             Param("digits", "int", 50, "digits of the extended-precision spectrum"),
-            Param("degree", "int", 1000, "Hermite degree"),
+            Param("degree", "int", 1000, "Hermite degree", minimum=1),
             Param("threshold", "float", 1e-12, "relative threshold for tiny eigenvalues"),
             Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
             *DATA_PARAMS,
@@ -1361,17 +1366,17 @@ def _register_train() -> None:
         "train",
         params=(
             Param("activation", "str", "relu", "activation name"),
-            Param("width", "int", None, "number of neurons m", required=True),
+            Param("width", "int", None, "number of neurons m", required=True, minimum=1),
             Param("lr", "float", None, "learning rate in the units of G", required=True),
-            Param("epochs", "int", None, "epochs of gradient descent", required=True),
+            Param("epochs", "int", None, "epochs of gradient descent", required=True, minimum=1),
             *DATA_PARAMS,
             Param("train", "str", "hidden", "hidden or both", choices=("hidden", "both")),
             Param("init", "str", "dzps", "dzps, fanin or fanout"),
             Param("loss", "str", "mse", "mse or ce", choices=("mse", "ce")),
             Param("labels", "str", "auto", "auto, random, none or a label file"),
-            Param("batch_size", "int", None, "SGD batch size (default full batch)"),
-            Param("repeats", "int", 1, "independent weight draws, averaged"),
-            Param("log_every", "int", None, "log every k-th epoch"),
+            Param("batch_size", "int", None, "SGD batch size (default full batch)", minimum=1),
+            Param("repeats", "int", 1, "independent weight draws, averaged", minimum=1),
+            Param("log_every", "int", None, "log every k-th epoch", minimum=1),
             Param("target_loss", "float", None, "loss for the epochs-to-target comparison"),
             Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
             Param("dtype", "str", "float32", "training arithmetic", choices=("float64", "float32")),

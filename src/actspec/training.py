@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from .activations import Activation, activation
+from .devices import check_device
 from .empirical import resolve_device
 from .errors import ActspecError
 from .gram import check_inputs, gram, normalization_constant
@@ -1164,12 +1165,7 @@ def train(
     )
     if tdtype is None:
         raise ActspecError(f"--dtype must be 'float64' or 'float32' (got {dtype!r})")
-    try:
-        dev = resolve_device(device)
-    except (RuntimeError, TypeError):
-        raise ActspecError(f"unknown device {device!r}; use cpu, cuda or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ActspecError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
+    dev = check_device(device)
     T = make_targets(y, n, loss)
     check_label_conflicts(Xv, T.Y)
     if target_loss is None:

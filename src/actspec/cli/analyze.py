@@ -83,7 +83,7 @@ def analyze_cmd(
         bool,
         typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi)."),
     ] = False,
-    rows: Annotated[int, typer.Option("--rows", help="Hermite coefficients to print.")] = 8,
+    rows: Annotated[int, typer.Option("--rows", min=0, help="Hermite coefficients to print.")] = 8,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
 ) -> None:

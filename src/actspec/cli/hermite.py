@@ -29,7 +29,8 @@ def hermite_cmd(
         typer.Option("--compare", help="Other activations to overlay in the plot."),
     ] = None,
     rows: Annotated[
-        int, typer.Option("--rows", help="Table rows to print (all nonzero up to this many).")
+        int,
+        typer.Option("--rows", min=0, help="Table rows to print (all nonzero up to this many)."),
     ] = 20,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,

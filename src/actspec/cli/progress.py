@@ -19,8 +19,9 @@ from .common import err_console
 
 @contextmanager
 def neuron_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None] | None]:
-    """Yields ``update(label, done, total)`` driving one bar per label (None when disabled)."""
-    if not enabled:
+    """Yields ``update(label, done, total)`` driving one bar per label (None when disabled or
+    when stderr is not a terminal: a bar there would only add stray lines around messages)."""
+    if not enabled or not err_console.is_terminal:
         yield None
         return
     with Progress(

@@ -159,7 +159,7 @@ def spectrum_cmd(
     else:
         if method not in ("auto", "dense", "iterative"):
             raise ActspecError(f"--method must be auto, dense or iterative (got {method!r})")
-        if k < 1 or 2 * k > ds.n:
+        if k < 1 or (method == "iterative" and 2 * k > ds.n):  # dense: --k is not used
             raise ActspecError(f"--k must satisfy 1 <= k <= n/2 (got --k {k} with n={ds.n})")
         if workers < 0:
             raise ActspecError(f"--workers must be >= 0 (got {workers})")
