@@ -54,7 +54,8 @@ def test_spectrum_defaults_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_hermite_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     js = tmp_path / "h.json"
-    code, _, _ = _run(["hermite", "elu", "--degree", "12", "--json", str(js), "--plot", str(tmp_path / "h.png")],
+    code, _, _ = _run(["hermite", "elu", "--degree", "12", "--json", str(js),
+                       "--plot", str(tmp_path / "h.png")],
                       capsys)
     assert code == 0
     d = json.loads(js.read_text())
@@ -84,7 +85,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("args,fragment", BAD)
-def test_bad_input_one_line_exit_2(args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_one_line_exit_2(
+    args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _run(args, capsys)
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -134,7 +137,8 @@ def test_spectrum_high_precision_resolves_tiny_eigenvalues(tmp_path: Path,
 
 def test_expression_activation_equals_builtin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     js = tmp_path / "e.json"
-    code, _, _ = _run(["spectrum", "-a", "x*sigmoid(x)", "-a", "swish", "--n", "9", "--json", str(js)], capsys)
+    code, _, _ = _run(["spectrum", "-a", "x*sigmoid(x)", "-a", "swish", "--n", "9", "--json", str(js)],
+                      capsys)
     assert code == 0
     a, b = json.loads(js.read_text())["results"]
     np.testing.assert_allclose(a["eigenvalues"], b["eigenvalues"], rtol=1e-10, atol=1e-13)

@@ -168,7 +168,8 @@ def test_normalize_gives_unit_second_moment(rng: np.random.Generator) -> None:
 def test_general_norms_tanh_matches_quadrature(rng: np.random.Generator) -> None:
     from actspec.dual import dual
 
-    X = rng.standard_normal((9, 4)) * np.array([[0.5], [1.5], [1.0], [0.5], [2.0], [1.0], [0.7], [1.5], [1.1]])
+    norms = np.array([[0.5], [1.5], [1.0], [0.5], [2.0], [1.0], [0.7], [1.5], [1.1]])
+    X = rng.standard_normal((9, 4)) * norms
     K = X @ X.T
     s = np.diag(K)
     expected = dual(actspec.activation("tanh"), s[:, None], s[None, :], K, method="quadrature") * K

@@ -27,6 +27,7 @@ from .activations import Activation, activation
 from .checkpoint import Checkpoint
 from .devices import check_device
 from .dual import (
+    Which,
     _quantize,
     closed_form_dual,
     dual,
@@ -93,7 +94,7 @@ def _tiles(n: int) -> list[tuple[int, int, int, int]]:
 
 
 def _dual_evaluator(
-    act: Activation, which: str, s: np.ndarray
+    act: Activation, which: Which, s: np.ndarray
 ) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
     """f(K_tile, rows, cols) -> E[f(u) f(v)] on a tile, the same values as :func:`dual.dual`.
 
@@ -104,7 +105,12 @@ def _dual_evaluator(
     """
     probe = np.ones(1)
     if closed_form_dual(act, probe, probe, probe, which) is not None:
-        return lambda c, r, k: closed_form_dual(act, s[r, None], s[None, k], c, which)
+        def closed(c: np.ndarray, r: slice, k: slice) -> np.ndarray:
+            out = closed_form_dual(act, s[r, None], s[None, k], c, which)
+            assert out is not None  # a closed form exists (checked on the probe)
+            return out
+
+        return closed
     uniq, first, inverse = np.unique(_quantize(s), return_index=True, return_inverse=True)
     cls = inverse.ravel()
     if len(uniq) ** 2 > 36:
@@ -300,12 +306,13 @@ def gram(
             return np.kron(np.eye(outputs), gram_infinite(Xv, a, train=train, init=init))
         return gram_infinite(Xv, a, train=train, init=init)
     try:
-        m = int(width)
+        m = int(width)  # type: ignore[arg-type]  # width is not None here (not infinite)
+        whole = m == float(width)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ActspecError(
             f"width must be a positive integer or None/'inf' (got {width!r})"
         ) from None
-    if m < 1 or m != float(width):
+    if m < 1 or not whole:
         raise ActspecError(f"width must be a positive integer (got {width!r})")
     if outputs < 1:
         raise ActspecError(f"outputs must be >= 1 (got {outputs})")

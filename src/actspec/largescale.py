@@ -564,7 +564,7 @@ def choose_method(n: int, method: Method = "auto") -> tuple[str, str]:
 
 def _nystrom(Om: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stable randomized Nyström G ≈ U diag(lam) Uᵀ from Y = G Ω, Ω orthonormal (Tropp et al. 2017)."""
-    nu = math.sqrt(Om.shape[0]) * np.finfo(np.float64).eps * float(np.linalg.norm(Y, 2))
+    nu = math.sqrt(Om.shape[0]) * float(np.finfo(np.float64).eps) * float(np.linalg.norm(Y, 2))
     nu = max(nu, 1e-300)
     Yn = Y + nu * Om
     C = Om.T @ Yn

@@ -73,8 +73,10 @@ def run_spectrum(
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
             if m is None and inf_method == "iterative":
-                row = _iterative_row(X, spec, act, train=train, init=init, normalize=normalize,
-                                     k=k, tol=tol, maxiter=maxiter, seed=seed, client=client, log=log)
+                row: dict[str, Any] = _iterative_row(
+                    X, spec, act, train=train, init=init, normalize=normalize, k=k, tol=tol,
+                    maxiter=maxiter, seed=seed, client=client, log=log,
+                )
                 row["method_reason"] = inf_reason
                 if c_phi is not None:
                     row["c_phi"] = c_phi
@@ -97,7 +99,7 @@ def run_spectrum(
                 progress=prog,
             )
             s = spectrum(G)
-            row: dict[str, Any] = {
+            row = {
                 "activation": spec.strip() if isinstance(spec, str) else act.name,
                 "name": act.name,
                 "width": "inf" if m is None else int(m),
