@@ -305,7 +305,8 @@ def test_cli_writes_the_library_result(tmp_path: Path, capsys: pytest.CaptureFix
     X = actspec.datasets.load_data("sphere", n=60, dim=8, seed=2).X
     out, js = tmp_path / "G.npy", tmp_path / "G.json"
     code, stdout, _ = _cli(["-a", "elu", *DATA, "--width", "700", "--dtype", "float32",
-                            "--device", "cpu", "--out", str(out), "--json", str(js)], capsys)
+                            "--device", "cpu", "--out", str(out), "--json", str(js), "--timings"],
+                           capsys)
     assert code == 0 and "wrote" in stdout
     assert np.array_equal(np.load(out), actspec.gram(X, "elu", 700, seed=2, dtype="float32"))
     d = json.loads(js.read_text())

@@ -37,6 +37,7 @@ from .common import (
     PreprocessOpt,
     SeedOpt,
     SpanDimOpt,
+    TimingsOpt,
     console,
     err_console,
     load_dataset,
@@ -214,6 +215,7 @@ def gram_cmd(
         typer.Option("--keep-checkpoint", help="Keep the checkpoint file after success."),
     ] = False,
     json_path: JsonOpt = None,
+    timings: TimingsOpt = False,
 ) -> None:
     """Compute the G-matrix of one activation and write it to --out (.npy, float64).
 
@@ -269,7 +271,7 @@ def gram_cmd(
             },
             "checkpoint": ckpt.info() if ckpt else None,
             "meta": run_metadata(device=dev),
-        })
+        }, timings=timings)
         console.print(f"wrote {json_path}")
 
 
