@@ -616,8 +616,8 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise ActspecError(f"{what}: cannot read .npy file ({exc})") from None
 
 
-def load_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a user data file (.npy, .npz with X[, y], .csv): returns raw (X, y or None)."""
+def _existing_file(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """The data file's path and its name for messages; ActspecError if it is missing or a folder."""
     p = Path(path).expanduser()
     what = f"data file {str(p)!r}"
     if not p.exists():
@@ -626,6 +626,12 @@ def load_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | No
         )
     if p.is_dir():
         raise ActspecError(f"{what} is a directory; give a .npy, .npz or .csv file")
+    return p, what
+
+
+def load_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a user data file (.npy, .npz with X[, y], .csv): returns raw (X, y or None)."""
+    p, what = _existing_file(path)
     suffix = p.suffix.lower()
     y: Any = None
     if suffix == ".npy":
@@ -764,14 +770,7 @@ def check_source(spec: Any, *, data_dir: str | os.PathLike[str] | None = None) -
         return "real"
     if not os.path.splitext(raw)[1] and not os.path.exists(raw):
         raise _unknown_source(raw)
-    p = Path(raw).expanduser()
-    what = f"data file {str(p)!r}"
-    if not p.exists():
-        raise ActspecError(
-            f"{what} does not exist; give an existing .npy, .npz or .csv path or a data set name"
-        )
-    if p.is_dir():
-        raise ActspecError(f"{what} is a directory; give a .npy, .npz or .csv file")
+    p, what = _existing_file(raw)
     if p.suffix.lower() not in (".npy", ".npz", ".csv", ".txt"):
         raise ActspecError(
             f"{what}: unknown file type {p.suffix.lower()!r}; use .npy, .npz (keys X, y) or .csv"
