@@ -53,3 +53,16 @@ def test_python_warnings_become_one_line(capsys: pytest.CaptureFixture[str]) -> 
         "warning: overflow encountered in multiply (numerical overflow or invalid values: results "
         "may be inf/NaN; try --normalize)"
     ]
+
+
+def test_dense_too_large_is_the_only_stderr_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The method line is printed only after the memory check, so a refusal stays one line."""
+    monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**20)  # 1 MiB free
+    out = tmp_path / "d.json"
+    assert run(["spectrum", "-a", "relu", "--data", "sphere", "--n", "500", "--dim", "4",
+                "--method", "dense", "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: dense G∞ for n=500 needs about")
+    assert "--method iterative" in err[0] and not out.exists()

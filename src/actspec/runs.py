@@ -57,8 +57,6 @@ def run_spectrum(
     inf_method, inf_reason = (None, None)
     if any(m is None for m in widths):
         inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
-        if log is not None:
-            log(f"method {inf_reason}")
         if inf_method == "dense":
             from .memory import available_memory, dense_bytes
 
@@ -69,6 +67,8 @@ def run_spectrum(
                     f"{have / 2**30:.1f} GiB is free; use --method iterative (matrix-free, the "
                     "--k extreme eigenvalues with error bars) or a smaller --n"
                 )
+        if log is not None:  # after every check: an error is the only line on stderr
+            log(f"method {inf_reason}")
     for spec, act in zip(activations, acts, strict=True):
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
