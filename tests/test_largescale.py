@@ -133,6 +133,7 @@ def test_choose_method_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**30)
     method, reason = choose_method(10_000)
     assert method == "iterative" and "2.2 GiB" in reason and "1.0 GiB free" in reason
+    assert choose_method(500, "dense")[1] == "dense (requested): n=500, needs 0.01 GiB"
 
 
 def test_cli_iterative_json_matches_library(tmp_path: Any) -> None:

@@ -68,7 +68,9 @@ def run_spectrum(
                     "--k extreme eigenvalues with error bars) or a smaller --n"
                 )
         if log is not None:  # after every check: an error is the only line on stderr
-            log(f"method {inf_reason}")
+            from .memory import available_memory as _free
+
+            log(f"method {inf_reason} [{_free() / 2**30:.1f} GiB free now]")
     for spec, act in zip(activations, acts, strict=True):
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
