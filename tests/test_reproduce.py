@@ -94,3 +94,11 @@ def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "leaves no part" in capsys.readouterr().err
     assert run(["reproduce", "all", "--skip", "fig7", "--out", str(tmp_path / "o")]) == 2
     assert "unknown part 'fig7'" in capsys.readouterr().err
+
+
+def test_unknown_device_refused_before_any_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert run(["reproduce", "fig1", "--device", "tpu", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown --device 'tpu'" in err[0]
+    assert not out.exists()

@@ -150,11 +150,14 @@ def _cache_file(ctx: Context, part: Part) -> Path:
 
 
 def check_reproduction_inputs(
-    out: str | Path, *, seed: int = 0, data: str = "digits", data_dir: str | None = None
+    out: str | Path, *, seed: int = 0, data: str = "digits", data_dir: str | None = None,
+    device: str = "cpu",
 ) -> Path:
-    """Validate the output directory, seed and data source before any part starts."""
+    """Validate the output directory, seed, data source and device before any part starts."""
     from .datasets import check_source
+    from .devices import check_device
 
+    check_device(device)
     out_dir = check_output_dir(out, "--out")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ActspecError(f"--seed must be a non-negative integer, got {seed!r}")
@@ -183,7 +186,7 @@ def run_reproduction(
     finite-width networks on ``cpu``, ``cuda`` or ``auto``; ``skip`` leaves parts out.
     """
     names = part_names(name, skip)
-    out_dir = check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
+    out_dir = check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir, device=device)
     (out_dir / "cache").mkdir(parents=True, exist_ok=True)
     ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir, device=device,
                   force=force, on_unit=on_unit)

@@ -64,7 +64,7 @@ def reproduce_cmd(
 
     skipped = list(skip or [])
     names = part_names(name, skipped)
-    check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir)
+    check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir, device=device)
     est = expected_seconds(name, quick, skipped)
     err_console.print(
         f"reproduce {name}: {len(names)} parts, expected ≈ {est / 60:.1f} min "
