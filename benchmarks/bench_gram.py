@@ -314,6 +314,27 @@ def estimate_finite(n: int, m: int, d: int, peak: float, rng_per_neuron: float) 
     return work / (0.7 * peak * 1e9) + 0.6 * rng_per_neuron * m
 
 
+def _finite_row(
+    n: int, m: int, d: int, dtype: str, mode: str, t: float, peak: float, mem: PeakMemory, busy: float
+) -> dict[str, Any]:
+    """The fields every finite-width row has: time, GFLOP/s, fraction of peak, memory, load."""
+    gf = finite_flops(n, m, d) / t / 1e9
+    return {
+        "n": n,
+        "m": m,
+        "dtype": dtype,
+        "mode": mode,
+        "seconds": t,
+        "gflops": gf,
+        "peak_gflops": peak,
+        "fraction_of_peak": gf / peak,
+        "peak_rss_gib": mem.peak / GIB,
+        "above_gib": mem.above / GIB,
+        "load": _loadavg(),
+        "busy_before": busy,
+    }
+
+
 def bench_finite(
     X: np.ndarray,
     m: int,
@@ -330,23 +351,10 @@ def bench_finite(
     busy = wait_quiet()
     with PeakMemory() as mem:
         t, G = best_time(lambda: actspec.gram(X, "relu", **kwargs), 1)
-    gf = finite_flops(n, m, d) / t / 1e9
-    row = {
-        "n": n,
-        "m": m,
-        "dtype": dtype,
-        "mode": mode,
-        "seconds": t,
-        "gflops": gf,
-        "peak_gflops": peak,
-        "fraction_of_peak": gf / peak,
-        "peak_rss_gib": mem.peak / GIB,
-        "above_gib": mem.above / GIB,
-        "load": _loadavg(),
-        "busy_before": busy,
-        "symmetric": bool(np.array_equal(G, G.T)),
-    }
+    row = _finite_row(n, m, d, dtype, mode, t, peak, mem, busy)
+    row["symmetric"] = bool(np.array_equal(G, G.T))
     del G
+    gf = row["gflops"]
     log(f"  n={n} m={m} {dtype} ({mode}): {t:.2f}s {gf:.1f} GFLOP/s = {100 * gf / peak:.0f}% of peak")
     return row
 
@@ -370,20 +378,8 @@ def bench_checkpoint(
             t, G = best_time(
                 lambda: actspec.gram(X, "relu", width=m, dtype=dtype, checkpoint=ckpt), 1
             )
-    gf = finite_flops(n, m, d) / t / 1e9
-    row = {
-        "n": n,
-        "m": m,
-        "dtype": dtype,
-        "mode": "checkpoint",
-        "seconds": t,
-        "gflops": gf,
-        "peak_gflops": peak,
-        "fraction_of_peak": gf / peak,
-        "peak_rss_gib": mem.peak / GIB,
-        "above_gib": mem.above / GIB,
-        "load": _loadavg(),
-        "busy_before": busy,
+    row = _finite_row(n, m, d, dtype, "checkpoint", t, peak, mem, busy)
+    row |= {
         "checkpoint_every": every,
         "saves": ckpt.saves,
         "save_seconds": ckpt.save_seconds,
