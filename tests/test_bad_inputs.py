@@ -280,6 +280,8 @@ CASES: list[Case] = [
                                     "{tmp}/rep"], "--data-dir", ["rep"]),
     Case("reproduce-seed-negative", ["reproduce", "fig1", "--quick", "--seed", "-2", "--out",
                                      "{tmp}/rep"], "--seed", ["rep"]),
+    Case("reproduce-workers-zero", ["reproduce", "fig1", "--quick", "--workers", "0", "--out",
+                                    "{tmp}/rep"], "--workers", ["rep"]),
     Case("reproduce-out-under-file", ["reproduce", "fig1", "--quick", "--out", _sub("afile", "rep")],
          "not a directory", []),
     # ---- gram

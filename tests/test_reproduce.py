@@ -84,6 +84,48 @@ def test_units_cache_resume_and_force(tmp_path: Path) -> None:
     assert calls == ["a", "forced"]
 
 
+def test_unit_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
+    """A unit with arguments is reused exactly when its arguments (arrays by content) match."""
+    from actspec.reproduce import Context
+
+    calls: list[float] = []
+
+    def work(X: np.ndarray, kw: dict) -> dict:
+        calls.append(float(X.sum()) + kw["lr"])
+        return {"s": float(X.sum()) * kw["lr"]}
+
+    ctx = Context(tmp_path, part_name="part")
+    X = np.arange(4.0)
+    assert ctx.unit("u", work, (X, {"lr": 2.0})) == {"s": 12.0}
+    assert ctx.unit("u", work, (X.copy(), {"lr": 2.0})) == {"s": 12.0}  # same content: cached
+    assert ctx.unit("u", work, (X + 1, {"lr": 2.0})) == {"s": 20.0}  # new data: recomputed
+    assert ctx.unit("u", work, (X, {"lr": 3.0})) == {"s": 18.0}  # new setting: recomputed
+    assert calls == [8.0, 12.0, 9.0]
+    assert len(list((tmp_path / "cache" / "units" / "part").glob("u-*.json"))) == 3
+
+
+def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
+    """--workers: training units computed in spawned processes equal the in-order ones."""
+    from actspec.datasets import load_data
+    from actspec.reproduce import Context
+    from actspec.reproduce_parts import _trained_units, _unit_jobs
+
+    ds = load_data("circle", n=8, dim=4, seed=0)
+    kw = dict(width=256, lr=0.05, epochs=5, log_every=5, normalize=True)
+    seen: list[tuple[str, str]] = []
+    par = Context(tmp_path / "par", part_name="p", workers=2, on_unit=lambda k, s: seen.append((k, s)))
+    jobs = [j for act in ("relu", "tanh") for j in _unit_jobs(par, "t", ds.X, ds.y, act, 2, **kw)]
+    par.prefetch(jobs)
+    assert sorted(k for k, s in seen if s == "done") == sorted(j[0] for j in jobs)
+    assert len(list((tmp_path / "par" / "cache" / "units" / "p").glob("*.json"))) == 4
+    seq = Context(tmp_path / "seq", part_name="p")
+    for act in ("relu", "tanh"):
+        a = _trained_units(par, "t", ds.X, ds.y, act, 2, **kw)  # loads the prefetched units
+        b = _trained_units(seq, "t", ds.X, ds.y, act, 2, **kw)  # computes them in this process
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
+    assert sum(s == "start" for _, s in seen) == 0  # nothing was recomputed in order
+
+
 def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from actspec.reproduce import part_names
 

@@ -14,9 +14,11 @@ import base64
 import hashlib
 import html
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,31 +49,110 @@ class Context:
     device: str = "cpu"
     force: bool = False  # recompute cached units too
     part_key: str = ""  # cache key of the running part (set by run_reproduction)
+    part_name: str = ""  # name of the running part: units are cached in cache/units/<part_name>/
     on_unit: Callable[[str, str], None] | None = None  # on_unit(key, "start" | "cached" | "done")
+    workers: int = 1  # processes that compute prefetched units
+    _fresh: set[str] = field(default_factory=set)  # units computed by prefetch in this run
 
     def fig(self, name: str) -> Path:
         return self.out / name
 
-    def unit(self, key: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``fn()`` computed once per part settings and ``key``, cached in ``cache/units/``.
+    def _unit_path(self, key: str, args: tuple[Any, ...] = ()) -> Path:
+        name = f"{key}-{_digest(args)}" if args else key
+        return self.out / "cache" / "units" / (self.part_name or self.part_key) / f"{name}.json"
+
+    def _store_unit(self, key: str, args: tuple[Any, ...], result: dict[str, Any]) -> None:
+        path = self._unit_path(key, args)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)  # atomic: an interrupted unit leaves nothing behind
+        if self.on_unit:
+            self.on_unit(key, "done")
+
+    def prefetch(self, jobs: Sequence[tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]]) -> None:
+        """Compute the uncached units among ``jobs`` = ``(key, fn, args)`` in parallel.
+
+        With ``workers`` > 1 the missing units run in that many spawned processes, each with
+        ``cores // workers`` torch threads (one-thread processes beat one two-thread process on
+        the memory-bound training steps), and each is cached as it finishes; the part's later
+        ``unit(key, ...)`` calls then load them. ``fn`` must be a module-level function (it is
+        pickled). With one worker this does nothing and ``unit`` computes the units in order.
+        Workers ignore Ctrl-C; the main process stops them and keeps the finished units.
+        """
+        todo = [
+            j for j in jobs
+            if j[0] not in self._fresh and (self.force or not self._unit_path(j[0], j[2]).exists())
+        ]
+        if self.workers <= 1 or len(todo) < 2:
+            return
+        import multiprocessing
+
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        pool = multiprocessing.get_context("spawn").Pool(
+            min(self.workers, len(todo)), initializer=_worker_init, initargs=(threads,)
+        )
+        try:
+            if self.on_unit:
+                for key, _, _ in todo:
+                    self.on_unit(key, "queued")
+            args_of = {key: args for key, _, args in todo}
+            for key, result in pool.imap_unordered(_run_job, todo):
+                self._store_unit(key, args_of[key], result)
+                self._fresh.add(key)
+        finally:
+            pool.terminate()
+            pool.join()
+
+    def unit(
+        self, key: str, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...] = ()
+    ) -> dict[str, Any]:
+        """``fn(*args)`` computed once, cached in ``cache/units/<part>/``.
 
         Long parts (the training runs) are split into units (one activation and seed each),
-        so an interrupted part resumes from its last finished unit. Fresh and cached results
-        are both returned after a JSON round trip, so they are identical.
+        so an interrupted part resumes from its last finished unit. The file name is ``key``
+        plus a digest of ``args`` (arrays by content), so a unit is reused exactly when its
+        inputs are the same, even if the part's other code (claims, plots) changed. Fresh and
+        cached results are both returned after a JSON round trip, so they are identical.
         """
-        path = self.out / "cache" / "units" / self.part_key / f"{key}.json"
+        path = self._unit_path(key, args)
+        if key in self._fresh:  # just computed by prefetch (also under --force)
+            return dict(json.loads(path.read_text()))
         if path.exists() and not self.force:
             if self.on_unit:
                 self.on_unit(key, "cached")
             return dict(json.loads(path.read_text()))
         if self.on_unit:
             self.on_unit(key, "start")
-        result = fn()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, result)  # atomic: an interrupted unit leaves nothing behind
-        if self.on_unit:
-            self.on_unit(key, "done")
+        result = fn(*args)
+        self._store_unit(key, args, result)
         return dict(json.loads(json.dumps(to_jsonable(result))))
+
+
+def _digest(args: tuple[Any, ...]) -> str:
+    """Short content hash of unit arguments (arrays by dtype, shape and bytes)."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in args:
+        if isinstance(a, np.ndarray):
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(json.dumps(to_jsonable(a), sort_keys=True, default=repr).encode())
+        h.update(b"|")
+    return h.hexdigest()[:12]
+
+
+def _worker_init(threads: int) -> None:
+    """Start-up of a prefetch process: Ctrl-C is the main process's to handle."""
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+
+
+def _run_job(job: tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]) -> tuple[str, dict[str, Any]]:
+    key, fn, args = job
+    return key, fn(*args)
 
 
 @dataclass
@@ -151,13 +232,17 @@ def _cache_file(ctx: Context, part: Part) -> Path:
 
 def check_reproduction_inputs(
     out: str | Path, *, seed: int = 0, data: str = "digits", data_dir: str | None = None,
-    device: str = "cpu",
+    device: str = "cpu", workers: int = 1,
 ) -> Path:
-    """Validate the output directory, seed, data source and device before any part starts."""
+    """Validate the output directory, seed, data source, device and workers before any part starts."""
     from .datasets import check_source
     from .devices import check_device
 
     check_device(device)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ActspecError(
+            f"--workers must be a positive integer (processes for the training units), got {workers!r}"
+        )
     out_dir = check_output_dir(out, "--out")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ActspecError(f"--seed must be a non-negative integer, got {seed!r}")
@@ -176,6 +261,7 @@ def run_reproduction(
     force: bool = False,
     device: str = "cpu",
     skip: Sequence[str] = (),
+    workers: int = 1,
     on_part: Callable[[str, str, int, int], None] | None = None,
     on_unit: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -184,17 +270,20 @@ def run_reproduction(
     ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done";
     ``on_unit(key, state)`` likewise for the cached units inside long parts. ``device`` runs the
     finite-width networks on ``cpu``, ``cuda`` or ``auto``; ``skip`` leaves parts out.
+    ``workers`` processes compute the fig1 training units in parallel (see ``Context.prefetch``).
     """
     names = part_names(name, skip)
-    out_dir = check_reproduction_inputs(out, seed=seed, data=data, data_dir=data_dir, device=device)
+    out_dir = check_reproduction_inputs(
+        out, seed=seed, data=data, data_dir=data_dir, device=device, workers=workers
+    )
     (out_dir / "cache").mkdir(parents=True, exist_ok=True)
     ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir, device=device,
-                  force=force, on_unit=on_unit)
+                  force=force, on_unit=on_unit, workers=workers)
     parts: dict[str, Any] = {}
     for k, pname in enumerate(names):
         part = PARTS[pname]
         cache = _cache_file(ctx, part)
-        ctx.part_key = cache.stem
+        ctx.part_key, ctx.part_name = cache.stem, part.name
         if cache.exists() and not force:
             parts[pname] = json.loads(cache.read_text())
             if on_part:

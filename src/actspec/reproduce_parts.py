@@ -377,6 +377,29 @@ def _final(r: dict[str, Any]) -> float:
     return float(vals[-1]) if vals else float("nan")
 
 
+def _train_unit(
+    X: np.ndarray, y: np.ndarray | None, act: str, seed: int, device: str, kw: dict[str, Any]
+) -> dict[str, Any]:
+    """One cached training unit: ``train`` for one activation and seed (module level, so
+    ``Context.prefetch`` can run it in another process)."""
+    from .training import train
+
+    out = train(X, y, [act], repeats=1, seed=seed, device=device, **kw)
+    if out["interrupted"]:
+        raise KeyboardInterrupt
+    return dict(out["results"][0])
+
+
+def _unit_jobs(
+    ctx: Context, tag: str, X: np.ndarray, y: np.ndarray | None, act: str, repeats: int, **kw: Any
+) -> list[tuple[str, Any, tuple[Any, ...]]]:
+    """The ``(key, fn, args)`` units of one activation over ``repeats`` seeds."""
+    return [
+        (f"{tag}-{act}-seed{ctx.seed + r}", _train_unit, (X, y, act, ctx.seed + r, ctx.device, kw))
+        for r in range(repeats)
+    ]
+
+
 def _trained_units(
     ctx: Context, tag: str, X: np.ndarray, y: np.ndarray | None, act: str, repeats: int, **kw: Any
 ) -> dict[str, Any]:
@@ -386,19 +409,11 @@ def _trained_units(
     interrupted after some seeds resumes with the others. Ctrl-C inside a unit caches nothing.
     """
     from .activations import activation
-    from .training import _aggregate, train
+    from .training import _aggregate
 
     runs, warnings = [], []
-    for r in range(repeats):
-        seed = ctx.seed + r
-
-        def one(seed: int = seed) -> dict[str, Any]:
-            out = train(X, y, [act], repeats=1, seed=seed, device=ctx.device, **kw)
-            if out["interrupted"]:
-                raise KeyboardInterrupt
-            return dict(out["results"][0])
-
-        res = ctx.unit(f"{tag}-{act}-seed{seed}", one)
+    for key, fn, args in _unit_jobs(ctx, tag, X, y, act, repeats, **kw):
+        res = ctx.unit(key, fn, args)
         run = dict(res["runs"][0])
         ev = res.get("eigenvalues_init")
         run["_eigenvalues_init"] = None if ev is None else np.asarray(ev, dtype=np.float64)
@@ -428,17 +443,16 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
     m, epochs, repeats = (10_000, 600, 2) if ctx.quick else (1_000_000, 3000, 5)
     acts = ["tanh", "relu", "swish", "elu"]
     claims, figures, numbers = [], [], {}
-    for n, lr in ((10, 0.1), (50, 0.05)):
-        ds = load_data("circle", n=n, dim=10, seed=ctx.seed, preprocess="paper")
-        out = {
-            "results": [
-                _trained_units(
-                    ctx, f"n{n}", ds.X, ds.y, act, repeats, width=m, lr=lr, epochs=epochs,
-                    log_every=max(1, epochs // 30), normalize=True,
-                )
-                for act in acts
-            ]
-        }
+    sizes = {10: 0.1, 50: 0.05}
+    data = {n: load_data("circle", n=n, dim=10, seed=ctx.seed, preprocess="paper") for n in sizes}
+    kws = {n: dict(width=m, lr=lr, epochs=epochs, log_every=max(1, epochs // 30), normalize=True)
+           for n, lr in sizes.items()}
+    # with --workers, every (size, activation, seed) unit runs in parallel, the longest first
+    ctx.prefetch([job for n in sorted(sizes, reverse=True) for act in acts
+                  for job in _unit_jobs(ctx, f"n{n}", data[n].X, data[n].y, act, repeats, **kws[n])])
+    for n, lr in sizes.items():
+        ds = data[n]
+        out = {"results": [_trained_units(ctx, f"n{n}", ds.X, ds.y, act, repeats, **kws[n]) for act in acts]}
         res = {r["activation"]: r for r in out["results"]}
         fname = f"fig1_training_n{n}.png"
         plot_training(out["results"], ctx.fig(fname), title=f"Figure 1: GD, circle n={n}, m={m}, lr={lr}")
