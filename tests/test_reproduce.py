@@ -126,6 +126,17 @@ def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
     assert sum(s == "start" for _, s in seen) == 0  # nothing was recomputed in order
 
 
+def test_expected_time_depends_on_the_data() -> None:
+    """CIFAR-10 at the paper's size is far more work than digits; quick runs do not depend on it."""
+    from actspec.reproduce import PARTS, expected_seconds
+
+    digits, cifar = expected_seconds("fig2", False), expected_seconds("fig2", False, data="cifar10")
+    assert cifar > 5 * digits
+    assert expected_seconds("fig2", True, data="cifar10") == expected_seconds("fig2", True)
+    assert expected_seconds("fig1", False, data="cifar10") == expected_seconds("fig1", False)
+    assert digits == sum(PARTS[p].full_seconds for p in ("fig2-data", "fig2-spectra", "fig2-training"))
+
+
 def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from actspec.reproduce import part_names
 

@@ -162,6 +162,12 @@ class Part:
     fn: Callable[[Context], dict[str, Any]]
     quick_seconds: float
     full_seconds: float
+    full_seconds_by_data: dict[str, float] = field(default_factory=dict)  # e.g. {"cifar10": ...}
+
+    def expected(self, quick: bool, data: str = "digits") -> float:
+        if quick:
+            return self.quick_seconds
+        return self.full_seconds_by_data.get(data, self.full_seconds)
 
     def settings(self, ctx: Context) -> dict[str, Any]:
         import inspect
@@ -182,12 +188,17 @@ REPRODUCTIONS: dict[str, list[str]] = {"fig1": [], "fig2": [], "theorems": [], "
 
 
 def register(
-    reproduction: str, name: str, title: str, quick_seconds: float, full_seconds: float
+    reproduction: str, name: str, title: str, quick_seconds: float, full_seconds: float,
+    full_seconds_by_data: dict[str, float] | None = None,
 ) -> Callable[[Callable[[Context], dict[str, Any]]], Callable[[Context], dict[str, Any]]]:
-    """Decorator adding a part to a reproduction (parts run in registration order)."""
+    """Decorator adding a part to a reproduction (parts run in registration order).
+
+    The expected times are for 2 CPU cores; ``full_seconds_by_data`` overrides ``full_seconds``
+    for the real-data parts when ``--data`` is not the default digits.
+    """
 
     def deco(fn: Callable[[Context], dict[str, Any]]) -> Callable[[Context], dict[str, Any]]:
-        PARTS[name] = Part(name, title, fn, quick_seconds, full_seconds)
+        PARTS[name] = Part(name, title, fn, quick_seconds, full_seconds, dict(full_seconds_by_data or {}))
         REPRODUCTIONS.setdefault(reproduction, []).append(name)
         return fn
 
@@ -218,11 +229,9 @@ def part_names(name: str, skip: Sequence[str] = ()) -> list[str]:
     return names
 
 
-def expected_seconds(name: str, quick: bool, skip: Sequence[str] = ()) -> float:
-    """Expected wall time of the parts (2 CPU cores), from measured runs."""
-    return sum(
-        PARTS[p].quick_seconds if quick else PARTS[p].full_seconds for p in part_names(name, skip)
-    )
+def expected_seconds(name: str, quick: bool, skip: Sequence[str] = (), data: str = "digits") -> float:
+    """Expected wall time of the parts on 2 CPU cores (measured runs; CIFAR-10 from FLOP counts)."""
+    return sum(PARTS[p].expected(quick, data) for p in part_names(name, skip))
 
 
 def _cache_file(ctx: Context, part: Part) -> Path:
@@ -270,7 +279,7 @@ def run_reproduction(
     ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done";
     ``on_unit(key, state)`` likewise for the cached units inside long parts. ``device`` runs the
     finite-width networks on ``cpu``, ``cuda`` or ``auto``; ``skip`` leaves parts out.
-    ``workers`` processes compute the fig1 training units in parallel (see ``Context.prefetch``).
+    ``workers`` processes compute the training units in parallel (see ``Context.prefetch``).
     """
     names = part_names(name, skip)
     out_dir = check_reproduction_inputs(

@@ -99,6 +99,7 @@ def fig1_spectra(ctx: Context) -> dict[str, Any]:
     "Figure 2(a,b): pairwise distances and singular values of the real data",
     quick_seconds=10,
     full_seconds=60,
+    full_seconds_by_data={"cifar10": 120},
 )
 def fig2_data(ctx: Context) -> dict[str, Any]:
     from .diagnostics import data_diagnostics, plot_data_diagnostics
@@ -150,6 +151,9 @@ def _dims_for(diag: dict[str, Any], level: float) -> int:
     "Figure 2(c): G eigenvalues at initialisation per activation (real data)",
     quick_seconds=30,
     full_seconds=600,
+    # CIFAR-10, n = 10^4, d = 3072, m = 10^5: finite-width G ~130 s per activation (measured in
+    # benchmarks/bench_gram.py) plus a float64 eigh of 10^4 x 10^4, for 4 activations
+    full_seconds_by_data={"cifar10": 1500},
 )
 def fig2_spectra(ctx: Context) -> dict[str, Any]:
     n = 500 if ctx.quick else (10_000 if ctx.data.startswith("cifar") else None)
@@ -517,7 +521,11 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
     "fig2-training",
     "Figure 2(d): SGD, cross-entropy, both layers trained (real data)",
     quick_seconds=60,
-    full_seconds=7200,
+    full_seconds=6000,  # digits: 5872 s measured (4 activations x 100 epochs, n = 1797, m = 10^5)
+    # CIFAR-10, n = 10^4, d = 3072, m = 10^5 (estimated from FLOP counts, not measured): an epoch
+    # is 6 n m d = 1.8e13 flops (~2 min at 150 GFLOP/s), G(t) at 21 logged epochs ~130 s each:
+    # about 4.5 h per activation, 18 h for 4
+    full_seconds_by_data={"cifar10": 65_000},
 )
 def fig2_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
@@ -525,15 +533,11 @@ def fig2_training(ctx: Context) -> dict[str, Any]:
     n = 300 if ctx.quick else (10_000 if ctx.data.startswith("cifar") else None)
     m, epochs = (2_000, 40) if ctx.quick else (100_000, 100)
     ds = load_data(ctx.data, n=n, seed=ctx.seed, data_dir=ctx.data_dir, preprocess="paper")
-    out = {
-        "results": [
-            _trained_units(
-                ctx, ds.name, ds.X, ds.y, act, 1, width=m, lr=1e-3, epochs=epochs, train="both",
-                loss="ce", batch_size=256, log_every=max(1, epochs // 20), init="fanin",
-            )
-            for act in ("relu", "elu", "tanh", "swish")
-        ]
-    }
+    acts = ("relu", "elu", "tanh", "swish")
+    kw = dict(width=m, lr=1e-3, epochs=epochs, train="both", loss="ce", batch_size=256,
+              log_every=max(1, epochs // 20), init="fanin")
+    ctx.prefetch([job for act in acts for job in _unit_jobs(ctx, ds.name, ds.X, ds.y, act, 1, **kw)])
+    out = {"results": [_trained_units(ctx, ds.name, ds.X, ds.y, act, 1, **kw) for act in acts]}
     res = {r["activation"]: r for r in out["results"]}
     plot_training(
         out["results"], ctx.fig("fig2d_sgd.png"), title=f"Figure 2(d): SGD, {ds.name} n={ds.n}, m={m}"

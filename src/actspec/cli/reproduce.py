@@ -13,6 +13,10 @@ from ._app import app
 from .common import console, err_console, interruptible
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 @app.command("reproduce")
 def reproduce_cmd(
     name: Annotated[
@@ -51,8 +55,8 @@ def reproduce_cmd(
         int,
         typer.Option(
             "--workers",
-            help="Processes for the fig1 training units (one activation and seed each); each "
-            "gets cores/N threads. 2 on a 2-core machine roughly halves the full fig1 training.",
+            help="Processes for the training units of fig1 and fig2 (one activation and seed "
+            "each); each gets cores/N threads.",
         ),
     ] = 1,
 ) -> None:
@@ -75,9 +79,9 @@ def reproduce_cmd(
     check_reproduction_inputs(
         out, seed=seed, data=data, data_dir=data_dir, device=device, workers=workers
     )
-    est = expected_seconds(name, quick, skipped)
+    est = expected_seconds(name, quick, skipped, data)
     err_console.print(
-        f"reproduce {name}: {len(names)} parts, expected ≈ {est / 60:.1f} min "
+        f"reproduce {name}: {len(names)} parts, expected ≈ {_duration(est)} "
         f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
     )
 
