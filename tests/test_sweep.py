@@ -390,3 +390,16 @@ def test_killed_and_interrupted_sweeps_resume(cluster, tmp_path: Path,
     assert f"{after_kill[0]} already stored" in out and f"ran {16 - after_kill[0]}" in out
     assert _rows(db, "SELECT count(*), count(DISTINCT key), min(value), max(value) FROM results "
                      "WHERE status = 'ok'") == [(16, 16, 0.0, 15.0)]
+
+
+def test_list_commands_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sweep --list --json F` writes the sweepable commands with their parameters."""
+    code, out, _ = _run(["sweep", "--list", "--json", str(tmp_path / "l.json")], capsys)
+    assert code == 0 and "spectrum" in out
+    listed = json.loads((tmp_path / "l.json").read_text())["commands"]
+    assert set(listed) == {"spectrum", "train", "depth", "analyze"}
+    params = listed["spectrum"]["parameters"]
+    assert params["activation"] == {"type": "str", "required": False, "default": "relu",
+                                    "help": params["activation"]["help"]}
+    assert params["width"]["default"] == "inf" and params["n"]["type"] == "int"
+    assert "lambda_min" in listed["spectrum"]["metrics"]

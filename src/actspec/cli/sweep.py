@@ -73,12 +73,25 @@ def _varying(tasks: list[Any]) -> dict[str, list[str]]:
     return out
 
 
-def _list_commands() -> None:
+def _list_commands(json_path: Path | None = None) -> None:
     from ..sweep import TASK_KINDS
 
-    for kind in TASK_KINDS.values():
-        if kind.hidden:
-            continue
+    kinds = [k for k in TASK_KINDS.values() if not k.hidden]
+    if json_path is not None:
+        check_writable(json_path, "--json")
+        write_json(json_path, {
+            "commands": {
+                k.name: {
+                    "doc": k.doc,
+                    "parameters": {p.name: {"type": p.type, "required": p.required, "default": p.default,
+                                            "help": p.help} for p in k.params.values()},
+                    "metrics": list(k.metrics),
+                }
+                for k in kinds
+            },
+            "meta": run_metadata(),
+        })
+    for kind in kinds:
         table = Table(title=f"{kind.name}: {kind.doc}", box=box.SIMPLE_HEAD, title_justify="left")
         for col in ("parameter", "type", "default", "meaning"):
             table.add_column(col, no_wrap=col != "meaning")
@@ -283,7 +296,7 @@ def sweep_cmd(
     from ..sweep import config_from_dict, load_config, plan, run_sweep
 
     if list_commands:
-        _list_commands()
+        _list_commands(json_path)
         return
     check_writable(json_path, "--json")
     overrides: dict[str, list[str]] = {}
