@@ -221,3 +221,37 @@ def test_sigint_to_train_process(tmp_path: Path) -> None:
     assert d["interrupted"] is True and d["results"][0]["epoch"][0] == 0
     assert np.isfinite(d["results"][0]["loss"][0])
     assert _files(tmp_path) == {"t.json"}
+
+
+def test_startup_interrupt_only_exits_for_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C during the package imports: the command exits 130 with one line; a library
+    user's program gets its KeyboardInterrupt back (the helper returns)."""
+    from actspec.errors import exit_if_command_startup
+
+    with pytest.raises(SystemExit) as exc:
+        exit_if_command_startup("/usr/local/bin/actspec")
+    assert exc.value.code == 130
+    assert capsys.readouterr().err.strip() == "error: interrupted while starting; nothing was done"
+    assert exit_if_command_startup("/home/me/my_script.py") is None
+    assert capsys.readouterr().err == ""
+
+
+def test_sigint_while_installed_script_starts(tmp_path: Path) -> None:
+    """A real SIGINT to the installed ``actspec`` script during its imports: no traceback."""
+    import shutil
+
+    exe = shutil.which("actspec")
+    if exe is None:
+        pytest.skip("the actspec script is not installed on PATH")
+    proc = subprocess.Popen([exe, "spectrum", "--n", "10"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(0.3)  # Python is up, torch is still being imported
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    if proc.returncode == 0:  # a very fast machine finished first: nothing to check
+        return
+    assert proc.returncode == 130, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: interrupted"), err
+    assert err.strip().splitlines()[-1] == errors[0]

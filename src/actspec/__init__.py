@@ -13,13 +13,20 @@ True
 
 from __future__ import annotations
 
-from .activations import BUILTIN_NAMES, Activation, activation
-from .errors import ActspecError
-from .gram import gram, normalization_constant
-from .hermite import hermite_coefficients
-from .inits import sample_weights
-from .spectrum import Spectrum, eigenvalues, spectrum
-from .training import train
+import sys as _sys
+
+from .errors import ActspecError, exit_if_command_startup
+
+try:  # these pull in torch and scipy (about a second): Ctrl-C may land here
+    from .activations import BUILTIN_NAMES, Activation, activation
+    from .gram import gram, normalization_constant
+    from .hermite import hermite_coefficients
+    from .inits import sample_weights
+    from .spectrum import Spectrum, eigenvalues, spectrum
+    from .training import train
+except KeyboardInterrupt:
+    exit_if_command_startup(_sys.argv[0] if _sys.argv else "")
+    raise
 
 __version__ = "0.1.0"
 

@@ -21,3 +21,20 @@ class Interrupted(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+def exit_if_command_startup(argv0: str) -> None:
+    """Ctrl-C while the ``actspec`` command is still importing its libraries: one line, exit 130.
+
+    Called from the package's ``__init__`` when its imports are interrupted. When the program
+    is the installed ``actspec`` script (``argv0``), print the usual one-line message and exit
+    130; for a library user (``import actspec`` in their own program) return, so the caller
+    re-raises the ``KeyboardInterrupt``.
+    """
+    import os
+    import sys
+
+    name = os.path.basename(argv0 or "")
+    if name in ("actspec", "actspec.exe", "actspec-script.py"):
+        print("error: interrupted while starting; nothing was done", file=sys.stderr)
+        raise SystemExit(130)

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
 
 import importlib
 
-from ..errors import ActspecError, Interrupted
+from ..errors import ActspecError, Interrupted, exit_if_command_startup
 from ._app import app
 
 # each command lives in its own module and registers itself on import
@@ -33,6 +33,9 @@ for _name in _COMMANDS:
     except ModuleNotFoundError as _exc:  # a command module not written yet
         if _exc.name != f"{__name__}.{_name}":
             raise
+    except KeyboardInterrupt:  # Ctrl-C while starting the installed script
+        exit_if_command_startup(sys.argv[0] if sys.argv else "")
+        raise
 
 __all__ = ["app", "main", "run"]
 
