@@ -55,6 +55,34 @@ def test_fast_torch_functions_match(name: str) -> None:
         torch.testing.assert_close(dphi(x), a.dphi_torch(x), rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("name", ["relu", "tanh", "elu", "elu:0.5", "leaky_relu:0.2", "leaky_relu:0"])
+def test_derivative_from_value_matches_derivative(name: str) -> None:
+    """phi'(u) recovered from p = phi(u) (what a training step keeps) equals phi'(u)."""
+    act = actspec.activation(name)
+    x = torch.linspace(-8, 8, 4001, dtype=torch.float64)
+    for a in (act, act.scaled(1.7), act.scaled(0.4)):
+        from_value = tr.derivative_from_value(a)
+        assert from_value is not None
+        p = a.phi_torch(x)
+        d = from_value(p)
+        assert d.data_ptr() != p.data_ptr()
+        torch.testing.assert_close(d, a.dphi_torch(x), rtol=1e-12, atol=1e-12)
+    for other in ("swish", "gelu", "softplus", "leaky_relu:-0.5"):
+        assert tr.derivative_from_value(actspec.activation(other)) is None
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "elu", "swish"])
+def test_training_with_kept_values_equals_recomputation(name: str) -> None:
+    """Keeping phi(U) (or U) between steps changes nothing: the same loss curve as recomputing."""
+    X = actspec.datasets.circle(12, 5, seed=1)
+    y = np.sign(np.random.default_rng(0).standard_normal(12))
+    kw = dict(width=300, lr=0.2, epochs=30, log_every=10, dtype="float64", seed=3)
+    for train in ("hidden", "both"):
+        kept = tr.train(X, y, [name], train=train, **kw)["results"][0]["runs"][0]["loss"]
+        fresh = tr.train(X, y, [name], train=train, cache_bytes=0, **kw)["results"][0]["runs"][0]["loss"]
+        np.testing.assert_allclose(kept, fresh, rtol=1e-12)
+
+
 @pytest.mark.parametrize("init", ["dzps", "fanin", "fanout"])
 @pytest.mark.parametrize("train", ["hidden", "both"])
 def test_initial_kernel_is_gram(init: str, train: str) -> None:
