@@ -440,6 +440,7 @@ def _trained_units(
     # epoch count). One-thread epochs at n = 50 take 0.15-0.4 s (tanh and swish slowest), at
     # n = 10 about a fifth of that; with --workers 2 on 2 cores the part takes about 70 min
     full_seconds=8_400,
+    parallel=True,
 )
 def fig1_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
@@ -526,6 +527,7 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
     # is 6 n m d = 1.8e13 flops (~2 min at 150 GFLOP/s), G(t) at 21 logged epochs ~130 s each:
     # about 4.5 h per activation, 18 h for 4
     full_seconds_by_data={"cifar10": 65_000},
+    parallel=True,
 )
 def fig2_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
