@@ -14,19 +14,12 @@ from ..errors import ActspecError
 from ..io import atomic_path, run_metadata, write_json
 from ._app import app
 from .common import (
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DEFAULT_DATA,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
     PlotOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     console,
-    load_dataset,
+    data_options,
     outputs_ok,
 )
 
@@ -36,6 +29,7 @@ def _holds(v: bool | None) -> str:
 
 
 @app.command("analyze")
+@data_options
 def analyze_cmd(
     activation: Annotated[
         str,
@@ -46,15 +40,7 @@ def analyze_cmd(
             "ncdf npdf relu max min), or module:function (a Python function on torch tensors).",
         ),
     ],
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     precision: Annotated[
         str,
         typer.Option(
@@ -105,7 +91,7 @@ def analyze_cmd(
     if not 0 < threshold < 1:
         raise ActspecError(f"--threshold must be in (0, 1) (got {threshold})")
     outputs_ok((plot, "--plot"), (json_path, "--json"))
-    ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    ds = opts.load()
     if precision == "high" and ds.n > 600:
         raise ActspecError(f"--precision high is limited to n <= 600 (got {ds.n}); lower --n")
     with console.status("analysing...") if console.is_terminal else _null():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,6 +126,62 @@ PlotOpt = Annotated[
     Path | None,
     typer.Option("--plot", help="Write a PNG figure to this file.", rich_help_panel=OUTPUT_PANEL),
 ]
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The data options every data-taking command shares (--data, --n, ..., --preprocess)."""
+
+    data: str = "circle"
+    n: int | None = None
+    dim: int | None = None
+    span_dim: int | None = None
+    noise: float = 0.1
+    seed: int = 0
+    data_dir: str | None = None
+    normalize_inputs: bool = True
+    preprocess: str | None = None
+
+    def load(self, labels: str = "auto") -> Any:
+        """The selected data set (see :func:`actspec.datasets.load_data`)."""
+        return load_dataset(self.data, self.n, self.dim, self.span_dim, self.noise, self.seed,
+                            self.data_dir, self.normalize_inputs, self.preprocess, labels=labels)
+
+
+DEFAULT_DATA = DataOptions()
+
+_DATA_OPTION_TYPES: dict[str, Any] = {
+    "data": DataOpt, "n": NOpt, "dim": DimOpt, "span_dim": SpanDimOpt, "noise": NoiseOpt,
+    "seed": SeedOpt, "data_dir": DataDirOpt, "normalize_inputs": NormalizeInputsOpt,
+    "preprocess": PreprocessOpt,
+}
+
+
+def data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared data options; they reach it as one ``opts: DataOptions``.
+
+    Typer has no option groups: this rewrites the command's signature (``opts`` replaced by
+    the nine options, listed in the help's Data panel), so each command declares them once.
+    Put it under ``@app.command(...)``.
+    """
+    sig = inspect.signature(fn, eval_str=True)
+    if "opts" not in sig.parameters:
+        raise TypeError(f"{fn.__name__} needs an 'opts: DataOptions' parameter")
+    defaults = DataOptions()
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, name),
+                          annotation=ann)
+        for name, ann in _DATA_OPTION_TYPES.items()
+    ]
+    kept = [p for p in sig.parameters.values() if p.name != "opts"]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        opts = DataOptions(**{name: kwargs.pop(name) for name in _DATA_OPTION_TYPES})
+        return fn(opts=opts, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*kept, *extra])  # type: ignore[attr-defined]
+    return wrapper
 
 
 def load_dataset(

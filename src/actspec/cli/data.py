@@ -13,20 +13,13 @@ from rich.table import Table
 from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
+    DEFAULT_DATA,
     OUTPUT_PANEL,
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     TimingsOpt,
     console,
-    load_dataset,
+    data_options,
     outputs_ok,
 )
 
@@ -44,16 +37,9 @@ def _pairs(diag: dict, key: str) -> str:
 
 
 @app.command("data")
+@data_options
 def data_cmd(
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     rank_tol: Annotated[
         float | None,
         typer.Option(
@@ -121,7 +107,7 @@ def data_cmd(
         (singular_png, "--singular-png"),
         (json_path, "--json"),
     )
-    ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    ds = opts.load()
     t0 = time.perf_counter()
     diag = data_diagnostics(ds.X, tol=rank_tol, chunk=chunk, bins=bins, svd_method=svd_method)
     elapsed = time.perf_counter() - t0
@@ -165,14 +151,14 @@ def data_cmd(
                 console.print(f"wrote {p}")
     if json_path is not None:
         settings = {
-            "data": data,
-            "n": n,
-            "dim": dim,
-            "span_dim": span_dim,
-            "noise": noise,
-            "seed": seed,
-            "normalize_inputs": normalize_inputs,
-            "preprocess": preprocess,
+            "data": opts.data,
+            "n": opts.n,
+            "dim": opts.dim,
+            "span_dim": opts.span_dim,
+            "noise": opts.noise,
+            "seed": opts.seed,
+            "normalize_inputs": opts.normalize_inputs,
+            "preprocess": opts.preprocess,
             "rank_tol": rank_tol,
             "svd_method": svd_method,
             "bins": bins,

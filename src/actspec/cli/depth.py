@@ -14,20 +14,13 @@ from ..errors import ActspecError
 from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
+    DEFAULT_DATA,
     OUTPUT_PANEL,
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
     PlotOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     console,
-    load_dataset,
+    data_options,
     outputs_ok,
     parse_width,
 )
@@ -43,20 +36,11 @@ def _fmt(x: float | None, lower: bool = False) -> str:
     return f"≥{s}" if lower else s
 
 
-def _load(
-    data: str,
-    n: int | None,
-    dim: int | None,
-    span_dim: int | None,
-    noise: float,
-    seed: int,
-    data_dir: str | None,
-    normalize_inputs: bool,
-    preprocess: str | None,
-) -> Any:
+def _load(opts: DataOptions) -> Any:
     """The common data sources, plus ``cone``: points in a narrow cone (small pairwise angles)."""
-    if str(data).strip().lower() != "cone":
-        return load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    if str(opts.data).strip().lower() != "cone":
+        return opts.load()
+    n, dim, noise, seed = opts.n, opts.dim, opts.noise, opts.seed
     from ..datasets import Dataset, apply_preprocess
     from ..deep import small_angle_data
 
@@ -71,8 +55,8 @@ def _load(
         raise ActspecError(f"cone: n*dim = {n_ * dim_:.3g} is too large; choose a smaller --n or --dim")
     X = small_angle_data(n_, dim_, noise, seed=seed)
     steps: list[str] = []
-    if preprocess:
-        X, steps = apply_preprocess(X, preprocess, normalize=normalize_inputs)
+    if opts.preprocess:
+        X, steps = apply_preprocess(X, opts.preprocess, normalize=opts.normalize_inputs)
     info = {
         "spec": "cone",
         "seed": seed,
@@ -85,6 +69,7 @@ def _load(
 
 
 @app.command("depth")
+@data_options
 def depth_cmd(
     activation: Annotated[
         list[str] | None,
@@ -102,15 +87,7 @@ def depth_cmd(
             help="Depths (hidden layers): a range 1..8, a list 1,2,4,8, or a maximum 8 (= 1..8).",
         ),
     ] = "1..8",
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     width: Annotated[
         str,
         typer.Option(
@@ -182,7 +159,7 @@ def depth_cmd(
         scale_arg: str | float = float(scaling)
     except ValueError:
         scale_arg = scaling
-    ds = _load(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    ds = _load(opts)
     results = depth_study(
         ds.X,
         acts,
@@ -191,7 +168,7 @@ def depth_cmd(
         kernel=kernel,  # type: ignore[arg-type]
         scaling=scale_arg,
         bias=bias,
-        seed=seed,
+        seed=opts.seed,
         spectrum_mode=spectrum_mode,
         dtype=dtype,
         device=device,
@@ -276,11 +253,11 @@ def depth_cmd(
             "kernel": kernel,
             "scaling": scaling,
             "bias": bias,
-            "seed": seed,
+            "seed": opts.seed,
             "spectrum": spectrum_mode,
             "dtype": dtype,
             "device": device,
-            "data": data,
+            "data": opts.data,
         }
         write_json(
             json_path,

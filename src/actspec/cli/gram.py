@@ -27,20 +27,13 @@ from ..errors import ActspecError, Interrupted
 from ..io import atomic_path, run_metadata, write_json
 from ._app import app
 from .common import (
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DEFAULT_DATA,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     TimingsOpt,
     console,
+    data_options,
     err_console,
-    load_dataset,
     outputs_ok,
     parse_width,
 )
@@ -150,6 +143,7 @@ def _save_npy(path: Path, G: np.ndarray) -> None:
 
 
 @app.command("gram")
+@data_options
 def gram_cmd(
     out: Annotated[
         Path,
@@ -164,15 +158,7 @@ def gram_cmd(
             "sigmoid, erf, linear, quadratic, cubic, an expression or module:function.",
         ),
     ] = "relu",
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     width: Annotated[
         str,
         typer.Option("--width", "-m", help="'inf' for G∞, or the number of neurons m for G at a "
@@ -229,8 +215,7 @@ def gram_cmd(
     if chunk is not None and chunk < 1:
         raise ActspecError(f"--chunk must be a positive number of neurons (got {chunk})")
     dev = _resolve_device(device)
-    ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess,
-                      labels="none")
+    ds = opts.load(labels="none")
     size = ds.n * outputs
     from ..memory import check_dense_fits
 
@@ -251,7 +236,7 @@ def gram_cmd(
             _check_disk(ckpt_path, 12 * size * size, "--checkpoint")
         ckpt = Checkpoint(ckpt_path, every=checkpoint_every, keep=keep_checkpoint)
     G, seconds = _compute(ds.X, activation, m, ckpt, train=train, init=init, normalize=normalize,
-                          seed=seed, outputs=outputs, dtype=dtype, device=dev, chunk=chunk)
+                          seed=opts.seed, outputs=outputs, dtype=dtype, device=dev, chunk=chunk)
     _save_npy(out, G)
     done = (m or 0) - (ckpt.resumed_from if ckpt else 0)
     gflops = done * flops_per_neuron(ds.n, ds.dim, outputs, train) / seconds / 1e9 if m else None
@@ -261,8 +246,8 @@ def gram_cmd(
         write_json(json_path, {
             "settings": {
                 "activation": activation, "width": "inf" if m is None else m, "train": train,
-                "init": init, "normalize": normalize, "seed": seed, "outputs": outputs,
-                "dtype": dtype, "device": dev, "chunk": chunk, "data": data, "out": str(out),
+                "init": init, "normalize": normalize, "seed": opts.seed, "outputs": outputs,
+                "dtype": dtype, "device": dev, "chunk": chunk, "data": opts.data, "out": str(out),
             },
             "data": {"n": ds.n, "dim": ds.dim, **ds.info},
             "result": {

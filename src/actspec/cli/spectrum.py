@@ -13,20 +13,13 @@ from ..errors import ActspecError
 from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DEFAULT_DATA,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
     PlotOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     TimingsOpt,
     console,
-    load_dataset,
+    data_options,
     outputs_ok,
     parse_width,
 )
@@ -41,6 +34,7 @@ def _fmt(x: float, lower: bool = False) -> str:
 
 
 @app.command("spectrum")
+@data_options
 def spectrum_cmd(
     activation: Annotated[
         list[str] | None,
@@ -52,15 +46,7 @@ def spectrum_cmd(
             "Default: relu elu tanh swish.",
         ),
     ] = None,
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     width: Annotated[
         list[str] | None,
         typer.Option(
@@ -145,7 +131,7 @@ def spectrum_cmd(
     outputs_ok((plot, "--plot"), (json_path, "--json"))
     acts = activation or list(DEFAULT_ACTIVATIONS)
     widths = [parse_width(w) for w in (width or ["inf"])]
-    ds = load_dataset(data, n, dim, span_dim, noise, seed, data_dir, normalize_inputs, preprocess)
+    ds = opts.load()
     if precision not in ("double", "high"):
         raise ActspecError(f"--precision must be 'double' or 'high' (got {precision!r})")
     if precision == "high":
@@ -180,7 +166,7 @@ def spectrum_cmd(
                     train=train,
                     init=init,
                     normalize=normalize,
-                    seed=seed,
+                    seed=opts.seed,
                     dtype=dtype,
                     device=device,
                     on_progress=prog,
@@ -251,11 +237,11 @@ def spectrum_cmd(
             "train": train,
             "init": init,
             "normalize": normalize,
-            "seed": seed,
+            "seed": opts.seed,
             "dtype": dtype,
             "device": device,
             "precision": precision,
-            "data": data,
+            "data": opts.data,
             "method": method,
             "k": k,
         }

@@ -16,19 +16,13 @@ from ..io import run_metadata, write_json
 from ._app import app
 from .common import (
     DATA_PANEL,
-    DataDirOpt,
-    DataOpt,
-    DimOpt,
+    DEFAULT_DATA,
+    DataOptions,
     JsonOpt,
-    NoiseOpt,
-    NOpt,
-    NormalizeInputsOpt,
     PlotOpt,
-    PreprocessOpt,
-    SeedOpt,
-    SpanDimOpt,
     TimingsOpt,
     console,
+    data_options,
     err_console,
     interruptible,
     is_tty,
@@ -74,6 +68,7 @@ def _g(x: Any, spec: str = ".3g") -> str:
 
 
 @app.command("train")
+@data_options
 def train_cmd(
     activation: Annotated[
         list[str] | None,
@@ -84,15 +79,7 @@ def train_cmd(
             "Default: relu elu tanh swish.",
         ),
     ] = None,
-    data: DataOpt = "circle",
-    n: NOpt = None,
-    dim: DimOpt = None,
-    span_dim: SpanDimOpt = None,
-    noise: NoiseOpt = 0.1,
-    seed: SeedOpt = 0,
-    data_dir: DataDirOpt = None,
-    normalize_inputs: NormalizeInputsOpt = True,
-    preprocess: PreprocessOpt = None,
+    opts: DataOptions = DEFAULT_DATA,
     labels: Annotated[
         str,
         typer.Option(
@@ -183,7 +170,6 @@ def train_cmd(
     nets; large for narrow nets, large η, cross-entropy). Ctrl-C stops early and keeps the epochs
     done so far in the JSON and the figure.
     """
-    from ..datasets import load_data
     from ..training import train as run_train
 
     outputs_ok((plot, "--plot"), (json_path, "--json"))
@@ -192,10 +178,7 @@ def train_cmd(
         raise ActspecError("training needs a finite --width (number of neurons), e.g. --width 10000")
     acts = activation or list(DEFAULT_ACTIVATIONS)
     loss_key = str(loss).strip().lower()
-    ds = load_data(
-        data, n=n, dim=dim, span_dim=span_dim, noise=noise, seed=seed, data_dir=data_dir,
-        normalize=normalize_inputs, preprocess=preprocess, labels=labels,
-    )
+    ds = opts.load(labels=labels)
 
     def on_warning(msg: str) -> None:
         err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
@@ -203,7 +186,7 @@ def train_cmd(
     with interruptible(), epoch_progress(is_tty()) as prog:
         out = run_train(
             ds.X, ds.y, acts, width=m, lr=lr, epochs=epochs, train=str(train).strip().lower(),
-            init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=seed,
+            init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=opts.seed,
             log_every=log_every, target_loss=target_loss, normalize=normalize, dtype=dtype,
             device=device, infinite=infinite, on_progress=prog, on_warning=on_warning,
         )
@@ -272,8 +255,8 @@ def train_cmd(
         settings = {
             **settings,
             "activations": acts,
-            "data": data,
-            "seed": seed,
+            "data": opts.data,
+            "seed": opts.seed,
             "labels": labels,
             "infinite": infinite,
         }
