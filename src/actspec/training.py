@@ -178,6 +178,16 @@ def make_targets(y: Any, n: int, loss: str = "mse") -> Targets:
     return Targets("ce", Y, inv.astype(np.int64), [v.item() for v in vals])
 
 
+def _diverged(run: dict[str, Any], epoch: int, loss: float, limit: float) -> bool:
+    """Mark ``run`` diverged at ``epoch`` when ``loss`` is not finite or above ``limit``."""
+    if math.isfinite(loss) and loss <= limit:
+        return False
+    run["status"] = "diverged"
+    run["diverged_at_epoch"] = epoch
+    run["loss_at_divergence"] = loss if math.isfinite(loss) else None
+    return True
+
+
 def _loss_and_residual(
     f: torch.Tensor, Y: torch.Tensor, loss: str
 ) -> tuple[float, torch.Tensor]:
@@ -943,10 +953,7 @@ def train_run(
                 for t in range(s.epochs + 1):
                     t_epoch = t
                     L, R = _loss_and_residual(f, Yt, s.loss)
-                    if not math.isfinite(L) or L > div_limit:
-                        run["status"] = "diverged"
-                        run["diverged_at_epoch"] = t
-                        run["loss_at_divergence"] = L if math.isfinite(L) else None
+                    if _diverged(run, t, L, div_limit):
                         break
                     losses_all.append(L)
                     if t in logs:
@@ -971,10 +978,7 @@ def train_run(
                     if t in logs or t == 0:
                         f, _ = net.forward(Xt)
                         L, _ = _loss_and_residual(f, Yt, s.loss)
-                        if not math.isfinite(L) or L > div_limit:
-                            run["status"] = "diverged"
-                            run["diverged_at_epoch"] = t
-                            run["loss_at_divergence"] = L if math.isfinite(L) else None
+                        if _diverged(run, t, L, div_limit):
                             break
                         losses_all.append(L)
                         log(t, f, L)
@@ -997,10 +1001,7 @@ def train_run(
                         torch.cuda.synchronize()
                     train_seconds += time.perf_counter() - t0
                     steps_done += 1
-                    if bad:
-                        run["status"] = "diverged"
-                        run["diverged_at_epoch"] = t + 1
-                        run["loss_at_divergence"] = None
+                    if bad and _diverged(run, t + 1, math.nan, div_limit):
                         break
     except KeyboardInterrupt:
         run["status"] = "interrupted"
