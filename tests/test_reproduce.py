@@ -125,6 +125,14 @@ def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
         b = _trained_units(seq, "t", ds.X, ds.y, act, 2, **kw)  # computes them in this process
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
     assert sum(s == "start" for _, s in seen) == 0  # nothing was recomputed in order
+    # --force: prefetch recomputes every unit once, and the part then loads them (no second run)
+    forced: list[tuple[str, str]] = []
+    again = Context(tmp_path / "par", part_name="p", workers=2, force=True,
+                    on_unit=lambda k, s: forced.append((k, s)))
+    again.prefetch(jobs)
+    _trained_units(again, "t", ds.X, ds.y, "relu", 2, **kw)
+    assert sorted(k for k, s in forced if s == "done") == sorted(j[0] for j in jobs)
+    assert not any(s == "start" for _, s in forced)
 
 
 def test_expected_time_depends_on_the_data() -> None:

@@ -52,7 +52,7 @@ class Context:
     part_name: str = ""  # name of the running part: units are cached in cache/units/<part_name>/
     on_unit: Callable[[str, str], None] | None = None  # on_unit(key, "start" | "cached" | "done")
     workers: int = 1  # processes that compute prefetched units
-    _fresh: set[str] = field(default_factory=set)  # units computed by prefetch in this run
+    _fresh: set[Path] = field(default_factory=set)  # unit files written by prefetch in this run
 
     def fig(self, name: str) -> Path:
         return self.out / name
@@ -80,7 +80,8 @@ class Context:
         """
         todo = [
             j for j in jobs
-            if j[0] not in self._fresh and (self.force or not self._unit_path(j[0], j[2]).exists())
+            if self._unit_path(j[0], j[2]) not in self._fresh
+            and (self.force or not self._unit_path(j[0], j[2]).exists())
         ]
         if self.workers <= 1 or len(todo) < 2:
             return
@@ -97,7 +98,7 @@ class Context:
             args_of = {key: args for key, _, args in todo}
             for key, result in pool.imap_unordered(_run_job, todo):
                 self._store_unit(key, args_of[key], result)
-                self._fresh.add(key)
+                self._fresh.add(self._unit_path(key, args_of[key]))
         finally:
             pool.terminate()
             pool.join()
@@ -114,7 +115,7 @@ class Context:
         cached results are both returned after a JSON round trip, so they are identical.
         """
         path = self._unit_path(key, args)
-        if key in self._fresh:  # just computed by prefetch (also under --force)
+        if path in self._fresh:  # just computed by prefetch (also under --force)
             return dict(json.loads(path.read_text()))
         if path.exists() and not self.force:
             if self.on_unit:
