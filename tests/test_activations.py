@@ -97,3 +97,28 @@ def test_bad_names(spec: str, fragment: str) -> None:
 def test_non_callable_rejected() -> None:
     with pytest.raises(ActspecError):
         activation(3.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text, pole",
+    [("1/x", 0.0), ("1/(x-1.3)", 1.3), ("x**4 + 1/x", 0.0), ("1/x**2", 0.0),
+     ("x*sigmoid(x) + 1/(x+3.7)", -3.7)],
+)
+def test_poles_between_grid_points_are_refused(text: str, pole: float) -> None:
+    """A pole that the check grid steps over is still found, and located."""
+    from actspec.highprec import expression_activation
+
+    with pytest.raises(ActspecError, match="singularity near x = ") as exc:
+        expression_activation(text)
+    where = float(str(exc.value).split("near x = ")[1].split(":")[0])
+    assert abs(where - pole) < 1e-2
+
+
+@pytest.mark.parametrize(
+    "text", ["x/(x**2 + 0.0001)", "tanh(1000*x)", "sin(50*x)", "sqrt(abs(x))", "max(x, 0)", "0*x",
+             "min(max(x, -1), 1)", "exp(x)", "x**3"],
+)
+def test_steep_or_kinked_but_finite_activations_pass_the_check(text: str) -> None:
+    from actspec.highprec import expression_activation
+
+    assert expression_activation(text, detect_kinks=False).name == text

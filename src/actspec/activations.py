@@ -434,7 +434,51 @@ def check_defined(act: Activation, *, bound: float = 20.0, points: int = 4000) -
                 f"averages need finite values for |x| <= {bound:g}, so scale the formula down "
                 "(e.g. a smaller power or exponent)"
             )
+        if what == "phi":
+            pole = _singular_point(fn, x, v)
+            if pole is not None:
+                raise ActspecError(
+                    f"activation {act.name!r} has a singularity near x = {pole:.3g}: |phi| grows "
+                    "without bound there (between the points of a grid check); an activation must "
+                    "be finite on the whole real line for E phi(z)^2 and the G-matrix to exist"
+                )
     return act
+
+
+def _singular_point(fn: Callable[..., Any], x: np.ndarray, v: np.ndarray) -> float | None:
+    """A point between grid nodes where |phi| blows up (a pole such as 1/x or tan), or None.
+
+    The grid misses a pole that falls between its nodes, but |phi| has a sharp local maximum
+    there. Around the most prominent interior local maxima of |phi| the cell is resampled twice,
+    each time 5000x finer; a pole's |phi| grows by more than 5000^0.45 ~ 46x per refinement
+    (singularities |x|^-p with p >= 1/2, the ones with E phi^2 = infinity), while a smooth or
+    kinked function, or an integrable singularity like |x|^-1/4, gains far less.
+    """
+    a = np.abs(v)
+    if a.size < 3:
+        return None
+    interior = np.flatnonzero((a[1:-1] >= a[:-2]) & (a[1:-1] >= a[2:])) + 1
+    if interior.size == 0:
+        return None
+    h = float(x[1] - x[0])
+    base = np.array([np.median(a[max(0, i - 5) : i + 6]) for i in interior]) + 1e-300
+    interior, base = interior[a[interior] > 0], base[a[interior] > 0]
+    for i in interior[np.argsort(-(a[interior] / base))][:16]:
+        lo, hi, top = x[i] - h, x[i] + h, a[i]
+        for _ in range(2):
+            grid = np.linspace(lo, hi, 10_001)
+            with np.errstate(all="ignore"):
+                fine = np.abs(np.asarray(fn(grid), dtype=np.float64))
+            if not np.all(np.isfinite(fine)):
+                return float(grid[np.flatnonzero(~np.isfinite(fine))[0]])
+            j = int(np.argmax(fine))
+            if fine[j] <= 46.0 * top:
+                break
+            top, step = fine[j], grid[1] - grid[0]
+            lo, hi = grid[j] - step, grid[j] + step
+        else:
+            return float(0.5 * (lo + hi))
+    return None
 
 
 def activation(
