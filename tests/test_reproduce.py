@@ -125,6 +125,7 @@ def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
         b = _trained_units(seq, "t", ds.X, ds.y, act, 2, **kw)  # computes them in this process
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
     assert sum(s == "start" for _, s in seen) == 0  # nothing was recomputed in order
+    assert (par.units_computed, seq.units_computed, seq.units_cached) == (4, 4, 0)
     # --force: prefetch recomputes every unit once, and the part then loads them (no second run)
     forced: list[tuple[str, str]] = []
     again = Context(tmp_path / "par", part_name="p", workers=2, force=True,

@@ -53,6 +53,8 @@ class Context:
     on_unit: Callable[[str, str], None] | None = None  # on_unit(key, "start" | "cached" | "done")
     workers: int = 1  # processes that compute prefetched units
     _fresh: set[Path] = field(default_factory=set)  # unit files written by prefetch in this run
+    units_computed: int = 0  # units of the running part computed in this run (counters, reset
+    units_cached: int = 0  # per part by run_reproduction) and loaded from the cache
 
     def fig(self, name: str) -> Path:
         return self.out / name
@@ -98,6 +100,7 @@ class Context:
             args_of = {key: args for key, _, args in todo}
             for key, result in pool.imap_unordered(_run_job, todo):
                 self._store_unit(key, args_of[key], result)
+                self.units_computed += 1
                 self._fresh.add(self._unit_path(key, args_of[key]))
         finally:
             pool.terminate()
@@ -118,6 +121,7 @@ class Context:
         if path in self._fresh:  # just computed by prefetch (also under --force)
             return dict(json.loads(path.read_text()))
         if path.exists() and not self.force:
+            self.units_cached += 1
             if self.on_unit:
                 self.on_unit(key, "cached")
             return dict(json.loads(path.read_text()))
@@ -125,6 +129,7 @@ class Context:
             self.on_unit(key, "start")
         result = fn(*args)
         self._store_unit(key, args, result)
+        self.units_computed += 1
         return dict(json.loads(json.dumps(to_jsonable(result))))
 
 
@@ -308,8 +313,11 @@ def run_reproduction(
         if on_part:
             on_part(pname, "start", k, len(names))
         t0 = time.perf_counter()
+        ctx.units_computed = ctx.units_cached = 0
         result = part.fn(ctx)
         result = {"title": part.title, "seconds": round(time.perf_counter() - t0, 2), **result}
+        if ctx.units_computed or ctx.units_cached:  # the seconds cover only the computed units
+            result["units"] = {"computed": ctx.units_computed, "cached": ctx.units_cached}
         write_json(cache, result)  # atomic: an interrupted part leaves no cache entry
         parts[pname] = json.loads(json.dumps(to_jsonable(result)))
         if on_part:
@@ -365,7 +373,10 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> None:
             f"{_fmt(c['measured'])} | **{c['status']}** |"
         )
     for pname, r in report["parts"].items():
-        lines += ["", f"## {r.get('title', pname)}", "", f"({r.get('seconds', 0)} s)", ""]
+        units = r.get("units")
+        cached = units["cached"] if units else 0
+        loaded = f"; {cached} training units loaded from the cache" if cached else ""
+        lines += ["", f"## {r.get('title', pname)}", "", f"({r.get('seconds', 0)} s{loaded})", ""]
         for note in r.get("notes", []):
             lines.append(f"- {note}")
         for figure in r.get("figures", []):
