@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -145,10 +144,6 @@ def test_expected_time_depends_on_the_data() -> None:
     assert expected_seconds("fig2", True, data="cifar10") == expected_seconds("fig2", True)
     assert expected_seconds("fig1", False, data="cifar10") == expected_seconds("fig1", False)
     assert digits == sum(PARTS[p].full_seconds for p in ("fig2-data", "fig2-spectra", "fig2-training"))
-    # --workers divides the time of the parts whose units run in parallel, up to the core count
-    two = expected_seconds("fig1-training", False, workers=2)
-    assert two == PARTS["fig1-training"].full_seconds / min(2, os.cpu_count() or 1)
-    assert expected_seconds("fig1-spectra", False, workers=2) == PARTS["fig1-spectra"].full_seconds
 
 
 def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -169,13 +169,9 @@ class Part:
     quick_seconds: float
     full_seconds: float
     full_seconds_by_data: dict[str, float] = field(default_factory=dict)  # e.g. {"cifar10": ...}
-    parallel: bool = False  # its units run in --workers processes
 
-    def expected(self, quick: bool, data: str = "digits", workers: int = 1) -> float:
-        seconds = self.quick_seconds if quick else self.full_seconds_by_data.get(data, self.full_seconds)
-        if self.parallel and not quick:  # the units share the cores (quick runs: start-up dominates)
-            seconds /= max(1, min(workers, os.cpu_count() or 1))
-        return seconds
+    def expected(self, quick: bool, data: str = "digits") -> float:
+        return self.quick_seconds if quick else self.full_seconds_by_data.get(data, self.full_seconds)
 
     def settings(self, ctx: Context) -> dict[str, Any]:
         import inspect
@@ -197,18 +193,16 @@ REPRODUCTIONS: dict[str, list[str]] = {"fig1": [], "fig2": [], "theorems": [], "
 
 def register(
     reproduction: str, name: str, title: str, quick_seconds: float, full_seconds: float,
-    full_seconds_by_data: dict[str, float] | None = None, parallel: bool = False,
+    full_seconds_by_data: dict[str, float] | None = None,
 ) -> Callable[[Callable[[Context], dict[str, Any]]], Callable[[Context], dict[str, Any]]]:
     """Decorator adding a part to a reproduction (parts run in registration order).
 
     The expected times are for 2 CPU cores; ``full_seconds_by_data`` overrides ``full_seconds``
-    for the real-data parts when ``--data`` is not the default digits. ``parallel`` parts prefetch
-    their units, so ``--workers`` divides their full time (up to the number of cores).
+    for the real-data parts when ``--data`` is not the default digits.
     """
 
     def deco(fn: Callable[[Context], dict[str, Any]]) -> Callable[[Context], dict[str, Any]]:
-        PARTS[name] = Part(name, title, fn, quick_seconds, full_seconds, dict(full_seconds_by_data or {}),
-                           parallel)
+        PARTS[name] = Part(name, title, fn, quick_seconds, full_seconds, dict(full_seconds_by_data or {}))
         REPRODUCTIONS.setdefault(reproduction, []).append(name)
         return fn
 
@@ -239,11 +233,10 @@ def part_names(name: str, skip: Sequence[str] = ()) -> list[str]:
     return names
 
 
-def expected_seconds(
-    name: str, quick: bool, skip: Sequence[str] = (), data: str = "digits", workers: int = 1
-) -> float:
-    """Expected wall time of the parts on 2 CPU cores (measured runs; CIFAR-10 from FLOP counts)."""
-    return sum(PARTS[p].expected(quick, data, workers) for p in part_names(name, skip))
+def expected_seconds(name: str, quick: bool, skip: Sequence[str] = (), data: str = "digits") -> float:
+    """Expected wall time of the parts on 2 CPU cores with one worker (measured runs; CIFAR-10
+    from FLOP counts). ``--workers`` shortens the training parts on machines with more cores."""
+    return sum(PARTS[p].expected(quick, data) for p in part_names(name, skip))
 
 
 def _cache_file(ctx: Context, part: Part) -> Path:

@@ -446,10 +446,10 @@ def _trained_units(
     "Figure 1(a,b): GD on circle data, measured loss vs the spectrum's prediction",
     quick_seconds=60,
     # full: 2 sizes x 4 activations x 5 seeds x 1000 GD epochs at m = 10^6 (the paper gives no
-    # epoch count). One-thread epochs at n = 50 take 0.15-0.4 s (tanh and swish slowest), at
-    # n = 10 about a fifth of that; with --workers 2 on 2 cores the part takes about 70 min
-    full_seconds=8_400,
-    parallel=True,
+    # epoch count). Two-thread epochs (benchmarks/bench_train.py) take 0.10-0.20 s at n = 50 and
+    # 0.03-0.05 s at n = 10, plus ~27 s of kernels per n = 50 unit: about 72 min with one
+    # worker; measured 3465 s (58 min) with --workers 2 on 2 cores
+    full_seconds=4_300,
 )
 def fig1_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training
@@ -551,7 +551,6 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
     # is 6 n m d = 1.8e13 flops (~2 min at 150 GFLOP/s), G(t) at 21 logged epochs ~130 s each:
     # about 4.5 h per activation, 18 h for 4
     full_seconds_by_data={"cifar10": 65_000},
-    parallel=True,
 )
 def fig2_training(ctx: Context) -> dict[str, Any]:
     from .plots_training import plot_training

@@ -79,7 +79,7 @@ def reproduce_cmd(
     check_reproduction_inputs(
         out, seed=seed, data=data, data_dir=data_dir, device=device, workers=workers
     )
-    est = expected_seconds(name, quick, skipped, data, workers)
+    est = expected_seconds(name, quick, skipped, data)
     err_console.print(
         f"reproduce {name}: {len(names)} parts, expected ≈ {_duration(est)} "
         f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
