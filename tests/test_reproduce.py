@@ -164,3 +164,30 @@ def test_unknown_device_refused_before_any_part(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown --device 'tpu'" in err[0]
     assert not out.exists()
+
+
+def test_fig2_on_cifar10_layout(tmp_path: Path) -> None:
+    """fig2 with --data cifar10 on a directory in the real batch layout (random images): the
+    quick sizes are taken from it and the claims are judged on it (random pixels are far apart,
+    and their covariance needs hundreds of directions)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_datasets import _write_cifar
+
+    d = tmp_path / "cifar-10-batches-py"
+    _write_cifar(d, n_per_batch=200)  # 5 x 200 training images
+    out = tmp_path / "o"
+    assert run(["reproduce", "fig2", "--quick", "--data", "cifar10", "--data-dir", str(d),
+                "--skip", "fig2-training", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["data"] == "cifar10"
+    data, spectra = report["parts"]["fig2-data"]["numbers"], report["parts"]["fig2-spectra"]["numbers"]
+    assert (data["n"], data["dim"]) == (1000, 3074)  # 3072 pixels + the paper's lift (2 coordinates)
+    assert (spectra["n"], spectra["width"]) == (500, 5000)
+    claims = {c["claim"].split(" (")[0]: c for c in report["claims"]}
+    delta = claims["Data are δ-separated with δ ≥ 0.1"]
+    assert delta["status"] == "holds" and 0.3 < delta["measured"] < 0.6
+    assert claims["Intrinsic dimension ≫ log n"]["measured"] > 300
+    for png in ("fig2a_distances.png", "fig2b_singular_values.png", "fig2c_eigenvalues.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
