@@ -310,23 +310,31 @@ class GramOperator:
         n, d = self.X.shape
         self.sqn = _sq_norms(self.X)
         self._kernel = infinite_kernel(self.act, self.sqn, d, train=train, init=init)
+        caches = self._caches()
         if cache_bytes is None:
-            cache_bytes = int(min(0.3 * available_memory(), 8 * 2**30))
+            cache_bytes = int(min(0.3 * available_memory() / caches, 8 * 2**30))
         self.cache_bytes = int(cache_bytes)
         if cache_dtype == "auto":
-            fits = _triangle_bytes(n, self.block, 8) <= self.cache_bytes
+            fits = _triangle_bytes(n, self.block, 8) <= self.cache_bytes * caches
             cache_dtype = "float64" if fits or self.cache_bytes == 0 else "float32"
         if cache_dtype not in ("float64", "float32"):
             raise ActspecError(f"cache_dtype must be auto, float64 or float32 (got {cache_dtype!r})")
         self.cache_dtype = cache_dtype
-        self._store = _BlockStore(self.cache_bytes, np.dtype(cache_dtype))
+        self._store = _BlockStore(self.cache_bytes if caches == 1 else 0, np.dtype(cache_dtype))
         self.pairs = _block_pairs(n, self.block)
-        self.threads = int(threads) if threads else eval_threads()
+        self.threads = int(threads) if threads else self._default_threads()
         self.passes = 0
         self.products = 0
         self.blocks_evaluated = 0
         self.seconds = 0.0
         self._count_lock = threading.Lock()
+
+    def _caches(self) -> int:
+        """How many block caches of ``cache_bytes`` each hold the blocks (one per Dask worker)."""
+        return 1
+
+    def _default_threads(self) -> int:
+        return eval_threads()
 
     @property
     def n(self) -> int:
@@ -487,21 +495,19 @@ class DistributedGramOperator(GramOperator):
         self.workers = sorted(client.scheduler_info()["workers"])
         if not self.workers:
             raise ActspecError("the Dask cluster has no workers; start some or use a local cluster")
-        if cache_bytes is None:
-            cache_bytes = int(min(0.3 * available_memory() / len(self.workers), 8 * 2**30))
-        super().__init__(X, act, train, init, block, 0, "float64", threads or 1)
-        self.cache_bytes = int(cache_bytes)
-        n = self.n
-        if cache_dtype == "auto":
-            total = _triangle_bytes(n, self.block, 8)
-            cache_dtype = "float64" if total <= self.cache_bytes * len(self.workers) else "float32"
-        self.cache_dtype = cache_dtype
-        self._store = _BlockStore(0, np.dtype(cache_dtype))  # dtype marker only: blocks live on workers
+        # the local store only marks the dtype: the blocks live in the workers' caches
+        super().__init__(X, act, train, init, block, cache_bytes, cache_dtype, threads)
         digest = hashlib.sha1(self.X.tobytes())
-        digest.update(repr((self.act.key, train, init, self.block, cache_dtype, id(self))).encode())
+        digest.update(repr((self.act.key, train, init, self.block, self.cache_dtype, id(self))).encode())
         self.token = digest.hexdigest()
         self._groups = _split_even(self.pairs, len(self.workers))
         self._Xf = client.scatter(self.X, broadcast=True)
+
+    def _caches(self) -> int:
+        return len(self.workers)
+
+    def _default_threads(self) -> int:
+        return 1  # one per Dask worker thread
 
     def matmat(self, V: np.ndarray, exact: bool = False) -> np.ndarray:
         t0 = time.perf_counter()
