@@ -24,13 +24,19 @@ def dense_bytes(n: int, copies: float = 3.0) -> int:
     return int(copies * 8 * n * n)
 
 
-def check_dense_fits(n: int, what: str = "G", copies: float = 3.0) -> None:
-    """Refuse (ActspecError) a dense n x n float64 computation that cannot fit in memory."""
+def check_dense_fits(
+    n: int,
+    what: str = "G",
+    copies: float = 3.0,
+    fix: str = "use a smaller --n, or the matrix-free actspec.largescale.extreme_eigenvalues for "
+    "the extreme eigenvalues",
+) -> None:
+    """Refuse (ActspecError) a dense n x n float64 computation that cannot fit in memory;
+    ``fix`` ends the message (what to do instead)."""
     need = dense_bytes(n, copies)
     have = available_memory()
     if need > 0.9 * have:
         raise ActspecError(
             f"dense {what} for n={n} needs about {need / 2**30:.1f} GiB (float64, {copies:g} n x n "
-            f"arrays) but only {have / 2**30:.1f} GiB is available; use a smaller --n, or the "
-            "matrix-free actspec.largescale.extreme_eigenvalues for the extreme eigenvalues"
+            f"arrays) but only {have / 2**30:.1f} GiB is available; {fix}"
         )

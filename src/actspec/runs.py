@@ -58,15 +58,11 @@ def run_spectrum(
     if any(m is None for m in widths):
         inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
         if inf_method == "dense":
-            from .memory import available_memory, dense_bytes
+            from .memory import check_dense_fits
 
-            need, have = dense_bytes(int(np.shape(X)[0]), 4.0), available_memory()
-            if need > 0.9 * have:
-                raise ActspecError(
-                    f"dense G∞ for n={np.shape(X)[0]} needs about {need / 2**30:.1f} GiB but only "
-                    f"{have / 2**30:.1f} GiB is free; use --method iterative (matrix-free, the "
-                    "--k extreme eigenvalues with error bars) or a smaller --n"
-                )
+            check_dense_fits(int(np.shape(X)[0]), "G∞", copies=4.0,
+                             fix="use --method iterative (matrix-free, the --k extreme eigenvalues "
+                             "with error bars) or a smaller --n")
         if log is not None:  # after every check: an error is the only line on stderr
             from .memory import available_memory as _free
 
