@@ -3,8 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 torch.set_num_threads(2)
+
+# The suite must give the same verdict on every run and every clone: hypothesis draws its examples
+# from a fixed seed (derandomize) and keeps no example database (no .hypothesis/ replays).
+settings.register_profile("actspec", derandomize=True, database=None, print_blob=True)
+settings.load_profile("actspec")
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
