@@ -26,7 +26,7 @@ from ._app import app
 
 # each command lives in its own module and registers itself on import
 _COMMANDS = ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results",
-             "gram")
+             "gram", "sphere", "model")
 for _name in _COMMANDS:
     try:
         importlib.import_module(f"{__name__}.{_name}")
