@@ -443,6 +443,13 @@ class SphereSpectrum:
         return out
 
     @property
+    def zero_pattern(self) -> str:
+        """The vanishing degrees in words (see :func:`describe_zeros`)."""
+        if self.zero is None:
+            return ""
+        return describe_zeros(self.zero, self.degree, self.resolved)
+
+    @property
     def zero_degrees(self) -> list[int]:
         return [] if self.zero is None else [int(k) for k in np.flatnonzero(self.zero)]
 
@@ -469,7 +476,7 @@ class SphereSpectrum:
             "kappa_one": self.kappa_one,
             "decay": self.decay.to_dict() if self.decay else None,
             "zero_degrees": self.zero_degrees,
-            "zero_pattern": describe_zeros(self.zero, self.degree) if self.zero is not None else "",
+            "zero_pattern": self.zero_pattern,
             "notes": list(self.notes),
             "seconds": self.seconds,
         }
@@ -724,6 +731,17 @@ def _fixed_project(T: np.ndarray, W: np.ndarray, K: int, dim: int, S: int) -> li
     return out
 
 
+def check_high(acts: Sequence[Any], train: str, depth: int, init: str) -> None:
+    """Refuse, before any work, what ``precision="high"`` cannot do (see the module docstring)."""
+    if depth != 1 or init != "dzps":
+        raise ActspecError(
+            "precision='high' supports depth 1 with init dzps; use precision='double' for deep "
+            "kernels and the fanin/fanout inits"
+        )
+    for spec in acts:
+        _high_kind(activation(spec), train)
+
+
 def _high_kind(a: Activation, train: str) -> str:
     from .activations.expressions import mp_functions
     from .highprec.kernels import _closed_kind
@@ -735,7 +753,7 @@ def _high_kind(a: Activation, train: str) -> str:
         if train != "hidden":
             raise ActspecError(
                 f"precision='high' for {a.name} supports train='hidden' only (E[phi'phi'] from "
-                "orthant integrals); use precision='double' for train='both'/'output'"
+                "orthant integrals); use precision='double' for the output-layer kernel"
             )
         return "elu"
     if not a.kinks and mp_functions(a) is not None:
@@ -801,10 +819,16 @@ def _chebyshev_theta_mp(fn: Callable[[Any], Any], digits: int) -> tuple[list[Any
 def _elu_constants(a: Activation) -> tuple[Any, Any]:
     import mpmath as mp
 
-    from .activations.base import SELU_ALPHA, SELU_LAMBDA
-
     if a.name.split(":")[0] == "selu":
-        return mp.mpf(SELU_LAMBDA), mp.mpf(SELU_ALPHA)
+        import importlib
+
+        for mod in ("activations.builtins", "activations.base"):  # the constants' home moves
+            try:
+                m = importlib.import_module(f"{__package__}.{mod}")
+                return mp.mpf(m.SELU_LAMBDA), mp.mpf(m.SELU_ALPHA)
+            except (ImportError, AttributeError):
+                continue
+        raise ActspecError("SELU constants not found")  # pragma: no cover
     return mp.mpf(1), mp.mpf(a.params.get("alpha", 1.0))
 
 
@@ -959,12 +983,7 @@ def _high_spectrum(
 ) -> tuple[np.ndarray, np.ndarray, float, str, int, list[str]]:
     import mpmath as mp
 
-    if depth != 1 or init != "dzps":
-        raise ActspecError(
-            "precision='high' supports depth 1 with init dzps; use precision='double' for deep "
-            "kernels and the fanin/fanout inits"
-        )
-    _high_kind(a, train)  # refuse early, before any work
+    check_high([a], train, depth, init)  # refuse early, before any work
     auto = digits is None
     D = 40 if digits is None else _check_int(digits, "digits", 10, MAX_DIGITS)
     while True:
@@ -1027,15 +1046,20 @@ def zero_degrees(mu: np.ndarray, err: np.ndarray) -> np.ndarray:
     return zero
 
 
-def describe_zeros(zero: np.ndarray | None, K: int) -> str:
-    """The vanishing degrees in words: 'odd k >= 3', 'even k', 'k > 2', ... or a list."""
+def describe_zeros(zero: np.ndarray | None, K: int, resolved: np.ndarray | None = None) -> str:
+    """The vanishing degrees in words: 'odd k ≥ 3', 'even k', 'k > 2', ... or a list.
+
+    ``resolved`` (degrees whose value is known: resolved or zero) lets a parity pattern match
+    where it can be checked; it is then marked "(where resolved, k ≤ m)".
+    """
     if zero is None:
         return ""
     z = np.asarray(zero, dtype=bool)
     k = np.arange(z.size)
+    det = np.ones_like(z) if resolved is None else (np.asarray(resolved, dtype=bool) | z)
     if not z.any():
         return "none"
-    nz = np.flatnonzero(~z)
+    nz = np.flatnonzero(~z & det)
     parts: list[str] = []
     upto = K
     if nz.size and nz.max() < K - 1 and z[nz.max() + 1 :].all():
@@ -1050,7 +1074,11 @@ def describe_zeros(zero: np.ndarray | None, K: int) -> str:
             "even k ≥ 2": (k % 2 == 0) & (k >= 2),
         }
         for name, mask in patterns.items():
-            if np.array_equal(low, mask & (k <= upto)):
+            m = mask & (k <= upto)
+            if np.array_equal(low, m & det):
+                missing = m & ~det
+                if missing.any():
+                    name += f" (to k = {int(np.flatnonzero(low).max())})"
                 parts.insert(0, name)
                 break
         else:
@@ -1304,7 +1332,6 @@ def sample_spectrum(
     With ``spectrum`` (the matching :func:`sphere_spectrum`) every group is compared with mu_k;
     groups are formed while their eigenvalues are known and the cumulative count stays <= n/2.
     """
-    from .core.validate import check_inputs  # noqa: F401  (the data comes from a validated source)
     from .data.datasets import sphere
     from .finite.gram import gram
     from .kernels.gram import normalization_constant
@@ -1321,11 +1348,12 @@ def sample_spectrum(
         an = a.scaled(1.0 / normalization_constant(a)) if normalize else a
         G = deep_kernel(X, an, depth, kernel=_DEEP_KERNEL[train], scaling="raw")  # type: ignore[arg-type]
     G /= n
-    if top is not None and int(top) < n:
-        from scipy.linalg import eigh
+    if top is not None and 0 < int(top) < n - 1:
+        from scipy.sparse.linalg import eigsh
 
-        m = int(top)
-        ev = eigh(G, eigvals_only=True, subset_by_index=[n - m, n - 1])[::-1]
+        # Lanczos for the largest few (a dense solver would cost O(n^3)); seeded start vector
+        v0 = np.random.default_rng([int(seed), n]).standard_normal(n)
+        ev = np.sort(eigsh(G, k=int(top), which="LA", v0=v0, tol=1e-12, return_eigenvectors=False))[::-1]
     else:
         ev = np.linalg.eigvalsh(G)[::-1]
     out: dict[str, Any] = {"n": n, "seed": int(seed), "eigenvalues": ev, "groups": []}
