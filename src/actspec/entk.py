@@ -1,0 +1,1527 @@
+"""The empirical NTK of any ``torch.nn.Module``, and what swapping its activation does.
+
+``entk(model, X)`` returns the n x n kernel Θ = J Jᵀ at the model's current weights, J the
+Jacobian of its (scalar, summed, selected or per-output) outputs with respect to the chosen
+parameters, as float64. The n x P Jacobian is never formed; Θ is a sum of per-layer terms:
+
+* ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` (groups = 1) — the *structured* layers. With the
+  layer's input rows a_it (t over positions: sequence positions, or the unfolded patches of a
+  convolution) and the backpropagated output gradients δ_it = ∂f(x_i)/∂h_it, the per-sample
+  weight gradient is Σ_t δ_it a_itᵀ, so
+
+      Θ^W_ij = Σ_{t,s} (a_it·a_js)(δ_it·δ_js),    Θ^b_ij = (Σ_t δ_it)·(Σ_s δ_js)
+
+  (for a plain Linear layer, T = 1: Θ^W = (δδᵀ) ⊙ (aaᵀ), the factorisation of
+  :mod:`actspec.finite.deep` and of the "structured derivatives" of Novak et al. 2022). All δ_i
+  come from ONE backward pass of Σ_i f(x_i) per output (samples do not interact in eval mode;
+  checked). Cost 2n²T²(K + O) instead of 2n²·OK for the explicit J Jᵀ; each layer takes the
+  cheaper of the two ("factored" or "explicit": then the per-sample gradients Σ_t δ_it a_itᵀ are
+  formed by one batched matmul per sample chunk and accumulated as J_g J_gᵀ).
+* every other parameter (norm layers, embeddings, bare ``nn.Parameter``\\ s, shared weights) —
+  per-sample Jacobian rows from ``torch.func.vmap(jacrev(...))`` over sample chunks.
+
+Explicit Jacobian columns are split into groups of at most ``memory/2`` bytes for all n rows
+(a tensor wider than that is split by columns); each group, with the factored layers whose
+features fit beside it, is one *pass* over the data. Θ is accumulated in float64 over the
+block-upper triangle only (row blocks of :func:`actspec.finite.empirical._row_blocks`, cache-sized
+tiles inside them) and mirrored at the end. A pass × row block is the unit of progress and of
+the resumable checkpoint (:mod:`actspec.finite.checkpoint`).
+
+Before the passes a probe batch checks that (1) samples do not interact (outputs of a row are
+the same alone and in a batch) and (2) for every structured layer the per-sample gradients
+from the hooks sum to the autograd gradient; a layer failing (2) (a weight also used
+elsewhere, an in-place op on its output...) falls back to torch.func.
+
+``swap_activations(model, act)`` returns a copy whose activation modules (and, through
+``torch.fx``, functional calls such as ``F.relu``) apply another activation, weights bit-identical.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .activations.base import Activation
+from .activations.registry import activation as make_activation
+from .core.devices import check_device
+from .core.errors import ActspecError
+from .core.resources import available_memory, check_dense_fits
+from .finite.checkpoint import (
+    Checkpoint,
+    CheckpointInterrupt,
+    array_digest,
+    load_state,
+    save_state,
+)
+from .finite.empirical import _InterruptGuard, _mirror_upper, _row_blocks
+
+__all__ = [
+    "entk",
+    "plan_entk",
+    "EntkPlan",
+    "swap_activations",
+    "activation_sites",
+    "ActivationModule",
+    "ACTIVATION_MODULES",
+    "METHODS",
+    "OUTPUTS",
+]
+
+METHODS = ("auto", "factored", "explicit", "jacobian")
+OUTPUTS = ("trace", "sum", "blocks")
+FORMAT = "actspec-entk-checkpoint/1"
+_STRUCTURED = (nn.Linear, nn.Conv1d, nn.Conv2d)
+_TILE_MIN = 64 * 2**20  # bytes of temporaries per Gram tile (at least)
+
+
+# =============================================================================================
+# the plan: which parameters go which way, in how many passes, with which chunk
+# =============================================================================================
+
+
+@dataclass
+class EntkPlan:
+    """How :func:`entk` computes Θ for a model and data (JSON-ready via :meth:`to_dict`).
+
+    ``jacobian_bytes``: what the full n x P Jacobian would take (never allocated);
+    ``peak_bytes``: the estimated peak of entk's own arrays (Θ, the stores of one pass, one chunk
+    of work, one tile).
+    """
+
+    n: int
+    outputs: int
+    rows: int
+    items: int
+    mode: str
+    method: str
+    dtype: str
+    parameters: int
+    chunk: int
+    passes: int
+    memory: int
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    generic: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+    explicit_columns: int = 0
+    group_columns: int = 0
+    store_bytes: int = 0
+    chunk_bytes: int = 0
+    tile_bytes: int = 0
+    kernel_bytes: int = 0
+    peak_bytes: int = 0
+    jacobian_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Layer:
+    """A structured layer: per-sample gradient Σ_t δ_t a_tᵀ from its input and output gradient."""
+
+    name: str
+    module: nn.Module
+    kind: str  # "linear" | "conv1d" | "conv2d"
+    weight: str | None  # selected parameter names
+    bias: str | None
+    T: int = 0
+    K: int = 0
+    O: int = 0
+    mode: str = "factored"  # "factored" | "explicit"
+
+    @property
+    def width(self) -> int:
+        """Explicit Jacobian columns of the selected parameters."""
+        return (self.O * self.K if self.weight else 0) + (self.O if self.bias else 0)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "module": self.name,
+            "kind": self.kind,
+            "mode": self.mode,
+            "params": [p for p in (self.weight, self.bias) if p],
+            "positions": self.T,
+            "in": self.K,
+            "out": self.O,
+        }
+
+
+@dataclass
+class _Column:
+    """Columns [c0, c1) of a producer's per-sample gradient, stored at ``offset`` in a group."""
+
+    producer: str  # "layer:NAME" or "param:NAME"
+    c0: int
+    c1: int
+    offset: int
+
+
+@dataclass
+class _Pass:
+    factored: list[_Layer]
+    columns: list[_Column]
+    width: int  # explicit columns in this pass
+
+
+class _Accumulator:
+    """The float64 block-upper triangle of Θ in the layout :func:`save_state` expects."""
+
+    def __init__(self, size: int, dev: torch.device) -> None:
+        self.blocks = _row_blocks(size)
+        self.total = torch.zeros(size, size, dtype=torch.float64, device=dev)
+        self.low = None
+        self.pending = 0
+
+
+class _EntkInterrupt(CheckpointInterrupt):
+    def __init__(self, done: int, total: int, path: Path) -> None:
+        super().__init__(done, total, path)
+        self.args = (
+            f"interrupted after {done} of {total} blocks of the eNTK; checkpoint saved to {path}; "
+            "run the same command again to resume",
+        )
+
+
+# =============================================================================================
+# input checks
+# =============================================================================================
+
+
+def _as_dtype(dtype: Any) -> torch.dtype:
+    if isinstance(dtype, torch.dtype) and dtype in (torch.float64, torch.float32):
+        return dtype
+    key = str(dtype).replace("torch.", "").strip().lower()
+    table = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32,
+             "float": torch.float32}
+    if key not in table:
+        raise ActspecError(f"dtype must be float64 or float32 (got {dtype!r})")
+    return table[key]
+
+
+def _as_inputs(X: Any, dtype: torch.dtype, dev: torch.device) -> torch.Tensor:
+    if isinstance(X, torch.Tensor):
+        t = X.detach()
+    else:
+        try:
+            arr = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ActspecError("X must be a numeric array of shape (n, ...)") from None
+        t = torch.as_tensor(arr)
+    if t.ndim < 1 or t.shape[0] == 0:
+        raise ActspecError(f"X must have at least one row (shape (n, ...)), got shape {tuple(t.shape)}")
+    if not torch.is_floating_point(t):
+        t = t.to(torch.float64)
+    if not bool(torch.isfinite(t).all()):
+        raise ActspecError("X contains NaN or inf; remove or impute those rows first")
+    return t.to(device=dev, dtype=dtype).contiguous()
+
+
+def _copy_model(model: nn.Module, dtype: torch.dtype, dev: torch.device) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise ActspecError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    try:
+        net = copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be copied
+        raise ActspecError(
+            f"cannot copy the model ({type(exc).__name__}: {exc}); entk works on a copy so that "
+            "your model is not modified"
+        ) from None
+    net = net.to(device=dev, dtype=dtype)
+    stochastic = [
+        name or type(m).__name__
+        for name, m in net.named_modules()
+        if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd,
+                                         nn.AlphaDropout, nn.FeatureAlphaDropout))
+    ]
+    if stochastic:
+        shown = ", ".join(stochastic[:4]) + (" ..." if len(stochastic) > 4 else "")
+        warnings.warn(
+            f"entk: batch-norm/dropout layers ({shown}) put in eval mode (running statistics, no "
+            "dropout), so each row's output depends on that row alone",
+            stacklevel=3,
+        )
+    net.eval()
+    for m in net.modules():  # in-place activations would rewrite the outputs the hooks keep
+        if hasattr(m, "inplace") and isinstance(m.inplace, bool):
+            m.inplace = False
+    return net
+
+
+def _select(net: nn.Module, params: Sequence[str] | str | None) -> dict[str, nn.Parameter]:
+    named = dict(net.named_parameters())
+    if params is None:
+        chosen = dict(named)
+    else:
+        wanted = [params] if isinstance(params, str) else list(params)
+        chosen = {}
+        for w in wanted:
+            hit = {k: v for k, v in named.items() if k == w or k.startswith(f"{w}.")}
+            if not hit:
+                shown = ", ".join(list(named)[:12]) + (" ..." if len(named) > 12 else "")
+                raise ActspecError(
+                    f"params: {w!r} is not a parameter or module of the model; its parameters: "
+                    f"{shown or '(none)'}"
+                )
+            chosen.update(hit)
+    if not chosen:
+        raise ActspecError("the model has no parameters to differentiate (params selects none)")
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in chosen.values():
+        p.requires_grad_(True)
+    return chosen
+
+
+def _cotangents(outputs: Any, C: int, dtype: torch.dtype, dev: torch.device) -> tuple[str, torch.Tensor]:
+    """(mode, V): the rows r of J are the Jacobians of V[r] · f(x); V is (R, C)."""
+    if isinstance(outputs, bool):
+        raise ActspecError(f"outputs must be 'trace', 'sum', 'blocks' or an output index (got {outputs!r})")
+    if isinstance(outputs, (int, np.integer)) or (isinstance(outputs, str) and outputs.strip().lstrip("-").isdigit()):
+        k = int(outputs)
+        if not 0 <= k < C:
+            raise ActspecError(f"outputs={k}: the model has {C} output(s) (indices 0..{C - 1})")
+        V = torch.zeros(1, C, dtype=dtype, device=dev)
+        V[0, k] = 1.0
+        return "index", V
+    key = str(outputs).strip().lower()
+    if key not in OUTPUTS:
+        raise ActspecError(f"outputs must be 'trace', 'sum', 'blocks' or an output index (got {outputs!r})")
+    if key == "sum" or C == 1:
+        return ("sum" if key != "blocks" else "blocks"), torch.ones(1, C, dtype=dtype, device=dev)
+    return key, torch.eye(C, dtype=dtype, device=dev)
+
+
+# =============================================================================================
+# the engine
+# =============================================================================================
+
+
+class _Engine:
+    """Per-chunk features (structured layers, torch.func rows) and the Gram tiles of one model."""
+
+    def __init__(self, net: nn.Module, X: torch.Tensor, chosen: dict[str, nn.Parameter],
+                 outputs: Any, method: str) -> None:
+        self.net, self.X, self.chosen, self.method = net, X, chosen, method
+        self.n = X.shape[0]
+        self.dtype, self.dev = X.dtype, X.device
+        self.item = torch.finfo(self.dtype).bits // 8
+        self._active: set[str] = set()
+        self._calls: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._handles: list[Any] = []
+        self.layers: dict[str, _Layer] = {}
+        self.generic: list[str] = []
+        self.unused: list[str] = []
+        self.notes: list[str] = []
+        self.act_numel = 0
+        self._find_layers()
+        self._probe(outputs)
+
+    # ---- structured layers and hooks ---------------------------------------------------------
+    def _find_layers(self) -> None:
+        uses: dict[int, int] = {}
+        for _, p in self.net.named_parameters(remove_duplicate=False):
+            uses[id(p)] = uses.get(id(p), 0) + 1
+        owner: dict[str, str] = {}
+        if self.method != "jacobian":
+            for name, m in self.net.named_modules():
+                kind = _structured_kind(m)
+                if kind is None:
+                    continue
+                prefix = f"{name}." if name else ""
+                w = f"{prefix}weight" if f"{prefix}weight" in self.chosen else None
+                b = f"{prefix}bias" if f"{prefix}bias" in self.chosen else None
+                shared = any(uses.get(id(p), 0) > 1 for p in (m.weight, m.bias) if p is not None)
+                if (w or b) and not shared:
+                    self.layers[name] = _Layer(name, m, kind, w, b)
+                    for p in (w, b):
+                        if p:
+                            owner[p] = name
+        self.generic = [k for k in self.chosen if k not in owner]
+        for name, layer in self.layers.items():
+            self._calls[name] = []
+            self._handles.append(layer.module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name: str) -> Callable[..., Any]:
+        def hook(mod: nn.Module, inp: tuple[Any, ...], out: Any) -> Any:
+            if name in self._active:
+                self._calls[name].append((inp[0].detach(), out))
+                return out.clone()  # later in-place ops must not rewrite the tensor we differentiate
+            return None
+
+        return hook
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def forward(self, xb: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        """The model on a chunk, (b, C), recording the calls of the ``names`` layers."""
+        for nm in names:
+            self._calls[nm] = []
+        self._active = set(names)
+        try:
+            with torch.enable_grad():
+                out = self.net(xb)
+        except ActspecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's forward failing on this input
+            raise ActspecError(
+                f"the model's forward failed on input of shape {tuple(xb.shape)} "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); check the input "
+                "shape the model expects"
+            ) from None
+        finally:
+            self._active = set()
+        if not isinstance(out, torch.Tensor):
+            raise ActspecError(
+                f"the model must return a tensor of shape (batch, ...), got {type(out).__name__}"
+            )
+        if out.ndim == 0 or out.shape[0] != xb.shape[0]:
+            raise ActspecError(
+                f"the model's output has shape {tuple(out.shape)} for a batch of {xb.shape[0]} "
+                "rows; it must have the batch as its first dimension"
+            )
+        return out.reshape(xb.shape[0], -1)
+
+    def _backward(self, out: torch.Tensor, hs: list[torch.Tensor], V: torch.Tensor,
+                  extra: Sequence[torch.Tensor] = ()) -> list[torch.Tensor]:
+        """Gradients of V[r]·Σ_i f(x_i) w.r.t. each tensor of ``hs`` + ``extra``: (R, *shape)."""
+        targets = list(hs) + list(extra)
+        if not targets:
+            return []
+        R, b = V.shape[0], out.shape[0]
+        if R == 1:
+            gs = torch.autograd.grad(out, targets, grad_outputs=V[0].expand(b, -1),
+                                     allow_unused=True, retain_graph=False)
+            return [(g if g is not None else torch.zeros_like(t)).unsqueeze(0) for g, t in zip(gs, targets, strict=True)]
+        try:
+            gs = torch.autograd.grad(out, targets, grad_outputs=V[:, None, :].expand(R, b, -1),
+                                     allow_unused=True, is_grads_batched=True, retain_graph=True)
+            res = [g if g is not None else torch.zeros((R, *t.shape), dtype=t.dtype, device=t.device)
+                   for g, t in zip(gs, targets, strict=True)]
+        except RuntimeError:  # an op without a batching rule: one backward per output
+            per: list[list[torch.Tensor]] = [[] for _ in targets]
+            for r in range(R):
+                gs = torch.autograd.grad(out, targets, grad_outputs=V[r].expand(b, -1),
+                                         allow_unused=True, retain_graph=True)
+                for k, (g, t) in enumerate(zip(gs, targets, strict=True)):
+                    per[k].append(g if g is not None else torch.zeros_like(t))
+            res = [torch.stack(p) for p in per]
+        return res
+
+    def features(self, xb: torch.Tensor, names: Sequence[str], V: torch.Tensor,
+                 extra: Sequence[torch.Tensor] = ()) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """Per layer: A (b, T, K) and D (R, b, T, O); plus the gradients of ``extra``."""
+        out = self.forward(xb, names)
+        order = [(nm, k) for nm in names for k in range(len(self._calls[nm]))]
+        hs = [self._calls[nm][k][1] for nm, k in order]
+        grads = self._backward(out, hs, V, extra)
+        b = xb.shape[0]
+        feats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        pos = 0
+        for nm in names:
+            layer = self.layers[nm]
+            As, Ds = [], []
+            for a, _ in self._calls[nm]:
+                A, D = _unfold(layer, a, grads[pos], b)
+                As.append(A)
+                Ds.append(D)
+                pos += 1
+            if not As:
+                continue
+            feats[nm] = (torch.cat(As, dim=1) if len(As) > 1 else As[0],
+                         torch.cat(Ds, dim=2) if len(Ds) > 1 else Ds[0])
+            self._calls[nm] = []
+        return feats, grads[len(hs):]
+
+    # ---- torch.func rows of the other parameters ----------------------------------------------
+    def generic_rows(self, xb: torch.Tensor, names: Sequence[str], V: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per parameter: the per-sample Jacobian rows (R, b, numel), by vmap(jacrev)."""
+        from torch.func import functional_call, jacrev, vmap
+
+        pd = {k: self.chosen[k].detach() for k in names}
+        net = self.net
+
+        def f_one(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            o = functional_call(net, p, (x.unsqueeze(0),))
+            return V @ o.reshape(-1)
+
+        try:
+            jac = vmap(jacrev(f_one), in_dims=(None, 0))(pd, xb)
+        except Exception as exc:  # noqa: BLE001 - no batching rule: one sample at a time
+            note = f"torch.func vmap failed ({type(exc).__name__}); per-sample loop used"
+            if note not in self.notes:
+                self.notes.append(note)
+            return self._generic_loop(xb, names, V)
+        b = xb.shape[0]
+        return {k: jac[k].reshape(b, V.shape[0], -1).transpose(0, 1) for k in names}
+
+    def _generic_loop(self, xb: torch.Tensor, names: Sequence[str], V: torch.Tensor) -> dict[str, torch.Tensor]:
+        R, b = V.shape[0], xb.shape[0]
+        out = {k: torch.empty(R, b, self.chosen[k].numel(), dtype=self.dtype, device=self.dev) for k in names}
+        ps = [self.chosen[k] for k in names]
+        for i in range(b):
+            f = self.forward(xb[i : i + 1], ())[0]
+            for r in range(R):
+                gs = torch.autograd.grad(V[r] @ f, ps, allow_unused=True, retain_graph=r < R - 1)
+                for k, g, p in zip(names, gs, ps, strict=True):
+                    out[k][r, i] = (g if g is not None else torch.zeros_like(p)).reshape(-1)
+        return out
+
+    # ---- probe: shapes, independence of samples, hook gradients checked against autograd ------
+    def _probe(self, outputs: Any) -> None:
+        xp = self.X[: min(self.n, 4)]
+        names = list(self.layers)
+        sizes: list[int] = []
+
+        def count(m: nn.Module, i: Any, o: Any) -> None:
+            if isinstance(o, torch.Tensor):
+                sizes.append(o.numel())
+
+        h = nn.modules.module.register_module_forward_hook(count)
+        try:
+            out = self.forward(xp, names)
+        finally:
+            h.remove()
+        self.C = out.shape[1]
+        self.act_numel = max(1, sum(sizes) // xp.shape[0])
+        if xp.shape[0] > 1:
+            with torch.no_grad():
+                alone = self.forward(xp[:1], ())
+            tol = 1e-6 if self.dtype == torch.float64 else 1e-3
+            scale = float(out.detach().abs().max()) + 1e-30
+            if float((alone.detach() - out.detach()[:1]).abs().max()) > tol * scale:
+                raise ActspecError(
+                    "the model's output for a row depends on the other rows of the batch (batch "
+                    "statistics, attention across the batch?); the eNTK needs per-row outputs"
+                )
+        self.mode, self.V = _cotangents(outputs, self.C, self.dtype, self.dev)
+        self.R = self.V.shape[0]
+        if not names:
+            return
+        calls = {nm: list(self._calls[nm]) for nm in names}
+        hs = [o for nm in names for _, o in calls[nm]]
+        params = [self.chosen[p] for nm in names for p in (self.layers[nm].weight, self.layers[nm].bias) if p]
+        grads = self._backward(out, hs, self.V[:1], params)
+        gparams = dict(zip([p for nm in names for p in (self.layers[nm].weight, self.layers[nm].bias) if p],
+                           grads[len(hs):], strict=True))
+        pos = 0
+        b = xp.shape[0]
+        for nm in names:
+            layer = self.layers[nm]
+            if not calls[nm]:
+                self.unused += [p for p in (layer.weight, layer.bias) if p]
+                del self.layers[nm]
+                continue
+            As, Ds = [], []
+            for a, _ in calls[nm]:
+                A, D = _unfold(layer, a, grads[pos], b)
+                As.append(A)
+                Ds.append(D)
+                pos += 1
+            A = torch.cat(As, 1)
+            D = torch.cat(Ds, 2)
+            layer.T, layer.K, layer.O = A.shape[1], A.shape[2], D.shape[3]
+            ok = True
+            tol = 1e-8 if self.dtype == torch.float64 else 1e-3
+            if layer.weight:
+                want = gparams[layer.weight][0].reshape(layer.O, -1)
+                got = torch.einsum("btk,bto->ok", A, D[0])
+                ok &= got.shape == want.shape and _close(got, want, tol)
+            if layer.bias:
+                want = gparams[layer.bias][0].reshape(-1)
+                ok &= _close(D[0].sum((0, 1)), want, tol)
+            if not ok:
+                self.notes.append(f"layer {nm!r}: hook gradients differ from autograd; torch.func used")
+                self.generic += [p for p in (layer.weight, layer.bias) if p]
+                del self.layers[nm]
+        for nm in list(self._calls):
+            self._calls[nm] = []
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> bool:
+    scale = float(b.abs().max()) + float(a.abs().max()) + 1e-300
+    return float((a - b).abs().max()) <= tol * scale
+
+
+def _structured_kind(m: nn.Module) -> str | None:
+    if type(m) is nn.Linear:
+        return "linear"
+    if type(m) in (nn.Conv1d, nn.Conv2d):
+        if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
+            return None
+        return "conv1d" if type(m) is nn.Conv1d else "conv2d"
+    return None
+
+
+def _unfold(layer: _Layer, a: torch.Tensor, g: torch.Tensor, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A (b, T, K) from a layer input, D (R, b, T, O) from the gradients at its output."""
+    m = layer.module
+    R = g.shape[0]
+    if layer.kind == "linear":
+        K, O = m.in_features, m.out_features
+        return a.reshape(b, -1, K), g.reshape(R, b, -1, O)
+    if layer.kind == "conv1d":
+        a4 = a.unsqueeze(2)
+        U = F.unfold(a4, (1, m.kernel_size[0]), dilation=(1, m.dilation[0]),
+                     padding=(0, m.padding[0]), stride=(1, m.stride[0]))
+    else:
+        U = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+    O = m.out_channels
+    A = U.transpose(1, 2)  # (b, L, C k)
+    D = g.reshape(R, b, O, -1).transpose(2, 3)  # (R, b, L, O)
+    return A, D
+
+
+# =============================================================================================
+# planning
+# =============================================================================================
+
+
+def _plan(eng: _Engine, memory: int, chunk: int | None, method: str) -> tuple[list[_Pass], int, EntkPlan]:
+    n, R, item = eng.n, eng.R, eng.item
+    blocks_mode = eng.mode == "blocks"
+    N = n * R if blocks_mode else n
+    rf = 1 if blocks_mode else R  # D features per item: R*O for the trace, O per (r, i) item
+    store_budget = max(1, memory // 2)
+    for layer in eng.layers.values():
+        T, K, O = layer.T, layer.K, layer.O
+        fact = float(N) ** 2 * T * T * ((K if layer.weight else 0) + rf * O + 1)
+        expl = float(N) ** 2 * rf * layer.width + 2.0 * n * R * T * K * O
+        fits = (n * T * K + N * T * rf * O) * item <= store_budget // 2
+        if method == "factored":
+            layer.mode = "factored" if fits else "explicit"
+        elif method == "explicit":
+            layer.mode = "explicit"
+        else:
+            layer.mode = "factored" if (fact <= expl and fits) else "explicit"
+    # factored layers, packed into passes by their stored features
+    fpasses: list[list[_Layer]] = []
+    used = store_budget // 2 + 1
+    for layer in eng.layers.values():
+        if layer.mode != "factored":
+            continue
+        size = (n * layer.T * layer.K + N * layer.T * rf * layer.O) * item
+        if used + size > store_budget // 2:
+            fpasses.append([])
+            used = 0
+        fpasses[-1].append(layer)
+        used += size
+    # explicit producers, their columns split into groups of at most gmax columns
+    producers = [(f"layer:{nm}", lay.width) for nm, lay in eng.layers.items() if lay.mode == "explicit"]
+    producers += [(f"param:{p}", eng.chosen[p].numel()) for p in eng.generic]
+    total_cols = sum(w for _, w in producers)
+    fact_bytes = max((sum((n * ly.T * ly.K + N * ly.T * rf * ly.O) * item for ly in fp) for fp in fpasses), default=0)
+    gmax = max(1, (store_budget - fact_bytes if len(fpasses) <= 1 else store_budget // 2) // max(1, n * R * item))
+    groups: list[list[_Column]] = []
+    room = 0
+    for key, w in producers:
+        c = 0
+        while c < w:
+            if room == 0:
+                groups.append([])
+                room = gmax
+            take = min(room, w - c)
+            off = gmax - room
+            groups[-1].append(_Column(key, c, c + take, off))
+            room -= take
+            c += take
+    npass = max(len(fpasses), len(groups), 1)
+    passes = []
+    for p in range(npass):
+        cols = groups[p] if p < len(groups) else []
+        passes.append(_Pass(fpasses[p] if p < len(fpasses) else [], cols,
+                            max((c.offset + c.c1 - c.c0 for c in cols), default=0)))
+    # samples per chunk: the forward/backward of a chunk plus what each pass forms per sample
+    per = 0
+    for ps in passes:
+        s = eng.act_numel * (3 + R)
+        for ly in ps.factored:
+            s += ly.T * ly.K + ly.T * R * ly.O
+        seen_layers = {c.producer for c in ps.columns}
+        for key in seen_layers:
+            kind, _, name = key.partition(":")
+            if kind == "layer":
+                ly = eng.layers[name]
+                s += ly.T * ly.K + ly.T * R * ly.O + R * ly.width
+            else:
+                s += 3 * R * eng.chosen[name].numel() + 2 * R * eng.act_numel
+        per = max(per, s)
+    chunk_budget = max(1, memory // 4)
+    auto = max(1, min(eng.n, chunk_budget // max(1, per * item)))
+    b = int(chunk) if chunk else int(auto)
+    if b < 1:
+        raise ActspecError(f"chunk must be >= 1 (got {chunk})")
+    b = min(b, eng.n)
+    tile = max(_TILE_MIN, memory // 8)
+    store = max(
+        (sum((n * ly.T * ly.K + N * ly.T * rf * ly.O) * item for ly in ps.factored) + n * R * ps.width * item
+         for ps in passes),
+        default=0,
+    )
+    P = sum(p.numel() for p in eng.chosen.values())
+    plan = EntkPlan(
+        n=n, outputs=eng.C, rows=R, items=N, mode=eng.mode, method=method,
+        dtype=str(eng.dtype).replace("torch.", ""), parameters=P, chunk=b, passes=npass,
+        memory=memory, layers=[ly.describe() for ly in eng.layers.values()], generic=list(eng.generic),
+        unused=list(eng.unused), explicit_columns=total_cols, group_columns=gmax if groups else 0,
+        store_bytes=int(store), chunk_bytes=int(b * per * item), tile_bytes=int(tile),
+        kernel_bytes=int(N * N * 8), jacobian_bytes=int(n * R * P * item), notes=list(eng.notes),
+    )
+    plan.peak_bytes = plan.store_bytes + plan.chunk_bytes + plan.tile_bytes + plan.kernel_bytes
+    return passes, b, plan
+
+
+# =============================================================================================
+# one pass: stores filled chunk by chunk, then the Gram tiles of the upper triangle
+# =============================================================================================
+
+
+class _Stores:
+    def __init__(self, eng: _Engine, ps: _Pass) -> None:
+        n, R, dt, dev = eng.n, eng.R, eng.dtype, eng.dev
+        self.eng, self.ps = eng, ps
+        self.blocks_mode = eng.mode == "blocks"
+        self.A: dict[str, torch.Tensor] = {}
+        self.D: dict[str, torch.Tensor] = {}
+        for ly in ps.factored:
+            self.A[ly.name] = torch.empty(n, ly.T, ly.K, dtype=dt, device=dev)
+            shape = (R, n, ly.T, ly.O) if self.blocks_mode else (n, ly.T, R * ly.O)
+            self.D[ly.name] = torch.empty(shape, dtype=dt, device=dev)
+        W = ps.width
+        self.J = None
+        if W:
+            shape = (R, n, W) if self.blocks_mode else (n, R, W)
+            self.J = torch.zeros(shape, dtype=dt, device=dev)
+        self.struct = [ly.name for ly in ps.factored]
+        self.struct += sorted({c.producer.partition(":")[2] for c in ps.columns if c.producer.startswith("layer:")})
+        self.params = sorted({c.producer.partition(":")[2] for c in ps.columns if c.producer.startswith("param:")},
+                             key=list(eng.chosen).index)
+
+    def fill(self, i0: int, i1: int) -> None:
+        eng = self.eng
+        xb = eng.X[i0:i1]
+        produced: dict[str, Any] = {}
+        if self.struct:
+            feats, _ = eng.features(xb, self.struct, eng.V)
+            for ly in self.ps.factored:
+                if ly.name not in feats:
+                    continue
+                A, D = feats[ly.name]
+                self.A[ly.name][i0:i1] = A
+                if self.blocks_mode:
+                    self.D[ly.name][:, i0:i1] = D
+                else:
+                    R, b, T, O = D.shape
+                    self.D[ly.name][i0:i1] = D.permute(1, 2, 0, 3).reshape(b, T, R * O)
+            for nm in self.struct:
+                if eng.layers[nm].mode == "explicit" and nm in feats:
+                    produced[f"layer:{nm}"] = feats[nm]
+        if self.params:
+            for k, v in eng.generic_rows(xb, self.params, eng.V).items():
+                produced[f"param:{k}"] = v
+        if self.J is None:
+            return
+        for c in self.ps.columns:
+            got = produced.get(c.producer)
+            if got is None:  # an unused layer: zero gradient
+                continue
+            w = c.c1 - c.c0
+            if isinstance(got, tuple):  # a structured layer: only the columns needed
+                part = _layer_rows(eng.layers[c.producer.partition(":")[2]], *got, c.c0, c.c1)
+            else:
+                part = got[:, :, c.c0 : c.c1]  # (R, b, w)
+            if self.blocks_mode:
+                self.J[:, i0:i1, c.offset : c.offset + w] = part
+            else:
+                self.J[i0:i1, :, c.offset : c.offset + w] = part.transpose(0, 1)
+
+    # ---- Gram tiles ---------------------------------------------------------------------------
+    def _A_rows(self, nm: str, a0: int, a1: int) -> torch.Tensor:
+        A = self.A[nm]
+        if not self.blocks_mode:
+            return A[a0:a1]
+        n = A.shape[0]
+        idx = torch.arange(a0, a1, device=A.device) % n
+        return A.index_select(0, idx)
+
+    def _D_rows(self, nm: str, a0: int, a1: int) -> torch.Tensor:
+        D = self.D[nm]
+        if self.blocks_mode:
+            R, n, T, O = D.shape
+            return D.reshape(R * n, T, O)[a0:a1]
+        return D[a0:a1]
+
+    def _J_rows(self, a0: int, a1: int) -> torch.Tensor:
+        J = self.J
+        assert J is not None
+        if self.blocks_mode:
+            R, n, W = J.shape
+            return J.reshape(R * n, W)[a0:a1]
+        n, R, W = J.shape
+        return J.reshape(n, R * W)[a0:a1]
+
+    def tile(self, a0: int, a1: int, c0: int, c1: int) -> torch.Tensor:
+        """Θ-contribution of this pass on rows [a0, a1) x columns [c0, c1) (compute dtype)."""
+        acc = None
+        if self.J is not None:
+            Ja = self._J_rows(a0, a1)
+            acc = Ja @ self._J_rows(c0, c1).T
+        for ly in self.ps.factored:
+            Da, Dc = self._D_rows(ly.name, a0, a1), self._D_rows(ly.name, c0, c1)
+            if ly.T == 1:
+                GD = Da[:, 0] @ Dc[:, 0].T
+                term = GD * (self._A_rows(ly.name, a0, a1)[:, 0] @ self._A_rows(ly.name, c0, c1)[:, 0].T) if ly.weight else None
+            else:
+                term = None
+                if ly.weight:
+                    Aa, Ac = self._A_rows(ly.name, a0, a1), self._A_rows(ly.name, c0, c1)
+                    GA = Aa.reshape(-1, ly.K) @ Ac.reshape(-1, ly.K).T
+                    GA.mul_(Da.reshape(-1, Da.shape[2]) @ Dc.reshape(-1, Dc.shape[2]).T)
+                    term = GA.view(a1 - a0, ly.T, c1 - c0, ly.T).sum((1, 3))
+                GD = None
+                if ly.bias:
+                    GD = Da.sum(1) @ Dc.sum(1).T
+            if ly.bias:
+                term = GD if term is None else term.add_(GD)
+            if term is not None:
+                acc = term if acc is None else acc.add_(term)
+        if acc is None:
+            acc = torch.zeros(a1 - a0, c1 - c0, dtype=self.eng.dtype, device=self.eng.dev)
+        return acc
+
+    def tile_rows(self, budget: int) -> int:
+        """Rows (= columns) per tile so that its temporaries stay within ``budget`` bytes."""
+        T = max([1] + [ly.T for ly in self.ps.factored])
+        per_entry = self.eng.item * (4 * T * T + 4)
+        return max(1, int(math.sqrt(budget / per_entry)))
+
+
+def _layer_rows(ly: _Layer, A: torch.Tensor, D: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
+    """Columns [c0, c1) of the per-sample gradients (R, b, width) of a structured layer.
+
+    The columns are the flattened weight gradient Σ_t δ_t a_tᵀ (O x K, if selected) followed by
+    the bias gradient Σ_t δ_t (O); only the output rows that the columns touch are formed."""
+    R, b = D.shape[0], D.shape[1]
+    K, O = ly.K, ly.O
+    parts = []
+    nw = O * K if ly.weight else 0
+    if ly.weight and c0 < nw:
+        o0, o1 = c0 // K, (min(c1, nw) - 1) // K + 1
+        G = torch.einsum("btk,rbto->rbok", A, D[..., o0:o1]).reshape(R, b, -1)
+        parts.append(G[:, :, c0 - o0 * K : min(c1, nw) - o0 * K])
+    if ly.bias and c1 > nw:
+        lo, hi = max(c0, nw) - nw, c1 - nw
+        parts.append(D[..., lo:hi].sum(2))
+    return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
+
+
+# =============================================================================================
+# public API
+# =============================================================================================
+
+
+def _model_digest(net: nn.Module) -> str:
+    h = hashlib.sha256(repr(net).encode())
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(array_digest(v.detach().to("cpu", torch.float64).numpy() if v.is_floating_point()
+                              else v.detach().to("cpu").numpy().astype(np.float64)).encode())
+    return h.hexdigest()
+
+
+def _prepare(model: nn.Module, X: Any, params: Any, outputs: Any, dtype: Any, device: Any,
+             method: str) -> _Engine:
+    if method not in METHODS:
+        raise ActspecError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    dt = _as_dtype(dtype)
+    dev = check_device(device)
+    net = _copy_model(model, dt, dev)
+    Xt = _as_inputs(X, dt, dev)
+    chosen = _select(net, params)
+    return _Engine(net, Xt, chosen, outputs, method)
+
+
+def _memory(memory: int | float | None) -> int:
+    if memory is None:
+        return int(max(64 * 2**20, min(2 * 2**30, available_memory() // 4)))
+    try:
+        m = int(memory)
+    except (TypeError, ValueError):
+        raise ActspecError(f"memory must be a number of bytes (got {memory!r})") from None
+    if m < 2**20:
+        raise ActspecError(f"memory must be at least 1 MiB (got {memory!r} bytes)")
+    return m
+
+
+def plan_entk(model: nn.Module, X: Any, *, params: Sequence[str] | str | None = None,
+              outputs: str | int = "trace", dtype: Any = torch.float64, device: Any = "cpu",
+              chunk: int | None = None, method: str = "auto", memory: int | None = None) -> EntkPlan:
+    """What :func:`entk` would do (layers, passes, chunk, memory), without computing Θ."""
+    eng = _prepare(model, X, params, outputs, dtype, device, method)
+    try:
+        return _plan(eng, _memory(memory), chunk, method)[2]
+    finally:
+        eng.close()
+
+
+def entk(
+    model: nn.Module,
+    X: Any,
+    *,
+    params: Sequence[str] | str | None = None,
+    outputs: str | int = "trace",
+    dtype: Any = torch.float64,
+    device: Any = "cpu",
+    chunk: int | None = None,
+    method: str = "auto",
+    memory: int | None = None,
+    checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
+    checkpoint_every: float = 300.0,
+    keep_checkpoint: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    info: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The empirical NTK Θ_ij = Σ_p ∂f(x_i)/∂θ_p ∂f(x_j)/∂θ_p of ``model`` at its current weights.
+
+    Parameters
+    ----------
+    model: any ``torch.nn.Module`` mapping a batch (n, ...) to outputs (n,) or (n, ...). It is
+        deep-copied and cast to ``dtype``; batch-norm and dropout are put in eval mode (with a
+        warning). The model you pass is not modified.
+    X: inputs, shape (n, ...) as the model expects them (numpy or torch).
+    params: names from ``model.named_parameters()`` (or module names: all their parameters);
+        None for all parameters.
+    outputs: for C > 1 outputs, ``"trace"`` (default) Σ_c J_c J_cᵀ (n x n); ``"sum"`` the kernel of
+        Σ_c f_c; an index k the kernel of f_k; ``"blocks"`` the (nC x nC) matrix of blocks
+        Θ[c n:(c+1) n, c' n:(c'+1) n] = J_c J_c'ᵀ (output-major, as :func:`actspec.gram`).
+    dtype, device: arithmetic (float64 default; float32 GEMMs are accumulated in float64).
+    chunk: samples per forward/backward chunk (default: from ``memory``).
+    method: ``"auto"`` (per layer the cheaper of factored and explicit), ``"factored"``,
+        ``"explicit"`` (structured layers give explicit Jacobian rows), ``"jacobian"`` (every
+        parameter through torch.func vmap(jacrev); the reference path).
+    memory: bytes for entk's working arrays beside Θ (default min(2 GiB, available/4)): half for
+        the stores of a pass, a quarter for a chunk, an eighth for a Gram tile.
+    checkpoint, checkpoint_every, keep_checkpoint: save the accumulated triangle to this file
+        after every ``checkpoint_every`` seconds (at pass x row-block boundaries) and on Ctrl-C
+        (then :class:`~actspec.finite.checkpoint.CheckpointInterrupt`); the same call resumes
+        from it, bit-identically on the same machine; deleted after success unless ``keep``.
+    progress: ``progress(done, total)`` after every pass x row block.
+    info: a dict that receives the plan (:class:`EntkPlan` as a dict) and checkpoint details.
+
+    Returns the float64 numpy array Θ (n x n, or nC x nC for ``outputs="blocks"``).
+    """
+    eng = _prepare(model, X, params, outputs, dtype, device, method)
+    try:
+        passes, b, plan = _plan(eng, _memory(memory), chunk, method)
+        check_dense_fits(plan.items, "eNTK", copies=2.0, fix="use fewer rows of X")
+        if info is not None:
+            info["plan"] = plan.to_dict()
+        ckpt = checkpoint if (checkpoint is None or isinstance(checkpoint, Checkpoint)) else Checkpoint(
+            Path(checkpoint), every=checkpoint_every, keep=keep_checkpoint)
+        theta = _run(eng, passes, b, plan, ckpt, progress)
+        if info is not None and ckpt is not None:
+            info["checkpoint"] = ckpt.info()
+        return theta
+    finally:
+        eng.close()
+
+
+def _settings(eng: _Engine, plan: EntkPlan, units: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "width": int(units),  # the units of progress (passes x row blocks), as load_state checks
+        "n": eng.n,
+        "X": array_digest(eng.X.detach().to("cpu", torch.float64).reshape(eng.n, -1).numpy()),
+        "model": _model_digest(eng.net),
+        "params": list(eng.chosen),
+        "mode": eng.mode,
+        "rows": eng.R,
+        "method": plan.method,
+        "layers": plan.layers,
+        "passes": plan.passes,
+        "chunk": plan.chunk,
+        "memory": plan.memory,
+        "dtype": plan.dtype,
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
+def _run(eng: _Engine, passes: list[_Pass], b: int, plan: EntkPlan, ckpt: Checkpoint | None,
+         progress: Callable[[int, int], None] | None) -> np.ndarray:
+    acc = _Accumulator(plan.items, eng.dev)
+    nb = len(acc.blocks)
+    units = len(passes) * nb
+    settings: dict[str, Any] = {}
+    done = 0
+    if ckpt is not None:
+        settings = _settings(eng, plan, units)
+        if ckpt.path.exists():
+            done = load_state(ckpt, settings, {"Theta": acc})
+            if progress is not None:
+                progress(done, units)
+    f64 = eng.dtype == torch.float64
+    with _InterruptGuard(enabled=ckpt is not None) as guard:
+
+        def boundary(at: int, *, save_ok: bool) -> None:
+            if ckpt is None:
+                return
+            if guard.requested:
+                ckpt.interrupted = True
+                save_state(ckpt, settings, at, units, {"Theta": acc})
+                raise _EntkInterrupt(at, units, ckpt.path)
+            if save_ok and at < units and ckpt.due():
+                save_state(ckpt, settings, at, units, {"Theta": acc})
+
+        for p, ps in enumerate(passes):
+            if (p + 1) * nb <= done:
+                continue
+            stores = _Stores(eng, ps)
+            for i0 in range(0, eng.n, b):
+                stores.fill(i0, min(eng.n, i0 + b))
+                boundary(done, save_ok=False)
+            step = stores.tile_rows(plan.tile_bytes)
+            for k, (r0, r1) in enumerate(acc.blocks):
+                unit = p * nb + k
+                if unit < done:
+                    continue
+                with torch.no_grad():
+                    for a0 in range(r0, r1, step):
+                        a1 = min(r1, a0 + step)
+                        for c0 in range(a0, plan.items, step):
+                            c1 = min(plan.items, c0 + step)
+                            t = stores.tile(a0, a1, c0, c1)
+                            acc.total[a0:a1, c0:c1].add_(t if f64 else t.to(torch.float64))
+                done = unit + 1
+                try:
+                    if progress is not None:
+                        progress(done, units)
+                except KeyboardInterrupt:
+                    if ckpt is None:
+                        raise
+                    guard.requested = True
+                boundary(done, save_ok=True)
+            del stores
+    if ckpt is not None and ckpt.keep:
+        save_state(ckpt, settings, units, units, {"Theta": acc})
+    G = acc.total
+    _mirror_upper(G, acc.blocks)
+    out = G.to("cpu").numpy()
+    if ckpt is not None and not ckpt.keep:
+        ckpt.path.unlink(missing_ok=True)
+    return out
+
+
+# =============================================================================================
+# swapping activations
+# =============================================================================================
+
+ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
+    nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid, nn.Softshrink, nn.Hardshrink,
+    nn.Threshold,
+)
+_FUNCTIONAL = {
+    F.relu, torch.relu, F.relu_, torch.relu_, F.relu6, F.elu, F.elu_, F.leaky_relu, F.leaky_relu_,
+    F.gelu, F.silu, F.mish, torch.tanh, F.tanh, torch.sigmoid, F.sigmoid, F.softplus, F.selu,
+    torch.selu, F.celu, F.hardtanh, F.hardswish, F.hardsigmoid, F.softsign, F.logsigmoid,
+    F.tanhshrink, F.rrelu,
+}
+_METHOD_NAMES = {"relu", "relu_", "tanh", "tanh_", "sigmoid", "sigmoid_"}
+_SOURCE_PATTERN = re.compile(
+    r"\b(?:F|functional|torch)\.(relu6?|tanh|sigmoid|gelu|silu|elu|leaky_relu|softplus|selu|celu|"
+    r"mish|hardtanh|hardswish|hardsigmoid|softsign|logsigmoid)\b|\.(relu|tanh|sigmoid)_?\(\)"
+)
+
+
+class ActivationModule(nn.Module):
+    """Applies an :class:`~actspec.activations.base.Activation` (its torch phi) elementwise."""
+
+    def __init__(self, act: Activation) -> None:
+        super().__init__()
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act.phi_torch(x)
+
+    def extra_repr(self) -> str:
+        return self.act.name
+
+
+def activation_sites(model: nn.Module) -> list[str]:
+    """Qualified names (and types) of the activation modules of ``model``."""
+    return [f"{name} ({type(m).__name__})" for name, m in model.named_modules()
+            if isinstance(m, ACTIVATION_MODULES + (ActivationModule,))]
+
+
+def _replace_modules(net: nn.Module, act: Activation) -> list[str]:
+    done = []
+    for name, m in list(net.named_modules()):
+        if not name or not isinstance(m, ACTIVATION_MODULES + (ActivationModule,)):
+            continue
+        parent_name, _, leaf = name.rpartition(".")
+        parent = net.get_submodule(parent_name) if parent_name else net
+        if isinstance(m, nn.PReLU):
+            warnings.warn(f"swap_activations: {name} (PReLU) has a learned slope; it is dropped",
+                          stacklevel=3)
+        setattr(parent, leaf, ActivationModule(act))
+        done.append(f"{name} ({type(m).__name__})")
+    return done
+
+
+def _swap_functional(net: nn.Module, act: Activation) -> tuple[nn.Module, list[str], str | None]:
+    """(model, swapped calls, reason they could not be looked for) via torch.fx."""
+    import torch.fx as fx
+
+    class _Tracer(fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, ActivationModule) or super().is_leaf_module(m, qualname)
+
+    try:
+        graph = _Tracer().trace(net)
+    except Exception as exc:  # noqa: BLE001 - untraceable forward (control flow on values...)
+        return net, [], f"torch.fx cannot trace it: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    hits = [node for node in graph.nodes
+            if (node.op == "call_function" and node.target in _FUNCTIONAL)
+            or (node.op == "call_method" and node.target in _METHOD_NAMES)]
+    if not hits:
+        return net, [], None
+    gm = fx.GraphModule(net, graph, class_name=type(net).__name__ + "Swapped")
+    before = {k: v for k, v in net.state_dict().items()}
+    if set(gm.state_dict()) != set(before):
+        return net, [], "the traced graph does not hold every parameter of the model"
+    swapped = []
+    for k, node in enumerate(hits):
+        sub = f"actspec_act_{k}"
+        gm.add_submodule(sub, ActivationModule(act))
+        with gm.graph.inserting_after(node):
+            new = gm.graph.call_module(sub, (node.args[0],))
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        label = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+        swapped.append(f"{node.name} ({label})")
+    gm.recompile()
+    return gm, swapped, None
+
+
+def _functional_in_source(net: nn.Module) -> list[str]:
+    found: set[str] = set()
+    for cls in {type(m) for m in net.modules()}:
+        if cls.__module__.startswith("torch."):
+            continue
+        try:
+            src = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            continue
+        for mt in _SOURCE_PATTERN.finditer(src):
+            found.add(mt.group(0))
+    return sorted(found)
+
+
+def swap_activations(model: nn.Module, act: Any, *, functional: bool = True,
+                     return_sites: bool = False) -> Any:
+    """A copy of ``model`` with every activation replaced by ``act``; weights bit-identical.
+
+    ``act``: a built-in name (``"tanh"``, ``"leaky_relu:0.2"``), an expression
+    (``"x*sigmoid(x)"``), a callable on torch tensors, or an :class:`Activation`. Activation
+    modules (:data:`ACTIVATION_MODULES`: nn.ReLU, nn.GELU, nn.SiLU, nn.Tanh, ...) become
+    :class:`ActivationModule`\\ s. With ``functional`` the model is traced with torch.fx and
+    functional calls (``F.relu(x)``, ``torch.tanh(x)``, ``x.relu()``) are replaced as well (the
+    result is then a ``torch.fx.GraphModule`` with the same parameter names); when tracing fails
+    and the source shows such calls, a warning says they were not swapped. ActspecError when
+    nothing could be swapped. ``return_sites=True`` returns ``(model, sites)``.
+    """
+    a = make_activation(act)
+    if not isinstance(model, nn.Module):
+        raise ActspecError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    net = copy.deepcopy(model)
+    sites = _replace_modules(net, a)
+    reason = None
+    if functional:
+        net, calls, reason = _swap_functional(net, a)
+        sites += calls
+        if reason is not None:
+            seen = _functional_in_source(net)
+            if seen:
+                warnings.warn(
+                    f"swap_activations: functional activation calls in forward ({', '.join(seen)}) "
+                    f"were not swapped ({reason}); use activation modules (nn.ReLU ...) instead",
+                    stacklevel=2,
+                )
+    if not sites:
+        kinds = ", ".join(t.__name__ for t in ACTIVATION_MODULES[:8])
+        why = f"; functional calls could not be looked for ({reason})" if reason else ""
+        raise ActspecError(
+            f"the model has no activation module ({kinds}, ...) and no functional activation call "
+            f"(F.relu, torch.tanh, ...) that could be swapped{why}"
+        )
+    return (net, sites) if return_sites else net
+
+
+# =============================================================================================
+# the study behind ``actspec model``: spectra at initialisation per activation and seed,
+# optionally the measured training loss against the loss the eNTK predicts
+# =============================================================================================
+
+FACTORY_ARGS = ("seed", "in_features", "input_shape")
+ORIGINAL = "original"
+_SUMMARY_KEYS = ("lambda_min", "lambda_max", "condition_number", "effective_rank", "trace",
+                 "closest_input_angle_deg", "closest_gradient_angle_deg", "closest_pairs_gradient_angle_deg",
+                 "ratio_small", "final_loss", "final_predicted_loss")
+
+
+def call_factory(factory: Callable[..., Any], *, seed: int, input_shape: Sequence[int],
+                 label: str = "build_model") -> nn.Module:
+    """``factory(**kw)`` after ``torch.manual_seed(seed)`` (in a forked RNG state), with the
+    keywords it accepts among ``seed``, ``in_features`` (= prod(input_shape)) and
+    ``input_shape`` (the shape of one input row, a tuple)."""
+    shape = tuple(int(s) for s in input_shape)
+    values = {"seed": int(seed), "in_features": int(math.prod(shape)), "input_shape": shape}
+    kwargs: dict[str, Any] = {}
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        kwargs = {k: v for k, v in values.items() if k in sig.parameters or var_kw}
+        missing = [p.name for p in sig.parameters.values()
+                   if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                   and p.name not in kwargs]
+        if missing:
+            raise ActspecError(
+                f"{label} needs the argument(s) {', '.join(missing)}; a model factory is called with "
+                "the keywords it accepts among seed, in_features and input_shape: give the others "
+                "default values"
+            )
+    shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = factory(**kwargs)
+    except ActspecError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's factory failing
+        raise ActspecError(
+            f"{label}({shown}) raised {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise ActspecError(f"{label}({shown}) returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _select_outputs(f: torch.Tensor, mode: str, V: torch.Tensor) -> torch.Tensor:
+    """The trained outputs (n, C'): all C for trace/blocks, V f for the sum or one index."""
+    return f if mode in ("trace", "blocks") else f @ V.T
+
+
+def train_model(
+    model: nn.Module,
+    X: Any,
+    Y: np.ndarray,
+    K: np.ndarray,
+    *,
+    steps: int,
+    lr: float | str = "auto",
+    params: Sequence[str] | str | None = None,
+    outputs: str | int = "trace",
+    batch_size: int | None = None,
+    log_every: int | None = None,
+    seed: int = 0,
+    dtype: Any = torch.float64,
+    device: Any = "cpu",
+) -> dict[str, Any]:
+    """``steps`` steps of GD (SGD with ``batch_size``) on L = ½ Σ_i ||f(x_i) − y_i||² and the loss
+    ½ ||(I − η K)^t (u(0) − y)||² the kernel K predicts (:func:`predicted_loss_gd`).
+
+    K is the matching eNTK at initialisation: n x n for one output, the nC x nC blocks
+    (output-major) for C outputs. ``lr="auto"``: η = 0.5/λ_max(K) (half the step that is optimal
+    for the linearised model: real networks' kernels move, and 1/λ_max often diverges). SGD draws batches from
+    ``seed`` and scales the batch gradient by n/B (unbiased for the full-batch gradient, so the
+    GD prediction is the expected curve). A copy of ``model`` is trained."""
+    from .experiments.training import predicted_loss_gd
+
+    dt = _as_dtype(dtype)
+    dev = check_device(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = _copy_model(model, dt, dev)
+    Xt = _as_inputs(X, dt, dev)
+    n = Xt.shape[0]
+    chosen = list(_select(net, params).values())
+    with torch.no_grad():
+        f0 = net(Xt).reshape(n, -1)
+    mode, V = _cotangents(outputs, f0.shape[1], dt, dev)
+    Yt = torch.as_tensor(np.asarray(Y, dtype=np.float64), dtype=dt, device=dev).reshape(n, -1)
+    u0 = _select_outputs(f0, mode, V)
+    if u0.shape != Yt.shape:
+        raise ActspecError(f"targets have shape {tuple(Yt.shape)}, the trained outputs {tuple(u0.shape)}")
+    lam_max = float(np.linalg.eigvalsh(0.5 * (K + K.T))[-1])
+    if isinstance(lr, str):
+        if lr.strip().lower() != "auto":
+            raise ActspecError(f"lr must be a positive number or 'auto' (got {lr!r})")
+        eta = 0.5 / lam_max if lam_max > 0 else 1.0
+    else:
+        eta = float(lr)
+        if not (math.isfinite(eta) and eta > 0):
+            raise ActspecError(f"lr must be a positive number or 'auto' (got {lr!r})")
+    steps = int(steps)
+    every = int(log_every) if log_every else max(1, steps // 100)
+    log_steps = sorted(set(range(0, steps + 1, every)) | {steps})
+    B = None if batch_size is None or int(batch_size) >= n else int(batch_size)
+    rng = np.random.default_rng([int(seed), 0xE7C])
+    r0 = (u0 - Yt).detach().cpu().numpy()
+    L0 = 0.5 * float(np.sum(r0**2))
+    losses: list[float] = []
+    status = "ok"
+    for t in range(steps + 1):
+        if t in log_steps or B is None:
+            with torch.enable_grad():
+                u = _select_outputs(net(Xt).reshape(n, -1), mode, V)
+                loss = 0.5 * torch.sum((u - Yt) ** 2)
+            val = float(loss.detach())
+            if t in log_steps:
+                losses.append(val)
+            if not math.isfinite(val) or val > 1e6 * max(L0, 1e-300):
+                status = "diverged"
+                break
+        if t == steps:
+            break
+        if B is not None:
+            idx = torch.as_tensor(rng.choice(n, size=B, replace=False), device=dev)
+            with torch.enable_grad():
+                u = _select_outputs(net(Xt[idx]).reshape(B, -1), mode, V)
+                loss = 0.5 * torch.sum((u - Yt[idx]) ** 2) * (n / B)
+        grads = torch.autograd.grad(loss, chosen, allow_unused=True)
+        with torch.no_grad():
+            for p, g in zip(chosen, grads, strict=True):
+                if g is not None:
+                    p.sub_(eta * g)
+    pred = predicted_loss_gd(K, r0, eta, log_steps[: len(losses)] if status == "ok" else log_steps)
+    return {
+        "lr": eta,
+        "lr_rule": "0.5/lambda_max" if isinstance(lr, str) else "given",
+        "lambda_max": lam_max,
+        "steps": steps,
+        "batch_size": B,
+        "log_steps": log_steps[: len(losses)],
+        "loss": losses,
+        "predicted_loss": [float(v) for v in pred[: len(losses)]],
+        "predicted_log_steps": log_steps,
+        "predicted_loss_all": [float(v) for v in pred],
+        "initial_loss": L0,
+        "final_loss": losses[-1] if status == "ok" else None,
+        "final_predicted_loss": float(pred[-1]),
+        "status": status,
+    }
+
+
+def _seeded_targets(n: int, C: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([int(seed), 0x7A26])
+    return rng.choice([-1.0, 1.0], size=(n, C))
+
+
+def _stats(vals: list[Any]) -> dict[str, float | None] | None:
+    v = np.array([float(x) for x in vals if x is not None and math.isfinite(float(x))])
+    if v.size == 0:
+        return None
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max()),
+            "count": int(v.size)}
+
+
+def _order(rows: list[dict[str, Any]], key: str, reverse: bool = False) -> list[str] | None:
+    """Activations sorted by the mean of ``key``; one without a value (diverged) comes last."""
+    have = [(r["summary"].get(key), r["activation"]) for r in rows]
+    if len(have) < 2 or all(s is None for s, _ in have):
+        return None
+    last = math.inf if not reverse else -math.inf
+    return [name for _, name in sorted(have, key=lambda t: last if t[0] is None else t[0]["mean"], reverse=reverse)]
+
+
+def model_study(
+    factory: Callable[..., Any],
+    X: Any,
+    y: Any = None,
+    activations: Sequence[Any] = (ORIGINAL,),
+    *,
+    seeds: Sequence[int] = (0,),
+    input_shape: Sequence[int] | None = None,
+    params: Sequence[str] | str | None = None,
+    outputs: str | int = "trace",
+    dtype: Any = "float64",
+    device: Any = "cpu",
+    chunk: int | None = None,
+    memory: int | None = None,
+    train_steps: int = 0,
+    lr: float | str = "auto",
+    batch_size: int | None = None,
+    log_every: int | None = None,
+    data_seed: int = 0,
+    label: str = "build_model",
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """eNTK spectrum at initialisation of ``factory``'s model with each activation swapped in.
+
+    For every seed the model is built once (:func:`call_factory`) and each activation of
+    ``activations`` (``"original"``: the model as built) is swapped in with the same weights
+    (:func:`swap_activations`). Per seed: λ_min, λ_max, condition number, effective rank, trace,
+    and the gradient-feature angles of the closest input pairs (Liu & Hui: cos ∠(∇f(x_i), ∇f(x_j))
+    = Θ_ij/√(Θ_ii Θ_jj)); with ``train_steps`` the measured GD loss against the eNTK's prediction
+    (:func:`train_model`). Returns a JSON-ready dict: ``model``, ``targets``, ``results`` (one per
+    activation, with ``per_seed`` and ``summary`` = mean/std/min/max over seeds) and ``ranking``.
+    """
+    from .core.validate import check_inputs
+    from .experiments.depth import angle_curve, kernel_spectrum, pair_angles, pair_indices
+
+    arr = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X, dtype=np.float64)
+    Xv = check_inputs(arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr)
+    n, d = Xv.shape
+    shape = tuple(int(s) for s in input_shape) if input_shape else (d,)
+    if any(s < 1 for s in shape) or math.prod(shape) != d:
+        raise ActspecError(
+            f"input shape {','.join(map(str, shape))} has {math.prod(shape)} entries but the data "
+            f"rows have {d}; give --input-shape whose product is {d}"
+        )
+    Xin = Xv.reshape(n, *shape)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ActspecError("give at least one seed")
+    acts = list(activations) or [ORIGINAL]
+    resolved = [None if (isinstance(a, str) and a.strip().lower() == ORIGINAL) else make_activation(a) for a in acts]
+    steps = int(train_steps or 0)
+    if steps < 0:
+        raise ActspecError(f"train_steps must be >= 0 (got {train_steps})")
+    pi, pj = pair_indices(n, seed=data_seed)
+    a_in = pair_angles(Xv @ Xv.T, pi, pj)
+    close = np.argsort(a_in, kind="stable")[: max(1, int(math.ceil(0.01 * a_in.size)))] if a_in.size else a_in
+    rows = [{"activation": ORIGINAL if r is None else r.name,
+             "spec": str(a) if not callable(a) or isinstance(a, str) else getattr(a, "__name__", "custom"),
+             "kink_class": None if r is None else r.kink_class, "per_seed": []}
+            for a, r in zip(acts, resolved, strict=True)]
+    model_info: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+    Y = None
+    for seed in seeds:
+        base = call_factory(factory, seed=seed, input_shape=shape, label=label)
+        if not model_info:
+            model_info = _describe_model(base, Xin, shape, label)
+            C = model_info["outputs"]
+            mode, _ = _cotangents(outputs, C, torch.float64, torch.device("cpu"))
+            c_eff = C if mode in ("trace", "blocks") else 1
+            if steps:
+                Y, targets = _targets(y, n, c_eff, data_seed)
+        for row, act in zip(rows, resolved, strict=True):
+            if act is None:
+                net, sites = base, activation_sites(base)
+            else:
+                net, sites = swap_activations(base, act, return_sites=True)
+            row["sites"] = sites
+            rec: dict[str, Any] = {"seed": seed}
+            blocks = steps and mode == "trace" and C > 1
+            kw = dict(params=params, dtype=dtype, device=device, chunk=chunk, memory=memory)
+            info: dict[str, Any] = {}
+            import time as _time
+
+            t0 = _time.perf_counter()
+            K_train = entk(net, Xin, outputs="blocks" if blocks else outputs, info=info, **kw)
+            rec["seconds"] = _time.perf_counter() - t0
+            K = sum(K_train[c * n:(c + 1) * n, c * n:(c + 1) * n] for c in range(C)) if blocks else K_train
+            if seed == seeds[0]:
+                row["plan"] = info.get("plan")
+            spec = kernel_spectrum(K, "auto")
+            rec.update(spec)
+            a_gr = pair_angles(K, pi, pj) if mode != "blocks" else pair_angles(_trace_of_blocks(K, n), pi, pj)
+            curve = angle_curve(a_in, a_gr)
+            rec["closest_input_angle_deg"] = math.degrees(curve["min_input_angle"]) if a_in.size else None
+            rec["closest_gradient_angle_deg"] = math.degrees(curve["gradient_angle_at_min"]) if a_in.size else None
+            rec["closest_pairs_gradient_angle_deg"] = float(np.degrees(a_gr[close].mean())) if a_in.size else None
+            rec["closest_pairs_input_angle_deg"] = float(np.degrees(a_in[close].mean())) if a_in.size else None
+            rec["ratio_small"] = curve.get("ratio_small")
+            rec["angles"] = curve
+            if steps:
+                assert Y is not None
+                tr = train_model(net, Xin, Y, K_train, steps=steps, lr=lr, params=params, outputs=outputs,
+                                 batch_size=batch_size, log_every=log_every, seed=seed, dtype=dtype, device=device)
+                rec["training"] = tr
+                rec["final_loss"] = tr["final_loss"]
+                rec["final_predicted_loss"] = tr["final_predicted_loss"]
+            row["per_seed"].append(rec)
+            if on_result is not None:
+                on_result({"activation": row["activation"], **rec})
+    for row in rows:
+        row["summary"] = {k: _stats([r.get(k) for r in row["per_seed"]]) for k in _SUMMARY_KEYS}
+        row["condition_number_is_lower_bound"] = any(r.get("condition_number_is_lower_bound") for r in row["per_seed"])
+    ranking = {
+        "by_condition_number": _order(rows, "condition_number"),
+        "by_lambda_min": _order(rows, "lambda_min", reverse=True),
+        "by_final_loss": _order(rows, "final_loss") if steps else None,
+        "by_predicted_loss": _order(rows, "final_predicted_loss") if steps else None,
+    }
+    if steps and ranking["by_final_loss"] and ranking["by_condition_number"]:
+        ranking["condition_number_ranks_like_training"] = ranking["by_condition_number"] == ranking["by_final_loss"]
+        ranking["prediction_ranks_like_training"] = ranking["by_predicted_loss"] == ranking["by_final_loss"]
+    return {"model": model_info, "input_shape": list(shape), "seeds": seeds, "targets": targets,
+            "results": rows, "ranking": ranking}
+
+
+def _trace_of_blocks(K: np.ndarray, n: int) -> np.ndarray:
+    C = K.shape[0] // n
+    return sum(K[c * n:(c + 1) * n, c * n:(c + 1) * n] for c in range(C))
+
+
+def _describe_model(model: nn.Module, Xin: np.ndarray, shape: tuple[int, ...], label: str) -> dict[str, Any]:
+    probe = torch.as_tensor(Xin[: min(2, len(Xin))], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = _copy_model(model, torch.float64, torch.device("cpu"))
+    try:
+        with torch.no_grad():
+            out = net(probe)
+    except Exception as exc:  # noqa: BLE001 - the user's forward on the data's shape
+        raise ActspecError(
+            f"the model from {label} fails on inputs of shape {tuple(probe.shape)} "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); give --input-shape "
+            "(e.g. 3,32,32 for images) or check in_features/input_shape in the factory"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim == 0 or out.shape[0] != probe.shape[0]:
+        raise ActspecError(
+            f"the model from {label} must return a tensor of shape (batch, ...); got "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+        )
+    return {
+        "factory": label,
+        "class": type(model).__name__,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "outputs": int(out.reshape(probe.shape[0], -1).shape[1]),
+        "activation_sites": activation_sites(model),
+    }
+
+
+def _targets(y: Any, n: int, C: int, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    from .experiments.training import make_targets
+
+    if y is not None:
+        Y = make_targets(y, n, "mse").Y
+        if Y.shape[1] == C:
+            return Y, {"source": "data labels", "shape": list(Y.shape)}
+        why = f"the labels give {Y.shape[1]} target column(s), the model {C} trained output(s)"
+    else:
+        why = "the data have no labels"
+    return _seeded_targets(n, C, seed), {"source": "seeded random ±1", "shape": [n, C], "why": why}
