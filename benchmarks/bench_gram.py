@@ -45,8 +45,8 @@ import numpy as np
 import torch
 
 import actspec
-from actspec.checkpoint import Checkpoint
-from actspec.inits import WEIGHT_BLOCK, init_scheme, sample_block, sample_weights
+from actspec.core.inits import WEIGHT_BLOCK, init_scheme, sample_block, sample_weights
+from actspec.finite.checkpoint import Checkpoint
 
 ACTIVATIONS = [
     "relu",

@@ -44,7 +44,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     import actspec
-    from actspec.largescale import extreme_eigenvalues
+    from actspec.spectra.iterative import extreme_eigenvalues
 
     X = _data(cfg["n"], cfg["dim"])
     out: dict[str, Any] = {**cfg}

@@ -35,8 +35,8 @@ from bench_gram import machine_info, matmul_peak
 from rich.console import Console
 from rich.table import Table
 
-from actspec.activations import activation
-from actspec.training import TwoLayerNet
+from actspec.activations.registry import activation
+from actspec.experiments.training import TwoLayerNet
 
 console = Console(stderr=True)
 

@@ -106,7 +106,7 @@ def test_non_callable_rejected() -> None:
 )
 def test_poles_between_grid_points_are_refused(text: str, pole: float) -> None:
     """A pole that the check grid steps over is still found, and located."""
-    from actspec.highprec import expression_activation
+    from actspec.activations.registry import expression_activation
 
     with pytest.raises(ActspecError, match="singularity near x = ") as exc:
         expression_activation(text)
@@ -119,6 +119,6 @@ def test_poles_between_grid_points_are_refused(text: str, pole: float) -> None:
              "min(max(x, -1), 1)", "exp(x)", "x**3"],
 )
 def test_steep_or_kinked_but_finite_activations_pass_the_check(text: str) -> None:
-    from actspec.highprec import expression_activation
+    from actspec.activations.registry import expression_activation
 
     assert expression_activation(text, detect_kinks=False).name == text

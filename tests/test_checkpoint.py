@@ -19,11 +19,11 @@ import pytest
 import torch
 
 import actspec
-import actspec.checkpoint as ck
-import actspec.empirical as emp
-from actspec.checkpoint import Checkpoint, CheckpointInterrupt
+import actspec.finite.checkpoint as ck
+import actspec.finite.empirical as emp
 from actspec.cli import run
-from actspec.inits import WEIGHT_BLOCK, init_scheme, sample_block
+from actspec.core.inits import WEIGHT_BLOCK, init_scheme, sample_block
+from actspec.finite.checkpoint import Checkpoint, CheckpointInterrupt
 
 N, D, M, CHUNK = 120, 12, 2500, 192  # 14 chunks; chunk does not divide the RNG block
 
@@ -389,7 +389,7 @@ def test_cli_mismatched_checkpoint_exit_2(tmp_path: Path, capsys: pytest.Capture
 def test_cli_memory_guard_names_the_size(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**30)
+    monkeypatch.setattr("actspec.core.resources.available_memory", lambda: 2**30)
     out = tmp_path / "G.npy"
     code, _, err = _cli(["--data", "sphere", "--n", "20000", "--width", "1000", "--out", str(out)],
                         capsys)

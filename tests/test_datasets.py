@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actspec.datasets import (
+from actspec.core.errors import ActspecError
+from actspec.data.datasets import (
     CIFAR10_TRAIN_FILES,
     Dataset,
     circle,
@@ -21,8 +22,7 @@ from actspec.datasets import (
     sphere,
     subspace,
 )
-from actspec.diagnostics import data_diagnostics
-from actspec.errors import ActspecError
+from actspec.data.diagnostics import data_diagnostics
 
 HALF = math.sqrt(0.5)
 

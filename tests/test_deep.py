@@ -13,22 +13,18 @@ from conftest import subspace_points, unit_rows
 
 import actspec
 from actspec.cli import run
-from actspec.deep import (
-    deep_kernels,
-    deep_ntk,
-    deep_params,
+from actspec.core.errors import ActspecError
+from actspec.experiments.depth import (
     depth_study,
     depth_summary,
     gradient_angles,
     input_angles,
-    iter_deep_kernels,
     kernel_spectrum,
     parse_depths,
-    penultimate_gram,
     small_angle_data,
 )
-from actspec.deep_empirical import empirical_deep_ntk, empirical_deep_ntks, layer_weights
-from actspec.errors import ActspecError
+from actspec.finite.deep import empirical_deep_ntk, empirical_deep_ntks, layer_weights
+from actspec.kernels.deep import deep_kernels, deep_ntk, deep_params, iter_deep_kernels, penultimate_gram
 
 
 def _rel(A: np.ndarray, B: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from actspec.cli import run
-from actspec.io import TIMING_KEYS
+from actspec.core.io import TIMING_KEYS
 
 COMMANDS = {
     "spectrum": ["spectrum", "-a", "relu", "-a", "tanh", "--n", "12", "--width", "inf", "--width", "300",

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import pdist
 from scipy.stats import special_ortho_group
 
-from actspec.datasets import circle, load_data, subspace
-from actspec.diagnostics import data_diagnostics, plot_data_diagnostics
-from actspec.errors import ActspecError
+from actspec.core.errors import ActspecError
+from actspec.data.datasets import circle, load_data, subspace
+from actspec.data.diagnostics import data_diagnostics
+from actspec.plots.data import plot_data_diagnostics
 
 
 def brute_delta(X: np.ndarray) -> float:
@@ -135,7 +136,7 @@ def test_duplicates_and_parallel_points_detected():
 
 
 def load_data_from(X, **kw):
-    from actspec.datasets import apply_preprocess
+    from actspec.data.datasets import apply_preprocess
 
     return apply_preprocess(X, kw.get("preprocess"))[0]
 

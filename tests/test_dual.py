@@ -10,8 +10,8 @@ from mp_reference import MP_ACTS, gauss, mp_expect
 
 import actspec
 from actspec import activation
-from actspec.dual import DualTable, closed_form_dual, dual, dual_table
-from actspec.hermite import dual_from_coefficients, hermite_coefficients
+from actspec.kernels.dual import DualTable, closed_form_dual, dual, dual_table
+from actspec.kernels.hermite import dual_from_coefficients, hermite_coefficients
 
 mp.mp.dps = 20
 RHO = np.array([-1.0, -1 + 1e-12, -0.9999, -0.97, -0.6, -0.2, 0.0, 0.35, 0.8, 0.99, 0.999999, 1 - 1e-13, 1.0])

@@ -166,7 +166,7 @@ def test_normalize_gives_unit_second_moment(rng: np.random.Generator) -> None:
 
 
 def test_general_norms_tanh_matches_quadrature(rng: np.random.Generator) -> None:
-    from actspec.dual import dual
+    from actspec.kernels.dual import dual
 
     norms = np.array([[0.5], [1.5], [1.0], [0.5], [2.0], [1.0], [0.7], [1.5], [1.1]])
     X = rng.standard_normal((9, 4)) * norms

@@ -11,7 +11,7 @@ from mp_reference import MP_ACTS, he_normalized, mp_expect
 
 import actspec
 from actspec import ActspecError, hermite_coefficients
-from actspec.hermite import dual_from_coefficients
+from actspec.kernels.hermite import dual_from_coefficients
 
 mp.mp.dps = 20
 DEG = 300

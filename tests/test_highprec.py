@@ -12,16 +12,15 @@ from mp_reference import he_normalized, mp_expect
 
 import actspec
 from actspec import ActspecError
-from actspec.highprec import (
+from actspec.activations.expressions import parse_expression
+from actspec.activations.registry import custom_activation, expression_activation
+from actspec.highprec.kernels import (
     MAX_N,
     circulant_eigenvalues,
-    custom_activation,
     eigvalsh_highprec,
-    expression_activation,
     flint_available,
     gram_highprec,
     hermite_coefficients_highprec,
-    parse_expression,
     rho_highprec,
     run_spectrum_high,
     spectrum_highprec,

@@ -59,7 +59,7 @@ def test_dense_too_large_is_the_only_stderr_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The method line is printed only after the memory check, so a refusal stays one line."""
-    monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**20)  # 1 MiB free
+    monkeypatch.setattr("actspec.core.resources.available_memory", lambda: 2**20)  # 1 MiB free
     out = tmp_path / "d.json"
     assert run(["spectrum", "-a", "relu", "--data", "sphere", "--n", "500", "--dim", "4",
                 "--method", "dense", "--json", str(out)]) == 2

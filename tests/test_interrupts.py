@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-import actspec.deep as deep
-import actspec.reproduce as rep
-import actspec.runs as runs
-import actspec.sweep as sweep
-import actspec.training as tr
+import actspec.experiments.depth as deep
+import actspec.experiments.reproduce.framework as rep
+import actspec.experiments.spectrum as runs
+import actspec.experiments.training as tr
+import actspec.sweep.runner as sweep
 from actspec.cli import run
 
 
@@ -226,7 +226,7 @@ def test_sigint_to_train_process(tmp_path: Path) -> None:
 def test_startup_interrupt_only_exits_for_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C during the package imports: the command exits 130 with one line; a library
     user's program gets its KeyboardInterrupt back (the helper returns)."""
-    from actspec.errors import exit_if_command_startup
+    from actspec.core.errors import exit_if_command_startup
 
     with pytest.raises(SystemExit) as exc:
         exit_if_command_startup("/usr/local/bin/actspec")

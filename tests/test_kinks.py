@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from actspec import ActspecError, activation
-from actspec.highprec import expression_activation
-from actspec.kinks import derivatives, detect_kinks
+from actspec.activations.kinks import derivatives, detect_kinks
+from actspec.activations.registry import expression_activation
 
 LAM, ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
 

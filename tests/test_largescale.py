@@ -11,8 +11,8 @@ from conftest import circle_points, unit_rows
 
 import actspec
 from actspec import ActspecError
-from actspec.largescale import GramOperator, extreme_eigenvalues, infinite_block
-from actspec.memory import check_dense_fits
+from actspec.core.resources import check_dense_fits
+from actspec.spectra.iterative import GramOperator, extreme_eigenvalues, infinite_block
 
 
 @pytest.mark.parametrize("name,train", [("relu", "hidden"), ("tanh", "both"), ("elu", "output")])
@@ -84,7 +84,7 @@ def test_cache_dtypes_and_exact_products(rng: np.random.Generator) -> None:
 
 def test_distributed_products_equal_dense(rng: np.random.Generator) -> None:
     distributed = pytest.importorskip("distributed")
-    from actspec.largescale import DistributedGramOperator
+    from actspec.spectra.iterative import DistributedGramOperator
 
     X = unit_rows(rng.standard_normal((160, 6)))
     V = rng.standard_normal((160, 3))
@@ -126,11 +126,11 @@ def test_iterative_lambda_min_matches_dense_at_n2000(sphere2000: tuple[np.ndarra
 
 
 def test_choose_method_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    from actspec.largescale import choose_method
+    from actspec.spectra.iterative import choose_method
 
     assert choose_method(1000)[0] == "dense"
     assert choose_method(30_000)[0] == "iterative"
-    monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**30)
+    monkeypatch.setattr("actspec.core.resources.available_memory", lambda: 2**30)
     method, reason = choose_method(10_000)
     assert method == "iterative" and "2.2 GiB" in reason and "1.0 GiB free" in reason
     assert choose_method(500, "dense")[1] == "dense (requested): n=500, needs 0.01 GiB"
@@ -172,7 +172,7 @@ def test_cli_dense_too_large_exits_2_and_auto_reason(monkeypatch: pytest.MonkeyP
     runner = CliRunner()
     res = runner.invoke(app, ["spectrum", "-a", "relu", "--data", "sphere", "--n", "60", "--dim", "4"])
     assert res.exit_code == 0 and "method dense: n=60 <= 20000 and G∞ fits" in res.output
-    monkeypatch.setattr("actspec.memory.available_memory", lambda: 2**20)  # 1 MiB free
+    monkeypatch.setattr("actspec.core.resources.available_memory", lambda: 2**20)  # 1 MiB free
     out = tmp_path / "d.json"
     res = runner.invoke(app, ["spectrum", "-a", "relu", "--data", "sphere", "--n", "1000", "--dim", "4",
                               "--method", "dense", "--json", str(out)])

@@ -21,9 +21,9 @@ from hypothesis.extra.numpy import arrays
 from scipy import integrate
 
 import actspec
-from actspec.dual import dual
-from actspec.hermite import dual_from_coefficients
-from actspec.spectrum import spectrum
+from actspec.kernels.dual import dual
+from actspec.kernels.hermite import dual_from_coefficients
+from actspec.spectra.summary import spectrum
 
 SMOOTH = ["tanh", "swish", "gelu", "softplus", "sigmoid", "erf"]
 KINKED = {"relu": 1, "leaky_relu:0.2": 1, "selu": 1, "elu": 2}

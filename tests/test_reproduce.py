@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from actspec.cli import run
-from actspec.reproduce import run_reproduction
+from actspec.experiments.reproduce.framework import run_reproduction
 
 
 def _claims(report: dict, part: str) -> list[dict]:
@@ -59,7 +59,7 @@ def test_liu_hui_quick_claims(tmp_path: Path) -> None:
 
 def test_units_cache_resume_and_force(tmp_path: Path) -> None:
     """Long parts cache their units: a unit runs once, an interrupted unit leaves nothing."""
-    from actspec.reproduce import Context
+    from actspec.experiments.reproduce.framework import Context
 
     calls: list[str] = []
     ctx = Context(tmp_path, part_key="part-abc")
@@ -86,7 +86,7 @@ def test_units_cache_resume_and_force(tmp_path: Path) -> None:
 
 def test_unit_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
     """A unit with arguments is reused exactly when its arguments (arrays by content) match."""
-    from actspec.reproduce import Context
+    from actspec.experiments.reproduce.framework import Context
 
     calls: list[float] = []
 
@@ -106,9 +106,9 @@ def test_unit_cache_is_keyed_by_its_inputs(tmp_path: Path) -> None:
 
 def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
     """--workers: training units computed in spawned processes equal the in-order ones."""
-    from actspec.datasets import load_data
-    from actspec.reproduce import Context
-    from actspec.reproduce_parts import _trained_units, _unit_jobs
+    from actspec.data.datasets import load_data
+    from actspec.experiments.reproduce.framework import Context
+    from actspec.experiments.reproduce.parts import _trained_units, _unit_jobs
 
     ds = load_data("circle", n=8, dim=4, seed=0)
     kw = dict(width=256, lr=0.05, epochs=5, log_every=5, normalize=True)
@@ -137,7 +137,7 @@ def test_prefetch_in_processes_matches_sequential_units(tmp_path: Path) -> None:
 
 def test_expected_time_depends_on_the_data() -> None:
     """CIFAR-10 at the paper's size is far more work than digits; quick runs do not depend on it."""
-    from actspec.reproduce import PARTS, expected_seconds
+    from actspec.experiments.reproduce.framework import PARTS, expected_seconds
 
     digits, cifar = expected_seconds("fig2", False), expected_seconds("fig2", False, data="cifar10")
     assert cifar > 5 * digits
@@ -147,7 +147,7 @@ def test_expected_time_depends_on_the_data() -> None:
 
 
 def test_part_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from actspec.reproduce import part_names
+    from actspec.experiments.reproduce.framework import part_names
 
     assert part_names("fig1-spectra") == ["fig1-spectra"]
     assert "fig1-training" not in part_names("all", skip=["fig1-training"])

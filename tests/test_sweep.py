@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from actspec.cli import run
-from actspec.errors import ActspecError
-from actspec.store import ResultStore
-from actspec.sweep import (
+from actspec.core.errors import ActspecError
+from actspec.sweep.runner import (
     config_from_dict,
     execute_task,
     expand_grid,
@@ -28,6 +27,7 @@ from actspec.sweep import (
     plan,
     run_sweep,
 )
+from actspec.sweep.store import ResultStore
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -145,12 +145,12 @@ def test_execute_task_never_raises() -> None:
 
 def test_other_command_kinds_match_their_libraries() -> None:
     """train/depth/analyze kinds (registered when their modules are there) give their rows."""
-    from actspec.datasets import load_data
-    from actspec.sweep import TASK_KINDS
+    from actspec.data.datasets import load_data
+    from actspec.sweep.runner import TASK_KINDS
 
     X = load_data("sphere", n=8, dim=4).X
     if "depth" in TASK_KINDS:
-        from actspec.deep import depth_study
+        from actspec.experiments.depth import depth_study
 
         t = make_task("depth", {"activation": "relu", "depth": 3, "data": "sphere", "n": 8, "dim": 4})
         out = execute_task("depth", t.params)
@@ -177,8 +177,8 @@ def test_other_command_kinds_match_their_libraries() -> None:
 
 
 def test_sweep_completes_equals_direct_and_resumes(client, tmp_path: Path) -> None:
-    from actspec.datasets import load_data
-    from actspec.runs import run_spectrum
+    from actspec.data.datasets import load_data
+    from actspec.experiments.spectrum import run_spectrum
 
     db = tmp_path / "s.duckdb"
     tasks = expand_grid("spectrum", {"data": "sphere", "dim": 5, "activation": ["relu", "erf"],

@@ -14,7 +14,8 @@ from conftest import circle_points, subspace_points
 import actspec
 from actspec import activation
 from actspec.cli import run
-from actspec.theory import (
+from actspec.core.io import to_jsonable
+from actspec.experiments.theory import (
     antipodal_pairs,
     hermite_decay,
     parity,
@@ -198,7 +199,7 @@ def test_report_card_numbers() -> None:
     assert card["data"]["antipodal_pairs"] == 10
     assert {r["check"] for r in card["checks"]} >= {"trace", "kink_lower_bound", "antipodal_zeros"}
     assert "8 eigenvalues are exactly 0" in card["verdict"]
-    json.dumps(actspec.io.to_jsonable(card), allow_nan=False)
+    json.dumps(to_jsonable(card), allow_nan=False)
 
 
 def test_cli_analyze_expression(tmp_path) -> None:

@@ -15,9 +15,10 @@ from conftest import circle_points, unit_rows
 
 import actspec
 from actspec import ActspecError
-from actspec import training as tr
 from actspec.cli import run as cli_run
-from actspec.inits import init_scheme
+from actspec.core.inits import init_scheme
+from actspec.core.io import to_jsonable
+from actspec.experiments import training as tr
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def _labels(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _strict(obj: object) -> object:
-    text = json.dumps(actspec.io.to_jsonable(obj), allow_nan=False)
+    text = json.dumps(to_jsonable(obj), allow_nan=False)
 
     def bad(c: str) -> None:
         raise AssertionError(f"non-strict JSON constant {c}")

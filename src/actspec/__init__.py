@@ -9,49 +9,58 @@ expectations) and at finite width (chunked PyTorch), and its spectrum.
 >>> G = actspec.gram(X, "relu")                 # infinite width
 >>> actspec.spectrum(G).lambda_min > 0
 True
+
+The package is layered (imports point down only): ``core`` → ``activations`` → ``kernels``,
+``highprec``, ``finite`` → ``spectra``, ``data`` → ``plots`` → ``experiments`` → ``sweep`` → ``cli``.
+Everything here is loaded on first use, so ``import actspec`` does not import torch or scipy.
 """
 
 from __future__ import annotations
 
-import sys as _sys
+import importlib as _importlib
+from typing import Any
 
-from .errors import ActspecError, exit_if_command_startup
+from .core.errors import ActspecError
+from .core.version import __version__
 
-try:  # these pull in torch and scipy (about a second): Ctrl-C may land here
-    from .activations import BUILTIN_NAMES, Activation, activation
-    from .gram import gram, normalization_constant
-    from .hermite import hermite_coefficients
-    from .inits import sample_weights
-    from .spectrum import Spectrum, eigenvalues, spectrum
-    from .training import train
-except KeyboardInterrupt:
-    exit_if_command_startup(_sys.argv[0] if _sys.argv else "")
-    raise
+# public name -> module that defines it (loaded on first access)
+_API = {
+    "Activation": "activations.base",
+    "BUILTIN_NAMES": "activations.builtins",
+    "activation": "activations.registry",
+    "gram": "finite.gram",
+    "normalization_constant": "kernels.gram",
+    "hermite_coefficients": "kernels.hermite",
+    "sample_weights": "core.inits",
+    "Spectrum": "spectra.summary",
+    "eigenvalues": "spectra.summary",
+    "spectrum": "spectra.summary",
+    "train": "experiments.training",
+}
+# submodules reachable as attributes, under the names the docs use
+_MODULES = {
+    "datasets": "data.datasets",
+    "diagnostics": "data.diagnostics",
+    "theory": "experiments.theory",
+    "kinks": "activations.kinks",
+    "largescale": "spectra.iterative",
+    "highprec": "highprec",
+}
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(_importlib.import_module(f".{_API[name]}", __name__), name)
+    elif name in _MODULES:
+        value = _importlib.import_module(f".{_MODULES[name]}", __name__)
+    else:
+        raise AttributeError(f"module 'actspec' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
 
-def __getattr__(name: str):  # lazy submodules (keeps `import actspec` fast)
-    if name in ("datasets", "diagnostics"):
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'actspec' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API) | set(_MODULES))
 
 
-__all__ = [
-    "Activation",
-    "ActspecError",
-    "BUILTIN_NAMES",
-    "Spectrum",
-    "activation",
-    "datasets",
-    "eigenvalues",
-    "gram",
-    "hermite_coefficients",
-    "normalization_constant",
-    "sample_weights",
-    "spectrum",
-    "train",
-    "__version__",
-]
+__all__ = ["ActspecError", "__version__", *_API, "datasets"]

@@ -6,36 +6,38 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import os
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-import typer
-
-try:  # typer >= 0.20 vendors its own copy of click
-    from typer._click import exceptions as _cx
-except ImportError:  # pragma: no cover
-    from click import exceptions as _cx  # type: ignore[no-redef]
-
-import importlib
-
-from ..errors import ActspecError, Interrupted, exit_if_command_startup
-from ._app import app
+from ..core.errors import ActspecError, Interrupted, exit_if_command_startup
 
 # each command lives in its own module and registers itself on import
 _COMMANDS = ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results",
              "gram", "sphere", "model")
-for _name in _COMMANDS:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:  # a command module not written yet
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-    except KeyboardInterrupt:  # Ctrl-C while starting the installed script
-        exit_if_command_startup(sys.argv[0] if sys.argv else "")
-        raise
+
+try:  # Ctrl-C while the installed script imports its libraries: one line, exit 130
+    import typer
+
+    try:  # typer >= 0.20 vendors its own copy of click
+        from typer._click import exceptions as _cx
+    except ImportError:  # pragma: no cover
+        from click import exceptions as _cx  # type: ignore[no-redef]
+
+    from ._app import app
+
+    for _name in _COMMANDS:
+        try:
+            importlib.import_module(f"{__name__}.{_name}")
+        except ModuleNotFoundError as _exc:  # a command module not written yet
+            if _exc.name != f"{__name__}.{_name}":
+                raise
+except KeyboardInterrupt:
+    exit_if_command_startup(sys.argv[0] if sys.argv else "")
+    raise
 
 __all__ = ["app", "main", "run"]
 

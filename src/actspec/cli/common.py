@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..errors import ActspecError, Interrupted
-from ..io import check_writable
+from ..core.errors import ActspecError, Interrupted
+from ..core.io import check_writable
 
 console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False)
@@ -197,7 +197,7 @@ def load_dataset(
     labels: str = "auto",
 ) -> Any:
     """Load the data selected by the common options (see :func:`actspec.datasets.load_data`)."""
-    from ..datasets import load_data
+    from ..data.datasets import load_data
 
     return load_data(
         data,

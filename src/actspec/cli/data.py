@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..io import run_metadata, write_json
+from ..core.io import run_metadata, write_json
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -96,7 +96,8 @@ def data_cmd(
 
     Example: actspec data --data digits --plot-prefix digits --json digits.json
     """
-    from ..diagnostics import data_diagnostics, plot_data_diagnostics
+    from ..data.diagnostics import data_diagnostics
+    from ..plots.data import plot_data_diagnostics
 
     if plot_prefix is not None:
         base = str(plot_prefix)

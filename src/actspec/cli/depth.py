@@ -10,8 +10,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..errors import ActspecError
-from ..io import run_metadata, write_json
+from ..core.errors import ActspecError
+from ..core.io import run_metadata, write_json
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -41,8 +41,8 @@ def _load(opts: DataOptions) -> Any:
     if str(opts.data).strip().lower() != "cone":
         return opts.load()
     n, dim, noise, seed = opts.n, opts.dim, opts.noise, opts.seed
-    from ..datasets import Dataset, apply_preprocess
-    from ..deep import small_angle_data
+    from ..data.datasets import Dataset, apply_preprocess
+    from ..experiments.depth import small_angle_data
 
     for name, v in (("--n", n), ("--dim", dim)):
         if v is not None and (isinstance(v, bool) or v < 1):
@@ -145,7 +145,8 @@ def depth_cmd(
     defaults n=50, dim=100): the Liu & Hui setting of similar inputs. A linear net's NTK condition
     number equals that of XXᵀ at every depth (infinite when n > rank X, e.g. circle data).
     """
-    from ..deep import KERNELS, SPECTRUM_MODES, depth_study, depth_summary, parse_depths
+    from ..experiments.depth import SPECTRUM_MODES, depth_study, depth_summary, parse_depths
+    from ..kernels.deep import KERNELS
 
     outputs_ok((plot, "--plot"), (angle_plot, "--angle-plot"), (json_path, "--json"))
     acts = activation or list(DEFAULT_ACTIVATIONS)
@@ -236,12 +237,12 @@ def depth_cmd(
         )
     title = f"{ds.name} (n={ds.n}), width {wlabel}, {kernel}, scaling {scaling}"
     if plot is not None:
-        from ..plots_depth import plot_depth_spectrum
+        from ..plots.depth import plot_depth_spectrum
 
         plot_depth_spectrum(results, plot, title=f"Spectrum against depth: {title}")
         console.print(f"wrote {plot}")
     if angle_plot is not None:
-        from ..plots_depth import plot_gradient_angles
+        from ..plots.depth import plot_gradient_angles
 
         plot_gradient_angles(results, angle_plot, title=f"Gradient angles: {title}")
         console.print(f"wrote {angle_plot}")

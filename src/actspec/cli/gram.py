@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..errors import ActspecError, Interrupted
-from ..io import atomic_path, run_metadata, write_json
+from ..core.errors import ActspecError, Interrupted
+from ..core.io import atomic_path, run_metadata, write_json
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -217,7 +217,7 @@ def gram_cmd(
     dev = _resolve_device(device)
     ds = opts.load(labels="none")
     size = ds.n * outputs
-    from ..memory import check_dense_fits
+    from ..core.resources import check_dense_fits
 
     check_dense_fits(size, "G-matrix", copies=4.0 if m is None else 2.5)
     _check_disk(out, 8 * size * size + 4096, "--out")
@@ -230,7 +230,7 @@ def gram_cmd(
         err_console.print(why, markup=False, highlight=False, soft_wrap=True)
     ckpt = None
     if ckpt_path is not None:
-        from ..checkpoint import Checkpoint
+        from ..finite.checkpoint import Checkpoint
 
         if not ckpt_path.exists():
             _check_disk(ckpt_path, 12 * size * size, "--checkpoint")
@@ -265,8 +265,8 @@ def _compute(
 ) -> tuple[np.ndarray, float]:
     """G and the seconds it took. Ctrl-C -> :class:`Interrupted` (one ``error: interrupted after
     X of M neurons; checkpoint saved to P; ...`` line, exit status 130)."""
-    from ..checkpoint import CheckpointInterrupt
-    from ..gram import gram
+    from ..finite.checkpoint import CheckpointInterrupt
+    from ..finite.gram import gram
 
     t0 = time.perf_counter()
     try:

@@ -8,8 +8,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..errors import ActspecError
-from ..io import run_metadata, write_json
+from ..core.errors import ActspecError
+from ..core.io import run_metadata, write_json
 from ._app import app
 from .common import JsonOpt, PlotOpt, console, outputs_ok
 
@@ -42,7 +42,7 @@ def hermite_cmd(
 
     Example: actspec hermite relu --degree 200 --plot relu-hermite.png --json relu.json
     """
-    from ..runs import run_hermite
+    from ..experiments.spectrum import run_hermite
 
     if degree < 0 or degree > 100_000:
         raise ActspecError(f"--degree must be between 0 and 100000 (got {degree})")
@@ -74,7 +74,7 @@ def hermite_cmd(
         f"Σ c_a² up to degree {degree} = {res['sum_of_squares']:.12g} (→ E {what}(z)² as K → ∞)"
     )
     if plot is not None:
-        from ..plots import plot_hermite
+        from ..plots.spectra import plot_hermite
 
         series = {res["activation"]: c}
         series.update({o["activation"]: np.asarray(o["coefficients"]) for o in others})

@@ -67,7 +67,7 @@ def reproduce_cmd(
     Every claim is marked holds / does not hold / inconclusive with the measured numbers.
     Finished parts are cached in OUT/cache: an interrupted run resumes where it stopped.
     """
-    from ..reproduce import (
+    from ..experiments.reproduce.framework import (
         check_reproduction_inputs,
         expected_seconds,
         part_names,

@@ -12,8 +12,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..errors import ActspecError
-from ..io import check_writable, write_json
+from ..core.errors import ActspecError
+from ..core.io import check_writable, write_json
 from ._app import app
 from .common import JsonOpt, PlotOpt, console
 
@@ -168,7 +168,7 @@ def _plot(path: Path, series: dict[Any, list[tuple[float, float, float, float, i
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_path
+    from ..core.io import atomic_path
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     allx = [p[0] for pts in series.values() for p in pts]
@@ -300,7 +300,7 @@ def results_cmd(
       actspec results sweep.duckdb --status failed      (failed tasks and their errors)
       actspec results sweep.duckdb --parquet all.parquet --with-arrays
     """
-    from ..store import open_store
+    from ..sweep.store import open_store
 
     store = open_store(db)
     check_writable(plot, "--plot")
@@ -359,7 +359,7 @@ def results_cmd(
                                       if role == "result" and cmd in cmds and name in types))
 
     def default_metrics() -> list[str]:
-        from ..sweep import TASK_KINDS
+        from ..sweep.runner import TASK_KINDS
 
         ms: list[str] = []
         for cmd in cmds:

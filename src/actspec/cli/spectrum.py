@@ -9,8 +9,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..errors import ActspecError
-from ..io import run_metadata, write_json
+from ..core.errors import ActspecError
+from ..core.io import run_metadata, write_json
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -126,7 +126,7 @@ def spectrum_cmd(
     A smaller λ_min means slower training of the slowest mode (SCIENCE §2). Eigenvalues below
     n·eps·λ_max cannot be resolved in float64; the condition number is then shown as a lower bound.
     """
-    from ..runs import run_spectrum
+    from ..experiments.spectrum import run_spectrum
 
     outputs_ok((plot, "--plot"), (json_path, "--json"))
     acts = activation or list(DEFAULT_ACTIVATIONS)
@@ -135,7 +135,7 @@ def spectrum_cmd(
     if precision not in ("double", "high"):
         raise ActspecError(f"--precision must be 'double' or 'high' (got {precision!r})")
     if precision == "high":
-        from ..highprec import run_spectrum_high
+        from ..highprec.kernels import run_spectrum_high
 
         if any(w is not None for w in widths):
             raise ActspecError("--precision high computes the infinite-width G∞ only; use --width inf")
@@ -151,12 +151,12 @@ def spectrum_cmd(
             raise ActspecError(f"--workers must be >= 0 (got {workers})")
         client = cluster = None
         if (workers or scheduler) and None in widths:
-            from ..largescale import choose_method
+            from ..spectra.iterative import choose_method
 
             if choose_method(ds.n, method)[0] == "iterative":  # type: ignore[arg-type]
-                from ..sweep import _start_client
+                from ..sweep.runner import start_client
 
-                client, cluster = _start_client(scheduler, workers or 2, 1, True)
+                client, cluster = start_client(scheduler, workers or 2, 1, True)
         try:
             with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
                 results = run_spectrum(
@@ -179,9 +179,9 @@ def spectrum_cmd(
                 )
         finally:
             if client is not None:
-                from ..sweep import _close
+                from ..sweep.runner import close_client
 
-                _close(client, cluster)
+                close_client(client, cluster)
 
     table = Table(
         title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",
@@ -216,7 +216,7 @@ def spectrum_cmd(
             tail = ", ".join(f"{v:.3g}" for v in r["eigenvalues"][-show:][::-1])
             console.print(f"{r['activation']} (width {r['width']}): smallest {show}: {tail}")
     if plot is not None:
-        from ..plots import plot_spectra
+        from ..plots.spectra import plot_spectra
 
         curves = [
             {

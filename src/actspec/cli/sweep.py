@@ -13,8 +13,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..errors import ActspecError
-from ..io import check_writable, run_metadata, write_json
+from ..core.errors import ActspecError
+from ..core.io import check_writable, run_metadata, write_json
 from ._app import app
 from .common import JsonOpt, console, err_console, is_tty
 
@@ -74,7 +74,7 @@ def _varying(tasks: list[Any]) -> dict[str, list[str]]:
 
 
 def _list_commands(json_path: Path | None = None) -> None:
-    from ..sweep import TASK_KINDS
+    from ..sweep.runner import TASK_KINDS
 
     kinds = [k for k in TASK_KINDS.values() if not k.hidden]
     if json_path is not None:
@@ -292,8 +292,8 @@ def sweep_cmd(
       actspec sweep -c depth -p activation=relu,tanh -p depth=1..8 -p data=cone --db d.duckdb
       actspec sweep sweep.toml --scheduler tcp://10.0.0.5:8786
     """
-    from ..store import ResultStore
-    from ..sweep import config_from_dict, load_config, plan, run_sweep
+    from ..sweep.runner import config_from_dict, load_config, plan, run_sweep
+    from ..sweep.store import ResultStore
 
     if list_commands:
         _list_commands(json_path)

@@ -11,8 +11,8 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..errors import ActspecError, Interrupted
-from ..io import run_metadata, write_json
+from ..core.errors import ActspecError, Interrupted
+from ..core.io import run_metadata, write_json
 from ._app import app
 from .common import (
     DATA_PANEL,
@@ -170,7 +170,7 @@ def train_cmd(
     nets; large for narrow nets, large η, cross-entropy). Ctrl-C stops early and keeps the epochs
     done so far in the JSON and the figure.
     """
-    from ..training import train as run_train
+    from ..experiments.training import train as run_train
 
     outputs_ok((plot, "--plot"), (json_path, "--json"))
     m = parse_width(width)
@@ -243,7 +243,7 @@ def train_cmd(
                       + ", ".join(unreached))
 
     if plot is not None and results:
-        from ..plots_training import plot_training
+        from ..plots.training import plot_training
 
         plot_training(
             results, plot, target_loss=target,

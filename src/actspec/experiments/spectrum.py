@@ -1,0 +1,183 @@
+"""Library-level runs behind the CLI commands: each returns the JSON-ready dict the command writes.
+
+Usable directly from Python (``actspec.runs.run_spectrum(X, ["relu", "tanh"])``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..activations.registry import activation
+from ..core.errors import ActspecError
+from ..core.inits import init_scheme
+from ..finite.gram import gram
+from ..kernels.gram import TRAINS, normalization_constant
+from ..kernels.hermite import hermite_coefficients
+from ..spectra.summary import spectrum
+
+__all__ = ["run_spectrum", "run_hermite"]
+
+
+def run_spectrum(
+    X: np.ndarray,
+    activations: Sequence[str | Any],
+    widths: Sequence[int | None] = (None,),
+    *,
+    train: str = "hidden",
+    init: str = "dzps",
+    normalize: bool = False,
+    seed: int = 0,
+    dtype: str = "float64",
+    device: str | None = "cpu",
+    on_progress: Callable[[str, int, int], None] | None = None,
+    method: str = "auto",
+    k: int = 6,
+    tol: float = 1e-6,
+    maxiter: int = 200,
+    client: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Spectrum of G for every (activation, width): the ``results`` list of ``actspec spectrum``.
+
+    At infinite width ``method`` chooses dense eigvalsh (all eigenvalues) or the matrix-free
+    iterative solver (the ``k`` largest and ``k`` smallest with error bars; ``client``: a Dask
+    client for its passes), or ``"auto"`` (:func:`actspec.largescale.choose_method`). Every
+    infinite-width row records ``method`` and ``method_reason``; ``log`` receives the reason
+    and the solver's progress lines.
+    """
+    from ..spectra.iterative import choose_method
+
+    results = []
+    # bad input fails before any work or output (the method line below goes to stderr)
+    acts = [activation(spec) for spec in activations]
+    if train not in TRAINS:
+        raise ActspecError(f"--train must be one of {', '.join(TRAINS)} (got {train!r})")
+    init_scheme(init)
+    inf_method, inf_reason = (None, None)
+    if any(m is None for m in widths):
+        inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
+        if inf_method == "dense":
+            from ..core.resources import check_dense_fits
+
+            check_dense_fits(int(np.shape(X)[0]), "G∞", copies=4.0,
+                             fix="use --method iterative (matrix-free, the --k extreme eigenvalues "
+                             "with error bars) or a smaller --n")
+        if log is not None:  # after every check: an error is the only line on stderr
+            from ..core.resources import available_memory as _free
+
+            log(f"method {inf_reason} [{_free() / 2**30:.1f} GiB free now]")
+    for spec, act in zip(activations, acts, strict=True):
+        c_phi = normalization_constant(act) if normalize else None
+        for m in widths:
+            if m is None and inf_method == "iterative":
+                row: dict[str, Any] = _iterative_row(
+                    X, spec, act, train=train, init=init, normalize=normalize, k=k, tol=tol,
+                    maxiter=maxiter, seed=seed, client=client, log=log,
+                )
+                row["method_reason"] = inf_reason
+                if c_phi is not None:
+                    row["c_phi"] = c_phi
+                results.append(row)
+                continue
+            label = f"{act.name} (m={m})"
+            prog = None
+            if on_progress is not None and m is not None:
+                prog = lambda done, tot, _l=label: on_progress(_l, done, tot)  # noqa: E731
+            G = gram(
+                X,
+                act,
+                m,
+                train=train,  # type: ignore[arg-type]
+                init=init,
+                normalize=normalize,
+                seed=seed,
+                dtype=dtype,
+                device=device,
+                progress=prog,
+            )
+            s = spectrum(G)
+            row = {
+                "activation": spec.strip() if isinstance(spec, str) else act.name,
+                "name": act.name,
+                "width": "inf" if m is None else int(m),
+                "kink_class": act.kink_class,
+                "eigenvalues": s.eigenvalues,
+                "lambda_min": s.lambda_min,
+                "lambda_max": s.lambda_max,
+                "condition_number": s.condition_number,
+                "condition_number_is_lower_bound": s.condition_number_is_lower_bound,
+                "trace": s.trace,
+                "effective_rank": s.effective_rank,
+                "resolution": s.resolution,
+                "n_below_resolution": s.n_unresolved,
+            }
+            if c_phi is not None:
+                row["c_phi"] = c_phi
+            if m is None:
+                row["method"] = "dense"
+                row["method_reason"] = inf_reason
+                row["eigenvalues_complete"] = True
+            results.append(row)
+    return results
+
+
+def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init: str, normalize: bool,
+                   k: int, tol: float, maxiter: int, seed: int, client: Any,
+                   log: Callable[[str], None] | None) -> dict[str, Any]:
+    """One ``results`` row from the matrix-free solver: the contract keys from the known
+    eigenvalues (``eigenvalues``: k largest then k smallest, descending) plus error bars."""
+    from ..spectra.iterative import extreme_eigenvalues
+
+    r = extreme_eigenvalues(X, act, k=k, train=train, init=init, normalize=normalize,  # type: ignore[arg-type]
+                            method="iterative", tol=tol, maxiter=maxiter, seed=seed, client=client,
+                            log=None if log is None else (lambda msg: log(f"{act.name}: {msg}")))
+    lmin, lmax = float(r["smallest"][0]), float(r["largest"][0])
+    err_min = float(r["smallest_error"][0])
+    resolved = lmin > err_min
+    n = int(np.shape(X)[0])
+    return {
+        "activation": spec.strip() if isinstance(spec, str) else act.name,
+        "name": act.name,
+        "width": "inf",
+        "kink_class": act.kink_class,
+        "eigenvalues": r["eigenvalues"],
+        "lambda_min": lmin,
+        "lambda_max": lmax,
+        # λ_min known to ± err_min: when that interval reaches 0 the ratio is only a lower bound
+        "condition_number": lmax / lmin if resolved else (lmax / err_min if err_min > 0 else float("inf")),
+        "condition_number_is_lower_bound": not resolved,
+        "trace": r["trace"],
+        "effective_rank": None,
+        "resolution": err_min,
+        "n_below_resolution": None,
+        "method": r["method"],
+        "eigenvalues_complete": False,
+        "eigenvalue_index": list(range(1, k + 1)) + list(range(n - k + 1, n + 1)),
+        "lambda_min_error": err_min,
+        "lambda_max_error": float(r["largest_error"][0]),
+        "largest": r["largest"],
+        "largest_error": r["largest_error"],
+        "smallest": r["smallest"],
+        "smallest_error": r["smallest_error"],
+        "passes": r["passes"],
+        "kernel_passes": r["kernel_passes"],
+        "cache_dtype": r["cache_dtype"],
+        "seconds": r["seconds"],
+    }
+
+
+def run_hermite(name: str | Any, degree: int, of: str = "derivative") -> dict[str, Any]:
+    """Hermite coefficients of one activation: the JSON of ``actspec hermite``."""
+    act = activation(name)
+    c = hermite_coefficients(act, degree, of=of)  # type: ignore[arg-type]
+    return {
+        "activation": act.name,
+        "kink_order": act.kink_order,
+        "kink_class": act.kink_class,
+        "of": of,
+        "basis": "orthonormal probabilists' Hermite h_a = He_a / sqrt(a!)",
+        "coefficients": c,
+        "sum_of_squares": float(np.sum(c * c)),
+    }

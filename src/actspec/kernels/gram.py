@@ -1,0 +1,209 @@
+"""``actspec.gram``: the G-matrix of a two-layer net, at infinite width or at initialisation.
+
+Infinite width (SCIENCE §1, §3):
+
+    G∞_ij = E[phi'(u) phi'(v)] <x_i, x_j>,    H∞_ij = E[phi(u) phi(v)],
+    (u, v) ~ N(0, [[K_ii, K_ij], [K_ij, K_jj]]),  K = sigma_w^2 X X^T + beta^2  (init scheme)
+
+The 2x2 expectations come from :mod:`actspec.dual` (closed forms, or theta-tables accurate to
+1e-13). For ``init="fanout"`` the weights shrink like 1/sqrt(m), so at m = ∞ the pre-activations
+collapse to 0 and phi'(u) becomes the step between the one-sided derivatives phi'(0-), phi'(0+)
+(for smooth phi: the constant phi'(0)): that limit kernel is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import numpy as np
+
+from ..activations.base import Activation
+from ..core.errors import ActspecError
+from ..core.inits import init_scheme
+from .dual import Which, closed_form_dual, dual, dual_table, eval_threads, gaussian_mean, quantize
+
+__all__ = ["gram_infinite", "normalization_constant"]
+
+Train = Literal["hidden", "both", "output"]
+TRAINS = ("hidden", "both", "output")
+
+
+
+
+def normalization_constant(act: Activation) -> float:
+    """c_phi = sqrt(E phi(z)^2), z ~ N(0, 1)."""
+    val = gaussian_mean(lambda x: act.phi(x) ** 2, act.kinks)
+    if not (val > 0 and math.isfinite(val)):
+        raise ActspecError(f"cannot normalise {act.name}: E phi(z)^2 = {val!r}")
+    return math.sqrt(val)
+
+
+def _one_sided(act: Activation) -> tuple[float, float]:
+    tiny = np.array([-1e-200, 1e-200])
+    left, right = act.dphi(tiny)
+    return float(left), float(right)
+
+
+_TILE_ROWS = 128  # rows per tile of the blocked G∞ evaluation
+_TILE_ENTRIES = 1 << 17  # entries per tile (cache-sized temporaries)
+
+
+def _tiles(n: int) -> list[tuple[int, int, int, int]]:
+    """Tiles (r0, r1, c0, c1) covering the block-upper triangle: c0 >= r0 (diagonal tiles first)."""
+    width = max(_TILE_ROWS, _TILE_ENTRIES // _TILE_ROWS)
+    out = []
+    for r0 in range(0, n, _TILE_ROWS):
+        r1 = min(n, r0 + _TILE_ROWS)
+        out.append((r0, r1, r0, r1))
+        for c0 in range(r1, n, width):
+            out.append((r0, r1, c0, min(n, c0 + width)))
+    return out
+
+
+def _dual_evaluator(
+    act: Activation, which: Which, s: np.ndarray
+) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
+    """f(K_tile, rows, cols) -> E[f(u) f(v)] on a tile, the same values as :func:`dual.dual`.
+
+    Same dispatch as ``dual``: closed form; else a theta-table per pair of distinct variances
+    (variances equal to 12 digits share one table, built for the first occurrence), evaluated at
+    rho_ij = K_ij / sqrt(s_i s_j) from each entry's own variances; else (more than 36 variance
+    pairs) direct quadrature.
+    """
+    probe = np.ones(1)
+    if closed_form_dual(act, probe, probe, probe, which) is not None:
+        def closed(c: np.ndarray, r: slice, k: slice) -> np.ndarray:
+            out = closed_form_dual(act, s[r, None], s[None, k], c, which)
+            assert out is not None  # a closed form exists (checked on the probe)
+            return out
+
+        return closed
+    uniq, first, inverse = np.unique(quantize(s), return_index=True, return_inverse=True)
+    cls = inverse.ravel()
+    if len(uniq) ** 2 > 36:
+        return lambda c, r, k: dual(act, s[r, None], s[None, k], c, which, method="quadrature")
+    reps = [float(v) for v in s[first]]
+    tabs = [[dual_table(act, which, a, b) for b in reps] for a in reps]  # built up front
+    cts = [[np.ascontiguousarray(t.coeffs.T) for t in row] for row in tabs]
+
+    def evaluate(c: np.ndarray, r: slice, k: slice) -> np.ndarray:
+        rho = c / np.sqrt(np.multiply.outer(s[r], s[k]))
+        out = np.empty(c.shape)
+        if len(reps) == 1:
+            return tabs[0][0].evaluate_into(rho, out, cts[0][0])
+        cr, ck = cls[r], cls[k]
+        for i in np.unique(cr):
+            for j in np.unique(ck):
+                sel = (cr == i)[:, None] & (ck == j)[None, :]
+                vals = np.empty(int(sel.sum()))
+                out[sel] = tabs[i][j].evaluate_into(rho[sel], vals, cts[i][j])
+        return out
+
+    return evaluate
+
+
+def _run_tiles(work: Callable[[tuple[int, int, int, int]], None], n: int) -> None:
+    tiles = _tiles(n)
+    threads = min(eval_threads(), len(tiles))
+    if threads <= 1 or n < 256:
+        for tile in tiles:
+            work(tile)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for fut in [pool.submit(work, tile) for tile in tiles]:
+            fut.result()
+
+
+def infinite_kernel(
+    act: Activation, sqn: np.ndarray, d: int, *, train: Train = "hidden", init: str = "dzps"
+) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
+    """kernel(gx, rows, cols): the G∞ (H∞, G∞ + H∞) tile from the tile gx = X[rows] X[cols]^T.
+
+    ``sqn`` holds the squared row norms <x_i, x_i> of all n rows and ``d`` the input dimension;
+    ``rows``/``cols`` are slices into them. Shared by :func:`gram_infinite` (tiles of the dense
+    G∞) and :mod:`actspec.largescale` (blocks of the matrix-free G∞), so both give the same
+    numbers.
+    """
+    scheme = init_scheme(init)
+    hidden = train in ("hidden", "both")
+    output = train in ("both", "output")
+
+    if scheme.name == "fanout":
+        # limit m -> ∞ of Cov = (X X^T + 1)/m: only the signs of u, v survive
+        left, right = _one_sided(act)
+        sq = np.sqrt(sqn + 1.0)
+        phi0_sq = float(act.phi(np.array([0.0]))[0]) ** 2
+
+        def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
+            theta = np.arccos(np.clip((gx + 1.0) / np.outer(sq[r], sq[k]), -1.0, 1.0))
+            e = (left**2 + right**2) * (math.pi - theta) / (
+                2 * math.pi
+            ) + left * right * theta / math.pi
+            out = e * gx if hidden else 0.0 * gx
+            if output:
+                out = out + phi0_sq
+            return out
+
+    else:
+        sw2 = scheme.weight_std(d, None) ** 2
+        b2 = scheme.bias_std(None) ** 2
+        s = sw2 * sqn + b2
+        if np.any(s <= 0):
+            bad = int(np.argmin(s))
+            raise ActspecError(
+                f"row {bad} of X has zero norm: its pre-activation is identically 0; "
+                "remove zero rows or add a bias (init='fanin')"
+            )
+        plain = sw2 == 1.0 and b2 == 0.0  # K = X X^T itself
+        e_der = _dual_evaluator(act, "derivative", s) if hidden else None
+        e_act = _dual_evaluator(act, "activation", s) if output else None
+
+        def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
+            K = gx if plain else sw2 * gx + b2
+            if e_der is not None:
+                out = e_der(K, r, k)
+                out *= gx
+                if e_act is not None:
+                    out += e_act(K, r, k)
+                return out
+            assert e_act is not None
+            return np.asarray(e_act(K, r, k), dtype=np.float64)
+
+    return kernel
+
+
+def gram_infinite(
+    X: np.ndarray, act: Activation, *, train: Train = "hidden", init: str = "dzps"
+) -> np.ndarray:
+    """G∞ (``"hidden"``), G∞ + H∞ (``"both"``) or H∞ (``"output"``) for the rows of X.
+
+    Computed in place over the data Gram matrix X X^T (one n x n float64 array in all): the
+    kernel is evaluated on cache-sized tiles of the upper triangle, on ``eval_threads()``
+    threads, and each tile is mirrored into the lower triangle (so the result is exactly
+    symmetric). Every tile only reads its own entries of X X^T, and the mirrored writes land
+    in the lower triangle, which is never read, so the tiles are independent.
+    """
+    n = X.shape[0]
+    G = X @ X.T  # overwritten, tile by tile, with the kernel
+    kernel = infinite_kernel(act, np.diag(G).copy(), X.shape[1], train=train, init=init)
+
+    def work(tile: tuple[int, int, int, int]) -> None:
+        r0, r1, c0, c1 = tile
+        rows, cols = slice(r0, r1), slice(c0, c1)
+        val = kernel(G[rows, cols], rows, cols)
+        if c0 == r0:  # diagonal tile: keep its upper triangle, mirror it
+            val = np.triu(val) + np.triu(val, 1).T
+            G[rows, cols] = val
+        else:
+            G[rows, cols] = val
+            G[cols, rows] = val.T
+
+    _run_tiles(work, n)
+    return G
+
+
+
+

@@ -1,0 +1,1 @@
+"""Every matplotlib figure of actspec (matplotlib is imported inside the functions)."""

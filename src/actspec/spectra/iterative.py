@@ -1,0 +1,766 @@
+"""Infinite-width G beyond dense limits: blocks, matrix-free products, iterative eigenvalues.
+
+A dense float64 G∞ needs 8 n² bytes (20 GB at n = 5·10⁴). Here G∞ is never stored whole: it is
+cut into ``block x block`` blocks of its upper triangle, each an exact G∞ block computed with the
+same tile kernel as the dense :func:`actspec.gram` (:func:`actspec.gram.infinite_kernel`), and a
+product ``G∞ @ V`` visits every block once ("one pass over G"), using ``B`` for the rows of the
+block and ``Bᵀ`` for its mirror image below the diagonal.
+
+Cost model (what the design optimises)
+--------------------------------------
+* Evaluating the kernel on a block (an arccos, or a piecewise-Chebyshev table, per entry) costs
+  far more than multiplying the block by a few vectors. So evaluated blocks are **cached** up to
+  a byte budget: in float64 when the whole upper triangle fits, otherwise in **float32** (half
+  the memory; see "Accuracy" below). Blocks that do not fit are re-evaluated at every pass.
+* Every pass multiplies by a *block of vectors* (a matrix-matrix product), so the iterative
+  solver is LOBPCG (:func:`scipy.sparse.linalg.lobpcg`) with a block of ``b ≈ 2k`` vectors: one
+  pass serves ``b`` vectors, where ARPACK's Lanczos (:func:`~scipy.sparse.linalg.eigsh`) would
+  need one pass per vector. Passes are counted (``GramOperator.passes``).
+
+The solver (:func:`extreme_eigenvalues`, ``method="iterative"``)
+---------------------------------------------------------------
+1. *Sketch* (1 pass with ``sketch`` ≈ 256 random vectors, which also fills the block cache): a
+   randomized Nyström approximation G ≈ U Λ̂ Uᵀ of the top of the spectrum.
+2. *Largest*: LOBPCG started from the top Nyström vectors; the largest eigenvalues are well
+   separated from the bulk, so this takes a handful of passes.
+3. *Smallest*: LOBPCG preconditioned with the Nyström preconditioner
+   ``T = (λ̂_ℓ + μ) U (Λ̂ + μ)⁻¹ Uᵀ + (I − UUᵀ)`` (Frangella, Tropp & Udell 2023). The smallest
+   eigenvalues of a PSD kernel matrix are hard because Krylov methods converge at a rate set by
+   ``λ_max / λ_min`` (the spread of the whole spectrum relative to the wanted end); the
+   preconditioner maps the few large eigenvalues (for ReLU on sphere data: about ``d`` of them
+   at ~n/(4d)) down to the level of the ℓ-th one, so the effective spread becomes
+   ``λ_ℓ / λ_min``. On random sphere data (n = 3000, d = 64, relu, κ ≈ 180) it cut the error
+   after 400 LOBPCG iterations from 8·10⁻⁵ to 2·10⁻⁷; ARPACK on the flipped spectrum
+   (``λ_max I − G``) needed 26 228 one-vector passes for the same 6 eigenvalues.
+   *Shift-invert* (Lanczos on ``(G − σI)⁻¹``) is not used: matrix-free it needs an inner
+   iterative solve of ``(G − σI)x = b`` per outer step, each costing as many passes as the
+   preconditioned outer iteration itself, so it does not pay here; it pays only when G can be
+   factorised, i.e. in the dense regime, where ``eigvalsh`` is cheaper still.
+4. *Error bars*: a final pass in **float64 against exact blocks** (never the float32 cache)
+   computes ``G Q`` for the converged blocks, a Rayleigh–Ritz step in their span, and the
+   residual norms ``‖G v − θ v‖``. For symmetric G and unit v some eigenvalue lies within
+   ``‖G v − θ v‖`` of θ (and ``θ_min ≥ λ_min`` always, the Rayleigh quotient is an upper
+   bound). The error bars are therefore rigorous for "an eigenvalue is there"; that it is the
+   k-th smallest relies on the solver having found the bottom of the spectrum, which the
+   preconditioned block method makes very likely but cannot certify.
+
+Accuracy of the float32 cache
+-----------------------------
+Rounding the blocks to float32 perturbs G by E with ``|E_ij| ≤ 2⁻²⁴ |G_ij|``, so every
+eigenvalue of the operator the solver sees moves by at most ``‖E‖₂`` (Weyl), in practice about
+``6·10⁻⁸ · √n · max|G_ij|`` (≈ 10⁻⁵ at n = 5·10⁴ for unit-norm ReLU data). The solver stops at
+that noise floor; the reported values and error bars come from the exact float64 pass, so they
+are honest — the float32 cache costs error-bar width (about that floor), never correctness.
+
+Distributed (Dask)
+------------------
+:class:`DistributedGramOperator` does the same products on a ``dask.distributed`` cluster: X is
+scattered to every worker once; the blocks of the upper triangle are split into one
+equal-cost group per worker, pinned to that worker, so each worker keeps its own blocks in a
+worker-local cache (a module-level dict keyed by a token of X, activation, train, init and
+block) across all passes of the solver. A pass sends V (n x b) to each worker and sums the
+returned n x b partial products.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import LinearOperator, lobpcg
+
+from ..activations.base import Activation
+from ..activations.registry import activation
+from ..core import resources as _mem
+from ..core.errors import ActspecError
+from ..core.inits import init_scheme
+from ..core.resources import available_memory, check_dense_fits, dense_bytes
+from ..core.validate import check_inputs
+from ..kernels.dual import dual, eval_threads
+from ..kernels.gram import gram_infinite, infinite_kernel, normalization_constant
+
+__all__ = [
+    "available_memory",
+    "dense_bytes",
+    "check_dense_fits",
+    "choose_method",
+    "infinite_block",
+    "GramOperator",
+    "DistributedGramOperator",
+    "extreme_eigenvalues",
+]
+
+Train = Literal["hidden", "both", "output"]
+Method = Literal["auto", "dense", "iterative"]
+
+DENSE_MAX_N = 20_000  # auto: dense eigvalsh up to this n (when it fits)
+_ROWS = 256  # rows per kernel call inside a block (cache-sized temporaries)
+_U32 = 2.0**-24  # unit roundoff of float32
+_U64 = 2.0**-53
+
+
+def _sq_norms(X: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", X, X)
+
+
+def _evaluate_block(
+    X: np.ndarray,
+    sqn: np.ndarray,
+    kernel: Callable[[np.ndarray, slice, slice], np.ndarray],
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+) -> np.ndarray:
+    """Exact float64 block G∞[i0:i1, j0:j1] (a diagonal block when i0 == j0: exactly symmetric).
+
+    The diagonal of X Xᵀ is set to the squared norms the kernel was built with, so a diagonal
+    entry has correlation exactly 1 (a rounding of 1e-16 there would cost ~1e-8 for kinked φ).
+    """
+    gx = X[i0:i1] @ X[j0:j1].T
+    same = i0 == j0
+    if same:
+        gx = 0.5 * (gx + gx.T)
+        np.fill_diagonal(gx, sqn[i0:i1])
+    out = np.empty_like(gx)
+    cols = slice(j0, j1)
+    for r in range(0, i1 - i0, _ROWS):
+        r1 = min(i1 - i0, r + _ROWS)
+        out[r:r1] = kernel(gx[r:r1], slice(i0 + r, i0 + r1), cols)
+    if same:
+        out = np.triu(out) + np.triu(out, 1).T
+    return out
+
+
+def infinite_block(
+    Xa: np.ndarray,
+    Xb: np.ndarray,
+    act: Activation,
+    *,
+    train: Train = "hidden",
+    init: str = "dzps",
+    same: bool = False,
+) -> np.ndarray:
+    """The block G∞[a, b] between row sets Xa and Xb (``same=True`` when Xa is Xb: exact diagonal)."""
+    act = activation(act)
+    Xa = np.ascontiguousarray(Xa, dtype=np.float64)
+    if same:
+        sqn = _sq_norms(Xa)
+        kernel = infinite_kernel(act, sqn, Xa.shape[1], train=train, init=init)
+        return _evaluate_block(Xa, sqn, kernel, 0, len(Xa), 0, len(Xa))
+    Xb = np.ascontiguousarray(Xb, dtype=np.float64)
+    X = np.vstack([Xa, Xb])
+    sqn = _sq_norms(X)
+    kernel = infinite_kernel(act, sqn, X.shape[1], train=train, init=init)
+    return _evaluate_block(X, sqn, kernel, 0, len(Xa), len(Xa), len(X))
+
+
+def _diagonal(X: np.ndarray, act: Activation, train: str, init: str) -> np.ndarray:
+    """diag(G∞) without forming G (the trace, and max |G_ij| = max diag for a PSD kernel)."""
+    scheme = init_scheme(init)
+    nrm = _sq_norms(X)
+    if scheme.name == "fanout":  # rare: evaluate the tile kernel on 1 x 1 tiles
+        kernel = infinite_kernel(act, nrm, X.shape[1], train=train, init=init)  # type: ignore[arg-type]
+        return np.array([kernel(nrm[i : i + 1, None], slice(i, i + 1), slice(i, i + 1))[0, 0]
+                         for i in range(len(nrm))])
+    sw2, b2 = scheme.weight_std(X.shape[1], None) ** 2, scheme.bias_std(None) ** 2
+    s = sw2 * nrm + b2
+    out = np.zeros(len(nrm))
+    if train in ("hidden", "both"):
+        out += dual(act, s, s, s, "derivative") * nrm
+    if train in ("both", "output"):
+        out += dual(act, s, s, s, "activation")
+    return out
+
+
+def _block_pairs(n: int, block: int) -> list[tuple[int, int, int, int]]:
+    """(i0, i1, j0, j1) for every block of the upper triangle, j0 >= i0."""
+    starts = list(range(0, n, block))
+    return [(i, min(n, i + block), j, min(n, j + block)) for i in starts for j in starts if j >= i]
+
+
+Pair = tuple[int, int, int, int]
+
+
+def _split_even(pairs: Sequence[Pair], parts: int) -> list[list[Pair]]:
+    """Split the blocks into ``parts`` groups of nearly equal entry counts (greedy, largest first)."""
+    groups: list[list[Pair]] = [[] for _ in range(max(1, parts))]
+    load = [0] * len(groups)
+    for p in sorted(pairs, key=lambda q: -(q[1] - q[0]) * (q[3] - q[2])):
+        g = int(np.argmin(load))
+        groups[g].append(p)
+        load[g] += (p[1] - p[0]) * (p[3] - p[2])
+    return [g for g in groups if g]
+
+
+def _triangle_bytes(n: int, block: int, itemsize: int) -> int:
+    return sum((i1 - i0) * (j1 - j0) * itemsize for i0, i1, j0, j1 in _block_pairs(n, block))
+
+
+class _BlockStore:
+    """Evaluated blocks up to a byte budget, in float64 or float32 (thread-safe accounting)."""
+
+    def __init__(self, budget: int, dtype: np.dtype) -> None:
+        self.budget = int(budget)
+        self.dtype = np.dtype(dtype)
+        self.blocks: dict[tuple[int, int], np.ndarray] = {}
+        self.nbytes = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, int]) -> np.ndarray | None:
+        return self.blocks.get(key)
+
+    def put(self, key: tuple[int, int], B: np.ndarray) -> None:
+        with self.lock:
+            if key not in self.blocks and self.nbytes + B.nbytes <= self.budget:
+                self.blocks[key] = B
+                self.nbytes += B.nbytes
+
+
+def _product_over_blocks(
+    pairs: Sequence[tuple[int, int, int, int]],
+    cached: Callable[[tuple[int, int, int, int]], np.ndarray | None],
+    evaluate: Callable[[tuple[int, int, int, int]], np.ndarray],
+    V: np.ndarray,
+    threads: int,
+) -> np.ndarray:
+    """Σ over upper-triangle blocks of their contributions to G @ V (float64 accumulation).
+
+    Cached blocks are multiplied first; the missing ones are evaluated on ``threads`` threads
+    (the kernel's numpy ufuncs release the GIL) at most ``2·threads`` blocks ahead of the
+    multiplication, so memory stays O(threads · block²). The products themselves run on this
+    thread: BLAS is multi-threaded already, and Python threads around it only oversubscribe.
+    """
+    acc = np.zeros((V.shape[0], V.shape[1]))
+
+    def use(p: tuple[int, int, int, int], B: np.ndarray) -> None:
+        i0, i1, j0, j1 = p
+        acc[i0:i1] += B @ V[j0:j1]
+        if j0 != i0:  # the mirrored block below the diagonal
+            acc[j0:j1] += B.T @ V[i0:i1]
+
+    missing = []
+    for p in pairs:
+        B = cached(p)
+        if B is None:
+            missing.append(p)
+        else:
+            use(p, B)
+    if not missing:
+        return acc
+    if threads <= 1 or len(missing) == 1:
+        for p in missing:
+            use(p, evaluate(p))
+        return acc
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        window: list[tuple[tuple[int, int, int, int], Any]] = []
+        todo = iter(missing)
+        for p in todo:
+            window.append((p, pool.submit(evaluate, p)))
+            if len(window) >= 2 * threads:
+                q, fut = window.pop(0)
+                use(q, fut.result())
+        for q, fut in window:
+            use(q, fut.result())
+    return acc
+
+
+class GramOperator:
+    """Matrix-free G∞ (or G∞ + H∞, H∞): ``op @ V`` evaluates G∞ block by block, upper triangle only.
+
+    Parameters
+    ----------
+    X, act, train, init: as :func:`actspec.gram` at ``width=None`` (act already scaled if wanted).
+    block: rows per block (2048: 32 MiB float64 blocks; the kernel is evaluated 256 rows at a time).
+    cache_bytes: keep evaluated blocks up to this many bytes (None: 30 % of the free memory, at
+        most 8 GiB; 0: no cache, every pass re-evaluates every block, memory O(block·n)).
+    cache_dtype: ``"float64"``, ``"float32"`` or ``"auto"`` (float64 when the whole upper
+        triangle fits in ``cache_bytes`` or nothing is cached, else float32, which holds twice as
+        many blocks; see the module notes on accuracy).
+    threads: threads for a pass (default: ``actspec.dual.eval_threads()``).
+
+    ``op @ V`` (``matmat``) uses the cache dtype; ``op.matmat(V, exact=True)`` always uses exact
+    float64 blocks (the residuals of the error bars). Counters: ``passes`` (products, each one
+    pass over G), ``products`` (vectors multiplied), ``blocks_evaluated`` (kernel evaluations of
+    a block; ``kernel_passes`` = that over the number of blocks), ``seconds`` (time in products).
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        act: Activation | str | Any,
+        train: Train = "hidden",
+        init: str = "dzps",
+        block: int = 2048,
+        cache_bytes: int | None = None,
+        cache_dtype: Literal["auto", "float64", "float32"] = "auto",
+        threads: int | None = None,
+    ) -> None:
+        self.X = check_inputs(X)
+        self.act = activation(act)
+        self.train = train
+        self.init = init
+        self.block = max(1, int(block))
+        n, d = self.X.shape
+        self.sqn = _sq_norms(self.X)
+        self._kernel = infinite_kernel(self.act, self.sqn, d, train=train, init=init)
+        caches = self._caches()
+        if cache_bytes is None:
+            cache_bytes = int(min(0.3 * available_memory() / caches, 8 * 2**30))
+        self.cache_bytes = int(cache_bytes)
+        if cache_dtype == "auto":
+            fits = _triangle_bytes(n, self.block, 8) <= self.cache_bytes * caches
+            cache_dtype = "float64" if fits or self.cache_bytes == 0 else "float32"
+        if cache_dtype not in ("float64", "float32"):
+            raise ActspecError(f"cache_dtype must be auto, float64 or float32 (got {cache_dtype!r})")
+        self.cache_dtype = cache_dtype
+        self._store = _BlockStore(self.cache_bytes if caches == 1 else 0, np.dtype(cache_dtype))
+        self.pairs = _block_pairs(n, self.block)
+        self.threads = int(threads) if threads else self._default_threads()
+        self.passes = 0
+        self.products = 0
+        self.blocks_evaluated = 0
+        self.seconds = 0.0
+        self._count_lock = threading.Lock()
+
+    def _caches(self) -> int:
+        """How many block caches of ``cache_bytes`` each hold the blocks (one per Dask worker)."""
+        return 1
+
+    def _default_threads(self) -> int:
+        return eval_threads()
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n, self.n)
+
+    @property
+    def kernel_passes(self) -> float:
+        """Kernel evaluations so far, in units of the whole upper triangle."""
+        return self.blocks_evaluated / max(1, len(self.pairs))
+
+    @property
+    def cached_fraction(self) -> float:
+        return len(self._store.blocks) / max(1, len(self.pairs))
+
+    def _evaluate(self, p: tuple[int, int, int, int]) -> np.ndarray:
+        with self._count_lock:
+            self.blocks_evaluated += 1
+        return _evaluate_block(self.X, self.sqn, self._kernel, *p)
+
+    def _cached(self, p: tuple[int, int, int, int], exact: bool) -> np.ndarray | None:
+        B = self._store.get((p[0], p[2]))
+        if B is not None and (not exact or B.dtype == np.float64):
+            return B
+        return None
+
+    def _fresh(self, p: tuple[int, int, int, int], exact: bool) -> np.ndarray:
+        """Evaluate a block not usable from the cache (and cache it when it fits)."""
+        B64 = self._evaluate(p)
+        if exact and self._store.dtype == np.float32:
+            return B64  # exact products never touch the float32 cache
+        B = B64 if self._store.dtype == np.float64 else B64.astype(np.float32)
+        self._store.put((p[0], p[2]), B)
+        return B  # the same rounding whether cached or not: one consistent operator
+
+    def matmat(self, V: np.ndarray, exact: bool = False) -> np.ndarray:
+        """G∞ @ V in one pass over the blocks (V: (n,) or (n, b))."""
+        t0 = time.perf_counter()
+        V = np.asarray(V, dtype=np.float64)
+        vec = V.ndim == 1
+        V2 = V.reshape(self.n, -1)
+        low = not exact and self._store.dtype == np.float32
+        Vc = V2.astype(np.float32) if low else V2
+        out = _product_over_blocks(self.pairs, lambda p: self._cached(p, exact),
+                                   lambda p: self._fresh(p, exact), Vc, self.threads)
+        self.passes += 1
+        self.products += V2.shape[1]
+        self.seconds += time.perf_counter() - t0
+        return out.ravel() if vec else out
+
+    def __matmul__(self, V: np.ndarray) -> np.ndarray:
+        return self.matmat(V)
+
+    def as_linear_operator(self) -> LinearOperator:
+        return LinearOperator((self.n, self.n), matvec=self.matmat, matmat=self.matmat, dtype=np.float64)
+
+    def diagonal(self) -> np.ndarray:
+        """diag(G∞): the trace without forming G."""
+        return _diagonal(self.X, self.act, self.train, self.init)
+
+    def noise_floor(self) -> float:
+        """Typical ‖G̃ − G‖₂ of the operator the solver sees (float32 or float64 rounding)."""
+        u = _U32 if self._store.dtype == np.float32 else _U64
+        return 4.0 * u * math.sqrt(self.n) * float(np.max(np.abs(self.diagonal())))
+
+    def close(self) -> None:
+        """Drop the cached blocks."""
+        self._store = _BlockStore(self.cache_bytes, self._store.dtype)
+
+
+# ------------------------------------------------------------------------------------ Dask
+
+_WORKER_STORES: dict[str, _BlockStore] = {}
+_WORKER_KERNELS: dict[str, tuple[np.ndarray, Callable[..., np.ndarray]]] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_product(
+    X: np.ndarray,
+    act: Activation,
+    train: str,
+    init: str,
+    token: str,
+    pairs: list[tuple[int, int, int, int]],
+    V: np.ndarray,
+    exact: bool,
+    cache_bytes: int,
+    cache_dtype: str,
+    threads: int,
+) -> tuple[np.ndarray, int]:
+    """One worker's share of G∞ @ V: (partial n x b product, blocks evaluated this time).
+
+    Runs on a Dask worker. The kernel (with its tables) and the evaluated blocks stay in this
+    process's module-level dicts under ``token`` for the following passes."""
+    with _WORKER_LOCK:
+        if token not in _WORKER_KERNELS:
+            sqn = _sq_norms(X)
+            _WORKER_KERNELS[token] = (sqn, infinite_kernel(act, sqn, X.shape[1], train=train, init=init))  # type: ignore[arg-type]
+            _WORKER_STORES[token] = _BlockStore(cache_bytes, np.dtype(cache_dtype))
+        sqn, kernel = _WORKER_KERNELS[token]
+        store = _WORKER_STORES[token]
+    evaluated = [0]
+    lock = threading.Lock()
+
+    def cached(p: tuple[int, int, int, int]) -> np.ndarray | None:
+        B = store.get((p[0], p[2]))
+        return B if B is not None and (not exact or B.dtype == np.float64) else None
+
+    def fresh(p: tuple[int, int, int, int]) -> np.ndarray:
+        with lock:
+            evaluated[0] += 1
+        B64 = _evaluate_block(X, sqn, kernel, *p)
+        if exact and store.dtype == np.float32:
+            return B64
+        B = B64 if store.dtype == np.float64 else B64.astype(np.float32)
+        store.put((p[0], p[2]), B)
+        return B
+
+    low = not exact and store.dtype == np.float32
+    Vc = V.astype(np.float32) if low else V
+    return _product_over_blocks(pairs, cached, fresh, Vc, threads), evaluated[0]
+
+
+def _worker_drop(token: str) -> int:
+    with _WORKER_LOCK:
+        _WORKER_KERNELS.pop(token, None)
+        store = _WORKER_STORES.pop(token, None)
+    return 0 if store is None else store.nbytes
+
+
+class DistributedGramOperator(GramOperator):
+    """:class:`GramOperator` whose passes run on a ``dask.distributed`` cluster.
+
+    ``client``: a connected :class:`distributed.Client`. ``cache_bytes`` is the budget *per
+    worker* (None: 30 % of this machine's free memory divided by the number of workers, at
+    most 8 GiB). ``threads``: threads per worker task (default 1: one per Dask worker thread).
+    Blocks are assigned to workers once (equal entry counts) and pinned there, so each worker's
+    cache serves all later passes. Call :meth:`close` to free the workers' caches.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        act: Activation | str | Any,
+        train: Train = "hidden",
+        init: str = "dzps",
+        block: int = 2048,
+        cache_bytes: int | None = None,
+        cache_dtype: Literal["auto", "float64", "float32"] = "auto",
+        threads: int | None = None,
+        *,
+        client: Any,
+    ) -> None:
+        self.client = client
+        self.workers = sorted(client.scheduler_info()["workers"])
+        if not self.workers:
+            raise ActspecError("the Dask cluster has no workers; start some or use a local cluster")
+        # the local store only marks the dtype: the blocks live in the workers' caches
+        super().__init__(X, act, train, init, block, cache_bytes, cache_dtype, threads)
+        digest = hashlib.sha1(self.X.tobytes())
+        digest.update(repr((self.act.key, train, init, self.block, self.cache_dtype, id(self))).encode())
+        self.token = digest.hexdigest()
+        self._groups = _split_even(self.pairs, len(self.workers))
+        self._Xf = client.scatter(self.X, broadcast=True)
+
+    def _caches(self) -> int:
+        return len(self.workers)
+
+    def _default_threads(self) -> int:
+        return 1  # one per Dask worker thread
+
+    def matmat(self, V: np.ndarray, exact: bool = False) -> np.ndarray:
+        t0 = time.perf_counter()
+        V = np.asarray(V, dtype=np.float64)
+        vec = V.ndim == 1
+        V2 = np.ascontiguousarray(V.reshape(self.n, -1))
+        futs = [
+            self.client.submit(
+                _worker_product, self._Xf, self.act, self.train, self.init, self.token, group, V2,
+                exact, self.cache_bytes, self.cache_dtype, self.threads,
+                workers=[w], allow_other_workers=False, pure=False,
+            )
+            for w, group in zip(self.workers, self._groups, strict=False)
+        ]
+        out = np.zeros_like(V2)
+        for part, evaluated in self.client.gather(futs):
+            out += part
+            self.blocks_evaluated += evaluated
+        self.passes += 1
+        self.products += V2.shape[1]
+        self.seconds += time.perf_counter() - t0
+        return out.ravel() if vec else out
+
+    @property
+    def cached_fraction(self) -> float:  # not tracked centrally
+        return float("nan")
+
+    def close(self) -> None:
+        try:
+            self.client.run(_worker_drop, self.token)
+        except Exception:  # noqa: BLE001 - cluster already gone
+            pass
+
+
+# ------------------------------------------------------------------------------- solvers
+
+
+def choose_method(n: int, method: Method = "auto") -> tuple[str, str]:
+    """(method, reason): dense eigvalsh when 3 n x n float64 arrays fit in half the free memory
+    and n <= 20000, else the matrix-free iterative solver."""
+    need = dense_bytes(n)
+    have = _mem.available_memory()  # looked up at call time (tests patch actspec.memory)
+    gib = 2**30
+    if method == "dense":
+        return "dense", f"dense (requested): n={n}, needs {need / gib:.2f} GiB"
+    if method == "iterative":
+        return "iterative", f"iterative (requested): matrix-free, dense would need {need / gib:.2f} GiB"
+    if method != "auto":
+        raise ActspecError(f"method must be auto, dense or iterative (got {method!r})")
+    # the free memory enters the reason only when it decides: the same command on the same
+    # machine state then gives the same (byte-identical) JSON
+    if need > 0.5 * have:
+        return "iterative", (f"iterative: dense G∞ for n={n} needs {need / gib:.1f} GiB "
+                             f"(3 n x n float64) > half of the {have / gib:.1f} GiB free")
+    if n > DENSE_MAX_N:
+        return "iterative", (f"iterative: n={n} > {DENSE_MAX_N} (dense would fit, {need / gib:.1f} GiB, "
+                             "but its O(n³) eigvalsh is slower than the k extreme eigenvalues)")
+    return "dense", (f"dense: n={n} <= {DENSE_MAX_N} and G∞ fits ({need / gib:.2f} GiB, within half "
+                     "the free memory)")
+
+
+def _nystrom(Om: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable randomized Nyström G ≈ U diag(lam) Uᵀ from Y = G Ω, Ω orthonormal (Tropp et al. 2017)."""
+    nu = math.sqrt(Om.shape[0]) * float(np.finfo(np.float64).eps) * float(np.linalg.norm(Y, 2))
+    nu = max(nu, 1e-300)
+    Yn = Y + nu * Om
+    C = Om.T @ Yn
+    C = 0.5 * (C + C.T)
+    try:
+        L = np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:  # numerically indefinite: shift a bit more
+        w = np.linalg.eigvalsh(C)
+        L = np.linalg.cholesky(C + (abs(w[0]) + nu) * np.eye(len(C)))
+    B = scipy.linalg.solve_triangular(L, Yn.T, lower=True).T
+    U, S, _ = np.linalg.svd(B, full_matrices=False)
+    return U, np.maximum(S**2 - nu, 0.0)
+
+
+def _orth(V: np.ndarray) -> np.ndarray:
+    Q, _ = np.linalg.qr(V)
+    return Q
+
+
+def _ritz(Q: np.ndarray, GQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rayleigh–Ritz in span(Q) (orthonormal) from GQ: (Ritz values ascending, residual norms)."""
+    H = Q.T @ GQ
+    theta, S = np.linalg.eigh(0.5 * (H + H.T))
+    R = GQ @ S - (Q @ S) * theta
+    return theta, np.linalg.norm(R, axis=0)
+
+
+def _run_lobpcg(op: GramOperator, X0: np.ndarray, *, largest: bool, tol: float, maxiter: int,
+                M: LinearOperator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """scipy's LOBPCG; returns (values ascending, vectors, residual norms, iterations)."""
+    A = LinearOperator(op.shape, matvec=op.matmat, matmat=op.matmat, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "not reaching the requested tolerance": we check ourselves
+        w, V, hist = lobpcg(A, X0, M=M, largest=largest, tol=tol, maxiter=maxiter,
+                            retResidualNormsHistory=True)
+    order = np.argsort(w)
+    res = np.asarray(hist[-1]) if len(hist) else np.full(len(w), np.inf)
+    return w[order], V[:, order], res[order] if res.size == len(w) else np.full(len(w), np.inf), len(hist)
+
+
+def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: int, seed: int,
+               log: Callable[[str], None], vectors: int | None = None) -> dict[str, Any]:
+    n = op.n
+    rng = np.random.default_rng(seed)
+    b = min(vectors or max(2 * k, k + 6), max(k, n // 5))
+    ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
+    floor = op.noise_floor()
+    # 1. sketch: one pass with ell vectors (fills the cache) -> Nyström U, lam
+    Om = _orth(rng.standard_normal((n, ell)))
+    U, lam = _nystrom(Om, op.matmat(Om))
+    log(f"sketch: 1 pass with {ell} vectors, λ̂_max ≈ {lam[0]:.4g}, λ̂_{ell} ≈ {lam[-1]:.3g} "
+        f"({op.seconds:.1f} s, {op.cached_fraction:.0%} of the blocks cached as {op.cache_dtype})")
+    # 2. largest, from the top Nyström vectors
+    p0 = op.passes
+    _, Vl, res_l, it_l = _run_lobpcg(op, U[:, :b].copy(), largest=True,
+                                     tol=max(floor, tol * lam[0]), maxiter=maxiter)
+    log(f"largest: {op.passes - p0} passes ({it_l} LOBPCG iterations, block {b})")
+    # 3. smallest, Nyström-preconditioned, from random vectors outside the top subspace
+    mu = float(lam[-1])
+    scale = lam[-1] + mu
+
+    def precond(V: np.ndarray) -> np.ndarray:
+        UV = U.T @ V
+        return U @ (UV * (scale / (lam + mu))[:, None]) + (V - U @ UV)
+
+    M = LinearOperator(op.shape, matvec=precond, matmat=precond, dtype=np.float64)
+    X0 = rng.standard_normal((n, b))
+    X0 -= U @ (U.T @ X0)
+    # a short run to learn θ_min (the scale of the wanted accuracy), then one uninterrupted run:
+    # scipy's LOBPCG stops only when all b vectors converge, and restarting it loses its
+    # search directions (measured: restarts every 20 iterations tripled the passes)
+    p0 = op.passes
+    first = min(30, maxiter)
+    w, Vs, res, it_s = _run_lobpcg(op, X0, largest=False, tol=floor, maxiter=first, M=M)
+    target = max(floor, tol * max(float(w[0]), floor))
+    if maxiter > first and not np.all(res[:k] <= target):
+        _, Vs, _, it = _run_lobpcg(op, Vs, largest=False, tol=target, maxiter=maxiter - first, M=M)
+        it_s += it
+    log(f"smallest: {op.passes - p0} passes ({it_s} LOBPCG iterations, block {b}, "
+        f"Nyström preconditioner of rank {ell})")
+    # 4. exact float64 pass: Rayleigh–Ritz in each converged block and honest residuals
+    Ql, Qs = _orth(Vl), _orth(Vs)
+    t0 = time.perf_counter()
+    GQ = op.matmat(np.hstack([Ql, Qs]), exact=True)
+    th_l, r_l = _ritz(Ql, GQ[:, :b])
+    th_s, r_s = _ritz(Qs, GQ[:, b:])
+    log(f"error bars: 1 exact float64 pass ({time.perf_counter() - t0:.1f} s)")
+    return {
+        "largest": th_l[::-1][:k].tolist(),
+        "largest_error": r_l[::-1][:k].tolist(),
+        "smallest": th_s[:k].tolist(),
+        "smallest_error": r_s[:k].tolist(),
+        "block_size": b,
+        "sketch": ell,
+        "noise_floor": floor,
+    }
+
+
+def extreme_eigenvalues(
+    X: Any,
+    act: Activation | str | Any,
+    *,
+    k: int = 6,
+    train: Train = "hidden",
+    init: str = "dzps",
+    normalize: bool = False,
+    method: Method = "auto",
+    tol: float = 1e-6,
+    block: int = 2048,
+    maxiter: int = 200,
+    cache_bytes: int | None = None,
+    cache_dtype: Literal["auto", "float64", "float32"] = "auto",
+    sketch: int = 256,
+    seed: int = 0,
+    client: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The k largest and k smallest eigenvalues of G∞ with error bars and the method used.
+
+    ``method``: ``"dense"`` (eigvalsh of the whole G∞), ``"iterative"`` (matrix-free, see the
+    module notes) or ``"auto"`` (:func:`choose_method`; the reason is in ``"reason"``).
+    ``tol``: relative residual wanted for the iterative eigenvalues (‖Gv − θv‖ ≤ tol·θ), never
+    below the noise floor of the cache dtype; ``maxiter`` bounds the LOBPCG iterations for the
+    smallest eigenvalues. ``client``: a ``dask.distributed.Client`` to run the passes on.
+    ``log``: called with one line per stage.
+
+    Returns ``{"largest" (descending), "smallest" (ascending), "largest_error", "smallest_error"
+    (residual norms ‖Gv − θv‖: an eigenvalue lies within that of each value; 0 for dense),
+    "trace", "method", "reason", "passes" (passes over G), "products" (vectors multiplied),
+    "kernel_passes" (kernel evaluations in units of all blocks), "seconds", "cache_dtype",
+    "eigenvalues" (dense: all, descending; iterative: the known ones, largest then smallest,
+    descending), "eigenvalues_complete"}``.
+    """
+    t_start = time.perf_counter()
+    say = log or (lambda _msg: None)
+    Xv = check_inputs(X)
+    a = activation(act)
+    if normalize:
+        a = a.scaled(1.0 / normalization_constant(a))
+    n = Xv.shape[0]
+    if k < 1 or 2 * k > n:
+        raise ActspecError(f"k must satisfy 1 <= k <= n/2 (got k={k}, n={n})")
+    if not (0 < tol < 1):
+        raise ActspecError(f"tol must be in (0, 1) (got {tol})")
+    chosen, reason = choose_method(n, method)
+    if chosen == "dense":
+        check_dense_fits(n, "G∞", copies=3.0)
+        G = gram_infinite(Xv, a, train=train, init=init)
+        trace = float(np.trace(G))
+        ev = scipy.linalg.eigvalsh(G, driver="evd", overwrite_a=True, check_finite=False)[::-1]
+        return {
+            "largest": ev[:k].tolist(),
+            "smallest": ev[-k:][::-1].tolist(),
+            "largest_error": [0.0] * k,
+            "smallest_error": [0.0] * k,
+            "eigenvalues": ev.tolist(),
+            "eigenvalues_complete": True,
+            "trace": trace,
+            "method": "dense",
+            "reason": reason,
+            "passes": 0,
+            "products": 0,
+            "kernel_passes": 1.0,
+            "cache_dtype": None,
+            "seconds": time.perf_counter() - t_start,
+        }
+    if client is not None:
+        op: GramOperator = DistributedGramOperator(Xv, a, train, init, block, cache_bytes, cache_dtype,
+                                                   client=client)
+    else:
+        op = GramOperator(Xv, a, train, init, block, cache_bytes, cache_dtype)
+    try:
+        out = _iterative(op, k, tol=tol, maxiter=maxiter, sketch=sketch, seed=seed, log=say)
+    finally:
+        op.close()
+    where = f"Dask, {len(op.workers)} workers" if isinstance(op, DistributedGramOperator) else "matrix-free"
+    known = sorted(out["largest"] + out["smallest"], reverse=True)
+    return {
+        **out,
+        "eigenvalues": known,
+        "eigenvalues_complete": False,
+        "trace": float(op.diagonal().sum()),
+        "method": f"iterative (LOBPCG, {where})",
+        "reason": reason,
+        "passes": op.passes,
+        "products": op.products,
+        "kernel_passes": op.kernel_passes,
+        "cache_dtype": op.cache_dtype,
+        "seconds": time.perf_counter() - t_start,
+    }
