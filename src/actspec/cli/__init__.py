@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ActspecError, Interrupted, exit_if_command_startup
+from ..core.validate import ParameterError
 
 # each command lives in its own module and registers itself on import
 _COMMANDS = ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results",
@@ -70,6 +71,24 @@ def _error(msg: str, code: int = 2) -> int:
     return code
 
 
+def flag_of(command: Any, args: list[str], name: str) -> str:
+    """The command line's flag for the library parameter ``name`` (the subcommand's option whose
+    Python name is ``name``, e.g. spectrum_mode -> --spectrum), else ``--name-with-dashes``."""
+    sub = getattr(command, "commands", {}).get(args[0]) if args else None
+    for p in getattr(sub, "params", ()):
+        longs = [o for o in p.opts if o.startswith("--")]
+        if longs and (p.name == name or p.name == name + "_"):
+            return longs[0]
+    return "--" + name.replace("_", "-")
+
+
+def cli_message(exc: ActspecError, command: Any, args: list[str]) -> str:
+    """The one-line message of a library error, with the parameters it names as flags."""
+    if isinstance(exc, ParameterError):
+        return exc.render(lambda name: flag_of(command, args, name))
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``actspec`` console script.
 
@@ -113,7 +132,7 @@ def _run(args: list[str]) -> int:
     try:
         rv = command.main(args=args, prog_name="actspec", standalone_mode=False)
     except ActspecError as exc:
-        return _error(str(exc))
+        return _error(cli_message(exc, command, args))
     except Interrupted as exc:
         return _error(str(exc), 130)
     except _cx.NoArgsIsHelpError as exc:  # bare "actspec": help text, status 0

@@ -1,15 +1,64 @@
 """The one validation gate: checks of user inputs (arrays, scalars, choices) whose errors name the
-parameter; the CLI maps parameter names to its flags."""
+parameter; the CLI maps parameter names to its flags.
+
+An error about a parameter is a :class:`ParameterError` whose message writes each parameter it
+names as ``{-name}``: a library user reads ``width must be 'inf' or ...``, the command line reads
+``--width must be 'inf' or ...`` (the CLI renders every placeholder as the command's own flag).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from .errors import ActspecError
 
-__all__ = ["check_inputs"]
+__all__ = [
+    "ParameterError",
+    "PRECISIONS",
+    "check_inputs",
+    "check_choice",
+    "check_int",
+    "check_precision",
+    "check_width",
+    "MAX_WIDTH",
+]
+
+_PLACEHOLDER = re.compile(r"\{-([A-Za-z_][A-Za-z0-9_]*)\}")
+
+MAX_WIDTH = 1e8  # neurons: wider finite networks are refused (memory and time)
+INF_WORDS = ("inf", "infinite", "infinity", "oo")
+#: the spellings of ``precision``: ``double`` (float64 arithmetic) or ``high`` (extended);
+#: ``float64`` is an accepted alias of ``double`` (older command lines)
+PRECISIONS = ("double", "high")
+PRECISION_ALIASES = {"float64": "double"}
+
+
+class ParameterError(ActspecError):
+    """Bad value of a named parameter.
+
+    ``template`` names every parameter as ``{-name}``; ``str(error)`` shows the plain names (the
+    library's keywords), :meth:`render` any other spelling (the CLI's ``--flag``)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.params = tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+        super().__init__(self.render(lambda name: name))
+
+    @property
+    def param(self) -> str | None:
+        """The parameter the error is about (the first one it names)."""
+        return self.params[0] if self.params else None
+
+    def render(self, label: Callable[[str], str]) -> str:
+        """The message with every ``{-name}`` replaced by ``label(name)``, on one line."""
+        return " ".join(_PLACEHOLDER.sub(lambda m: label(m.group(1)), self.template).split())
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (workers, Dask)
+        return (type(self), (self.template,))
 
 
 def check_inputs(X: Any) -> np.ndarray:
@@ -27,3 +76,59 @@ def check_inputs(X: Any) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ActspecError("X contains NaN or inf; remove or impute those rows first")
     return np.ascontiguousarray(arr)
+
+
+def check_choice(value: Any, choices: Iterable[Any], param: str, *,
+                 aliases: dict[str, Any] | None = None) -> Any:
+    """``value`` when it is one of ``choices`` (or an alias of one: the choice it stands for)."""
+    opts = tuple(choices)
+    key = aliases.get(value, value) if aliases and isinstance(value, str) else value
+    if key in opts:
+        return key
+    listed = ", ".join(map(str, opts[:-1])) + f" or {opts[-1]}" if len(opts) > 1 else str(opts[0])
+    raise ParameterError(f"{{-{param}}} must be {listed} (got {value!r})")
+
+
+def check_int(value: Any, param: str, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """An integer (not a bool) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"{{-{param}}} must be an integer (got {value!r})")
+    v = int(value)
+    if minimum is not None and maximum is not None and not minimum <= v <= maximum:
+        raise ParameterError(f"{{-{param}}} must be between {minimum} and {maximum} (got {v})")
+    if minimum is not None and v < minimum:
+        raise ParameterError(f"{{-{param}}} must be >= {minimum} (got {v})")
+    if maximum is not None and v > maximum:
+        raise ParameterError(f"{{-{param}}} must be <= {maximum} (got {v})")
+    return v
+
+
+def check_precision(value: Any, param: str = "precision") -> str:
+    """``"double"`` or ``"high"`` (``"float64"`` is read as ``"double"``)."""
+    text = str(value).strip().lower() if isinstance(value, str) else value
+    if text in PRECISIONS or text in PRECISION_ALIASES:
+        return PRECISION_ALIASES.get(text, text)
+    raise ParameterError(f"{{-{param}}} must be 'double' or 'high' (got {value!r})")
+
+
+def check_width(value: Any, param: str = "width") -> int | None:
+    """A network width: None for ``"inf"`` (infinite width), else a positive integer up to
+    :data:`MAX_WIDTH` (``"1e5"`` and ``100000.0`` are read as 100000)."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in INF_WORDS:
+        return None
+    bad = ParameterError(f"{{-{param}}} must be 'inf' or a positive integer (got {value!r})")
+    if isinstance(value, bool):
+        raise bad
+    try:
+        v = float(text)
+    except ValueError:
+        raise bad from None
+    if not v.is_integer() or v < 1:
+        raise bad
+    if v > MAX_WIDTH:
+        raise ParameterError(f"{{-{param}}} {value} is too large (max 1e8 neurons)")
+    return int(v)

@@ -1,0 +1,66 @@
+"""Figure of a sweep's results: one metric against one parameter, a line per group (``actspec
+results --plot``)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .base import pyplot, save_figure
+
+__all__ = ["plot_results"]
+
+
+def _auto_log(values: Sequence[float], ratio: float) -> bool:
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= ratio
+
+
+def plot_results(
+    path: str | os.PathLike[str],
+    series: Mapping[Any, Sequence[tuple[float, float, float, float, int]]],
+    *,
+    x: str,
+    y: str,
+    by: str | None,
+    agg: str,
+    logx: bool | None = None,
+    logy: bool | None = None,
+    dropped: int = 0,
+) -> None:
+    """``series``: group -> points (x, aggregated y, min y, max y, runs); a band shows min-max
+    where a point has several runs. Log scales by default when x spans a factor 8 (y: 50)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    allx = [p[0] for pts in series.values() for p in pts]
+    ally = [v for pts in series.values() for p in pts for v in (p[1], p[2], p[3])
+            if v is not None and math.isfinite(v)]
+    if logx is None:
+        logx = _auto_log(allx, 8)
+    if logy is None:
+        logy = _auto_log(ally, 50)
+    if logy and ally and min(ally) <= 0:
+        logy = False
+    for label, pts in series.items():
+        pts = sorted(pts)
+        xs = [p[0] for p in pts]
+        ys = [p[1] for p in pts]
+        line, = ax.plot(xs, ys, marker="o", ms=4, label=str(label) if by else None)
+        if any(p[4] > 1 for p in pts):
+            ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], alpha=0.15,
+                            color=line.get_color(), lw=0)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{y} ({agg}; band: min-max over runs)")
+    title = f"{y} vs {x}" + (f" per {by}" if by else "")
+    if dropped:
+        title += f" ({dropped} point(s) at non-finite {x} left out)"
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    if by:
+        ax.legend(fontsize=8, title=by)
+    save_figure(fig, path)
