@@ -116,6 +116,20 @@ class Activation:
     params: dict[str, float] = field(default_factory=dict)
     builtin: bool = True
     scale: float = 1.0
+    # Closed-form hooks (scipy.stats style): a built-in that knows a piece of its math in closed
+    # form sets it here (see actspec.activations.builtins); None means the generic machinery
+    # (theta-tables, quadrature, autograd) is used. All hooks are for the unscaled phi.
+    dual_fn: Callable[[np.ndarray, np.ndarray, np.ndarray, str], np.ndarray] | None = field(
+        default=None, repr=False)  # E[f(u) f(v)], Var u = s1, Var v = s2, Cov = c; f = phi' or phi
+    mp_dual_fn: Callable[[Any, str], Any] | None = field(default=None, repr=False)  # same, mpmath,
+    # unit variances, correlation r
+    mp_fns: Callable[[], tuple[Callable[[Any], Any], Callable[[Any], Any]]] | None = field(
+        default=None, repr=False)  # (phi, phi') on mpmath numbers
+    torch_fns: Callable[[], tuple[Callable[[Any], Any], Callable[[Any], Any]]] | None = field(
+        default=None, repr=False)  # fused torch (phi, phi') for training
+    dphi_from_value_fn: Callable[[float], Callable[[Any], Any] | None] | None = field(
+        default=None, repr=False)  # scale c -> (p = c phi(u) -> c phi'(u)), where exact
+    kaiming_gain2: float | None = None  # He/Kaiming sigma_w^2 of deep nets, where defined
 
     # ---- evaluation -------------------------------------------------------------------------
     def phi(self, x: Any) -> np.ndarray:
@@ -139,6 +153,44 @@ class Activation:
         return out * self.scale if self.scale != 1.0 else out
 
     __call__ = phi
+
+    # ---- closed forms and their generic fallbacks -------------------------------------------
+    def closed_form_dual(
+        self, s1: Any, s2: Any, c: Any, which: str
+    ) -> np.ndarray | None:
+        """Exact E[f(u) f(v)] (f = phi' for ``which="derivative"``, else phi) for Var u = s1,
+        Var v = s2, Cov(u, v) = c, where the activation knows a closed form; else None."""
+        if self.dual_fn is None:
+            return None
+        s1, s2, c = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
+        return self.scale**2 * self.dual_fn(s1, s2, c, which)
+
+    def mp_closed_dual(self, r: Any, which: str) -> Any:
+        """The same in mpmath at unit variances and correlation ``r`` (unscaled), or None."""
+        return None if self.mp_dual_fn is None else self.mp_dual_fn(r, which)
+
+    def torch_functions(self) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        """(phi, phi') on tensors: the built-in's fused torch kernels where it has them (the same
+        values as :meth:`phi_torch`/:meth:`dphi_torch`), else those; scaled."""
+        if self.torch_fns is None:
+            return self.phi_torch, self.dphi_torch
+        phi, dphi = self.torch_fns()
+        sc = float(self.scale)
+        if sc == 1.0:
+            return phi, dphi
+        return (lambda x: phi(x).mul_(sc)), (lambda x: dphi(x).mul_(sc))
+
+    def derivative_from_value(self) -> Callable[[Any], Any] | None:
+        """phi' as a function of the value p = phi(u), where that is exact, else None."""
+        sc = float(self.scale)
+        if self.dphi_from_value_fn is None or not sc > 0:
+            return None
+        return self.dphi_from_value_fn(sc)
+
+    def one_sided_slopes(self) -> tuple[float, float]:
+        """(phi'(0-), phi'(0+)): all that survives of phi' in the fan-out limit (signs only)."""
+        left, right = self.dphi(np.array([-1e-200, 1e-200]))
+        return float(left), float(right)
 
     # ---- derived objects --------------------------------------------------------------------
     def scaled(self, factor: float) -> Activation:

@@ -1,5 +1,10 @@
-"""The built-in activations: phi and phi' of each (numpy and torch from one definition), its kinks
-and class J_r, and the parser of built-in names with parameters (``"leaky_relu:0.2"``).
+"""The built-in activations, each with all of its math in one place: phi and phi' (numpy and torch
+from one definition), kinks and class J_r, and the closed forms it knows (float64 and mpmath duals,
+fused torch kernels for training, phi' from phi's value, the He/Kaiming gain), plus the parser of
+built-in names with parameters (``"leaky_relu:0.2"``). Adding a built-in touches this file only.
+
+The piecewise-linear activations are one family ``ABReLU(a, b)`` (phi(x) = b x for x > 0, a x
+for x < 0), as in neural-tangents: relu (0, 1), leaky_relu (alpha, 1) for every slope, abs (-1, 1).
 
 Kink class (Panigrahi, Shetty, Goyal 2020, Def. 4.1): ReLU, leaky ReLU and SELU are J_1; ELU
 (alpha = 1) is J_2; the others are smooth; linear, quadratic and cubic are polynomials.
@@ -13,10 +18,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import ActspecError
 from .base import Activation
 
-__all__ = ["ALIASES", "BUILTIN_NAMES", "SELU_ALPHA", "SELU_LAMBDA", "builtin", "is_builtin_name"]
+__all__ = ["ALIASES", "BUILTIN_NAMES", "SELU_ALPHA", "SELU_LAMBDA", "builtin", "is_builtin_name",
+           "mp_sigmoid", "mp_softplus"]
 
 SELU_LAMBDA = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -27,6 +35,144 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # Built-ins
 # ---------------------------------------------------------------------------------------------
 
+_TWO_PI = 2.0 * math.pi
+
+
+# ---- closed forms shared by families --------------------------------------------------------
+
+
+def _angle(s1: np.ndarray, s2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sqrt(s1 s2), theta = arccos(c / sqrt(s1 s2))); rho = 1 where a variance is 0."""
+    sd = np.sqrt(s1 * s2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.clip(np.where(sd > 0, c / np.where(sd > 0, sd, 1.0), 1.0), -1.0, 1.0)
+    return sd, np.arccos(rho)
+
+
+def _abrelu_dual(a: float, b: float) -> Callable[..., np.ndarray]:
+    """E[f(u) f(v)] of phi = ABReLU(a, b) (Cho & Saul's arc-cosine kernels of degree 0 and 1):
+    phi': (a^2 + b^2)(pi - theta)/(2 pi) + ab theta/pi;  phi: a^2 c + a(b - a) c + (b - a)^2 J_1,
+    J_1 = sqrt(s1 s2)(sin theta + (pi - theta) cos theta)/(2 pi). a = b is the line b x (exact)."""
+
+    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+        if a == b:
+            return np.full_like(c, a * a) if which == "derivative" else a * a * c
+        sd, theta = _angle(s1, s2, c)
+        if which == "derivative":
+            return (a * a + b * b) * (math.pi - theta) / _TWO_PI + a * b * theta / math.pi
+        j1 = sd * (np.sin(theta) + (math.pi - theta) * np.cos(theta)) / _TWO_PI
+        return a * a * c + a * (b - a) * c + (b - a) ** 2 * j1
+
+    return dual
+
+
+def _abrelu_mp_dual(a: float, b: float) -> Callable[[Any, str], Any]:
+    def dual(r: Any, which: str) -> Any:
+        import mpmath as mp
+
+        am, bm = mp.mpf(a), mp.mpf(b)
+        if a == b:
+            return am * am if which == "derivative" else am * am * r
+        th = mp.acos(max(min(r, mp.mpf(1)), mp.mpf(-1)))
+        if which == "derivative":
+            return (am * am + bm * bm) * (mp.pi - th) / (2 * mp.pi) + am * bm * th / mp.pi
+        j1 = (mp.sin(th) + (mp.pi - th) * mp.cos(th)) / (2 * mp.pi)
+        return am * am * r + am * (bm - am) * r + (bm - am) ** 2 * j1
+
+    return dual
+
+
+def _poly_dual(p: int) -> Callable[..., np.ndarray]:
+    """E[f(u) f(v)] of x^p (Isserlis): x: 1 | c;  x^2: 4c | s1 s2 + 2c^2;  x^3: 9(s1 s2 + 2c^2) |
+    9 s1 s2 c + 6c^3."""
+
+    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+        d = which == "derivative"
+        if p == 1:
+            return np.ones_like(c) if d else c.copy()
+        if p == 2:
+            return 4 * c if d else s1 * s2 + 2 * c * c
+        return 9 * (s1 * s2 + 2 * c * c) if d else 9 * s1 * s2 * c + 6 * c**3
+
+    return dual
+
+
+def _poly_mp_dual(p: int) -> Callable[[Any, str], Any]:
+    def dual(r: Any, which: str) -> Any:
+        import mpmath as mp
+
+        d = which == "derivative"
+        if p == 1:
+            return mp.mpf(1) if d else r
+        if p == 2:
+            return 4 * r if d else 1 + 2 * r * r
+        return 9 * (1 + 2 * r * r) if d else 9 * r + 6 * r**3
+
+    return dual
+
+
+def _poly_mp_fns(p: int) -> Callable[[], tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    return lambda: ((lambda x: x**p), (lambda x: p * x ** (p - 1)))
+
+
+def mp_sigmoid(u: Any) -> Any:
+    """The logistic function on an mpmath number (no overflow for large |u|)."""
+    import mpmath as mp
+
+    return 1 / (1 + mp.exp(-u)) if u >= 0 else mp.exp(u) / (1 + mp.exp(u))
+
+
+def mp_softplus(u: Any) -> Any:
+    """log(1 + e^u) on an mpmath number (no overflow for large |u|)."""
+    import mpmath as mp
+
+    return u + mp.log1p(mp.exp(-u)) if u > 0 else mp.log1p(mp.exp(u))
+
+
+# ---- the piecewise-linear family ------------------------------------------------------------
+
+
+def _relu_torch() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    import torch
+
+    def dphi(x: Any) -> Any:
+        return (x > 0).to(x.dtype)
+
+    return torch.relu, dphi
+
+
+def _leaky_torch(alpha: float) -> Callable[[], tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    def fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import torch.nn.functional as F
+
+        def phi(x: Any) -> Any:
+            return F.leaky_relu(x, alpha)
+
+        def dphi(x: Any) -> Any:
+            return (x > 0).to(x.dtype).mul_(1.0 - alpha).add_(alpha)
+
+        return phi, dphi
+
+    return fns
+
+
+def _leaky_from_value(alpha: float) -> Callable[[float], Callable[[Any], Any] | None]:
+    """relu/leaky relu (alpha >= 0): the sign of p = c phi(u) is the sign of u."""
+
+    def make(sc: float) -> Callable[[Any], Any] | None:
+        if alpha == 0.0:
+            return lambda p: (p > 0).to(p.dtype).mul_(sc)
+        if alpha < 0:
+            return None
+        return lambda p: (p > 0).to(p.dtype).mul_(sc * (1.0 - alpha)).add_(sc * alpha)
+
+    return make
+
+
+def _abrelu_hooks(a: float, b: float) -> dict[str, Any]:
+    """The closed forms every member of ABReLU(a, b) shares."""
+    return {"dual_fn": _abrelu_dual(a, b), "mp_dual_fn": _abrelu_mp_dual(a, b)}
+
 
 def _relu() -> Activation:
     return Activation(
@@ -36,13 +182,17 @@ def _relu() -> Activation:
         kinks=(0.0,),
         kink_order=1,
         formula="max(x, 0)",
+        torch_fns=_relu_torch,
+        dphi_from_value_fn=_leaky_from_value(0.0),
+        kaiming_gain2=2.0,
+        **_abrelu_hooks(0.0, 1.0),
     )
 
 
 def _leaky_relu(alpha: float = 0.01) -> Activation:
-    if alpha == 1.0:  # the identity: a polynomial, but still the family member alpha = 1
+    if alpha == 1.0:  # the identity: a polynomial, and the family member a = b = 1
         return replace(_poly_activation(f"leaky_relu:{alpha:g}", 1, "x (leaky_relu with slope 1)"),
-                       params={"alpha": alpha})
+                       params={"alpha": alpha}, **_abrelu_hooks(1.0, 1.0), kaiming_gain2=1.0)
     return Activation(
         "leaky_relu" if alpha == 0.01 else f"leaky_relu:{alpha:g}",
         lambda x, o: o.where(x > 0, x, alpha * x),
@@ -51,21 +201,59 @@ def _leaky_relu(alpha: float = 0.01) -> Activation:
         kink_order=1,
         formula=f"x if x > 0 else {alpha:g} x",
         params={"alpha": alpha},
+        torch_fns=_leaky_torch(alpha),
+        dphi_from_value_fn=_leaky_from_value(alpha),
+        kaiming_gain2=2.0 / (1.0 + alpha**2),
+        **_abrelu_hooks(alpha, 1.0),
     )
 
 
+def _abs() -> Activation:
+    return Activation(
+        "abs",
+        lambda x, o: o.where(x > 0, x, -x),
+        lambda x, o: o.where(x > 0, 1 + 0 * x, -1 + 0 * x),
+        kinks=(0.0,),
+        kink_order=1,
+        formula="|x|",
+        **_abrelu_hooks(-1.0, 1.0),
+    )
+
+
+# ---- exponential linear units ---------------------------------------------------------------
+
+
+def _elu_torch(alpha: float) -> Callable[[], tuple[Callable[[Any], Any], Callable[[Any], Any]]]:
+    def fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import torch
+        import torch.nn.functional as F
+
+        def phi(x: Any) -> Any:
+            return F.elu(x, alpha)
+
+        def dphi(x: Any) -> Any:
+            return torch.clamp(x, max=0.0).exp_().mul_(alpha).masked_fill_(x > 0, 1.0)
+
+        return phi, dphi
+
+    return fns
+
+
+def _elu_from_value(alpha: float) -> Callable[[float], Callable[[Any], Any] | None]:
+    """elu (alpha > 0): phi' = c for p > 0, p + c alpha for u <= 0 (p = c phi(u))."""
+
+    def make(sc: float) -> Callable[[Any], Any] | None:
+        import torch
+
+        return lambda p: torch.where(p > 0, torch.full_like(p, sc), p + sc * alpha)
+
+    return make
+
+
 def _elu(alpha: float = 1.0) -> Activation:
-    if alpha == 0.0:
+    if alpha == 0.0:  # ELU with alpha = 0 is ReLU, with ReLU's closed forms
         act = _relu()
-        return Activation(
-            "elu:0",
-            act._phi,
-            act._dphi,
-            kinks=(0.0,),
-            kink_order=1,
-            formula="max(x, 0)",
-            params={"alpha": 0.0},
-        )
+        return replace(act, name="elu:0", params={"alpha": 0.0}, kaiming_gain2=None)
     # phi'(0-) = alpha, phi'(0+) = 1: the first derivative jumps unless alpha == 1, in which case
     # phi'' jumps (0 on the right, alpha on the left): ELU(1) is in J_2.
     order = 2 if alpha == 1.0 else 1
@@ -77,6 +265,8 @@ def _elu(alpha: float = 1.0) -> Activation:
         kink_order=order,
         formula=f"x if x > 0 else {alpha:g} (exp(x) - 1)",
         params={"alpha": alpha},
+        torch_fns=_elu_torch(alpha),
+        dphi_from_value_fn=_elu_from_value(alpha) if alpha > 0 else None,
     )
 
 
@@ -92,12 +282,21 @@ def _selu() -> Activation:
     )
 
 
+# ---- smooth activations ---------------------------------------------------------------------
+
+
 def _gelu() -> Activation:
+    def mp_fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import mpmath as mp
+
+        return (lambda x: x * mp.ncdf(x)), (lambda x: mp.ncdf(x) + x * mp.npdf(x))
+
     return Activation(
         "gelu",
         lambda x, o: x * o.ndtr(x),
         lambda x, o: o.ndtr(x) + x * _INV_SQRT_2PI * o.exp(-0.5 * x * x),
         formula="x Phi(x)  (Phi: standard normal CDF)",
+        mp_fns=mp_fns,
     )
 
 
@@ -108,12 +307,24 @@ def _swish(beta: float = 1.0) -> Activation:
         s = o.sigmoid(beta * x)
         return s * (1 + beta * x * (1 - s))
 
+    def mp_fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import mpmath as mp
+
+        bm = mp.mpf(beta)
+
+        def dswish(x: Any) -> Any:
+            s = mp_sigmoid(bm * x)
+            return s * (1 + bm * x * (1 - s))
+
+        return (lambda x: x * mp_sigmoid(bm * x)), dswish
+
     return Activation(
         name,
         lambda x, o: x * o.sigmoid(beta * x),
         dphi,
         formula="x sigmoid(x)" if beta == 1.0 else f"x sigmoid({beta:g} x)",
         params={} if beta == 1.0 else {"beta": beta},
+        mp_fns=mp_fns,
     )
 
 
@@ -123,7 +334,25 @@ def _softplus() -> Activation:
         lambda x, o: o.softplus(x),
         lambda x, o: o.sigmoid(x),
         formula="log(1 + exp(x))",
+        mp_fns=lambda: (mp_softplus, mp_sigmoid),
     )
+
+
+def _tanh_torch() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    import torch
+
+    def dphi(x: Any) -> Any:
+        t = torch.tanh(x)
+        return t.mul_(t).neg_().add_(1.0)
+
+    return torch.tanh, dphi
+
+
+def _tanh_from_value(sc: float) -> Callable[[Any], Any]:
+    """tanh' = c - p^2 / c for p = c tanh(u)."""
+    import torch
+
+    return lambda p: torch.square(p).div_(-sc).add_(sc)
 
 
 def _tanh() -> Activation:
@@ -131,7 +360,14 @@ def _tanh() -> Activation:
         t = o.tanh(x)
         return 1 - t * t
 
-    return Activation("tanh", lambda x, o: o.tanh(x), dphi, formula="tanh(x)")
+    def mp_fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import mpmath as mp
+
+        return mp.tanh, lambda x: mp.sech(x) ** 2
+
+    return Activation("tanh", lambda x, o: o.tanh(x), dphi, formula="tanh(x)", mp_fns=mp_fns,
+                      torch_fns=_tanh_torch, dphi_from_value_fn=_tanh_from_value,
+                      kaiming_gain2=25.0 / 9.0)
 
 
 def _sigmoid() -> Activation:
@@ -139,16 +375,45 @@ def _sigmoid() -> Activation:
         s = o.sigmoid(x)
         return s * (1 - s)
 
-    return Activation("sigmoid", lambda x, o: o.sigmoid(x), dphi, formula="1 / (1 + exp(-x))")
+    return Activation("sigmoid", lambda x, o: o.sigmoid(x), dphi, formula="1 / (1 + exp(-x))",
+                      mp_fns=lambda: (mp_sigmoid, lambda x: mp_sigmoid(x) * (1 - mp_sigmoid(x))),
+                      kaiming_gain2=1.0)
+
+
+def _erf_dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+    """Williams (1997): phi' dual (4/pi)/sqrt((1+2 s1)(1+2 s2) - 4c^2); phi dual
+    (2/pi) arcsin(2c / sqrt((1+2 s1)(1+2 s2)))."""
+    if which == "derivative":
+        return (4 / math.pi) / np.sqrt((1 + 2 * s1) * (1 + 2 * s2) - 4 * c * c)
+    return (2 / math.pi) * np.arcsin(2 * c / np.sqrt((1 + 2 * s1) * (1 + 2 * s2)))
+
+
+def _erf_mp_dual(r: Any, which: str) -> Any:
+    import mpmath as mp
+
+    if which == "derivative":
+        return (4 / mp.pi) / mp.sqrt(9 - 4 * r * r)
+    return (2 / mp.pi) * mp.asin(2 * r / 3)
 
 
 def _erf() -> Activation:
+    def mp_fns() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        import mpmath as mp
+
+        return mp.erf, (lambda x: 2 / mp.sqrt(mp.pi) * mp.exp(-x * x))
+
     return Activation(
         "erf",
         lambda x, o: o.erf(x),
         lambda x, o: _TWO_OVER_SQRT_PI * o.exp(-x * x),
         formula="erf(x)",
+        dual_fn=_erf_dual,
+        mp_dual_fn=_erf_mp_dual,
+        mp_fns=mp_fns,
     )
+
+
+# ---- polynomials ----------------------------------------------------------------------------
 
 
 def _poly_activation(name: str, p: int, formula: str) -> Activation:
@@ -160,7 +425,9 @@ def _poly_activation(name: str, p: int, formula: str) -> Activation:
         phi, dphi = (lambda x, o: x * x * x), (lambda x, o: 3 * x * x)
     else:  # pragma: no cover - only degrees 1..3 are built in
         raise ValueError(p)
-    return Activation(name, phi, dphi, polynomial_degree=p, formula=formula)
+    return Activation(name, phi, dphi, polynomial_degree=p, formula=formula, dual_fn=_poly_dual(p),
+                      mp_dual_fn=_poly_mp_dual(p), mp_fns=_poly_mp_fns(p),
+                      kaiming_gain2=1.0 if name == "linear" else None)
 
 
 _FACTORIES: dict[str, Callable[..., Activation]] = {
@@ -177,6 +444,7 @@ _FACTORIES: dict[str, Callable[..., Activation]] = {
     "linear": lambda: _poly_activation("linear", 1, "x"),
     "quadratic": lambda: _poly_activation("quadratic", 2, "x^2"),
     "cubic": lambda: _poly_activation("cubic", 3, "x^3"),
+    "abs": _abs,
 }
 _PARAMETRIC = {"leaky_relu": "alpha", "elu": "alpha", "swish": "beta"}
 ALIASES = {"silu": "swish", "lrelu": "leaky_relu", "identity": "linear", "square": "quadratic"}

@@ -23,7 +23,7 @@ import torch
 
 from ..core.errors import ActspecError
 from .base import Activation, check_defined, from_callable
-from .builtins import builtin, is_builtin_name
+from .builtins import builtin, is_builtin_name, mp_sigmoid, mp_softplus
 
 __all__ = [
     "EXPRESSION_FUNCTIONS",
@@ -182,14 +182,6 @@ def _torch_fn(name: str) -> Callable[..., Any]:
     return table[name]
 
 
-def _mp_sigmoid(u: Any) -> Any:
-    return 1 / (1 + mp.exp(-u)) if u >= 0 else mp.exp(u) / (1 + mp.exp(u))
-
-
-def _mp_softplus(u: Any) -> Any:
-    return u + mp.log1p(mp.exp(-u)) if u > 0 else mp.log1p(mp.exp(u))
-
-
 def _mp_value_deriv(name: str, u: Any) -> tuple[Any, Any]:
     """(f(u), f'(u)) in mpmath for a one-argument expression function."""
     if name == "exp":
@@ -225,10 +217,10 @@ def _mp_value_deriv(name: str, u: Any) -> tuple[Any, Any]:
     if name in ("asinh", "arcsinh"):
         return mp.asinh(u), 1 / mp.sqrt(1 + u * u)
     if name == "sigmoid":
-        s = _mp_sigmoid(u)
+        s = mp_sigmoid(u)
         return s, s * (1 - s)
     if name == "softplus":
-        return _mp_softplus(u), _mp_sigmoid(u)
+        return mp_softplus(u), mp_sigmoid(u)
     if name == "erf":
         return mp.erf(u), 2 / mp.sqrt(mp.pi) * mp.exp(-u * u)
     if name == "erfc":
@@ -452,41 +444,11 @@ def plain_activation(spec: Any) -> Activation:
     return check_defined(from_callable(expr, name=expr.text))
 
 
-def _mp_builtin(act: Activation) -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-    if not act.builtin:
-        return None
-    base = act.name.split(":")[0]
-    if base == "tanh":
-        return mp.tanh, lambda x: mp.sech(x) ** 2
-    if base == "sigmoid":
-        return _mp_sigmoid, lambda x: _mp_sigmoid(x) * (1 - _mp_sigmoid(x))
-    if base == "softplus":
-        return _mp_softplus, _mp_sigmoid
-    if base == "gelu":
-        return (lambda x: x * mp.ncdf(x)), (lambda x: mp.ncdf(x) + x * mp.npdf(x))
-    if base == "erf":
-        return mp.erf, (lambda x: 2 / mp.sqrt(mp.pi) * mp.exp(-x * x))
-    if base == "swish":
-        beta = mp.mpf(act.params.get("beta", 1.0))
-
-        def dswish(x: Any) -> Any:
-            s = _mp_sigmoid(beta * x)
-            return s * (1 + beta * x * (1 - s))
-
-        return (lambda x: x * _mp_sigmoid(beta * x)), dswish
-    if base in ("linear", "quadratic", "cubic") or (
-        base == "leaky_relu" and act.polynomial_degree == 1
-    ):
-        p = act.polynomial_degree or 1
-        return (lambda x: x**p), (lambda x: p * x ** (p - 1))
-    return None
-
-
 def mp_functions(act: Activation) -> tuple[Callable[[Any], Any], Callable[[Any], Any], str] | None:
     """(phi, phi', source) in mpmath (without ``act.scale``), or None if unavailable."""
-    got = _mp_builtin(act)
-    if got is not None:
-        return got[0], got[1], "built-in"
+    if act.builtin and act.mp_fns is not None:
+        phi, dphi = act.mp_fns()
+        return phi, dphi, "built-in"
     try:
         return _MP_REGISTRY.get(act._phi)
     except TypeError:  # pragma: no cover - unhashable

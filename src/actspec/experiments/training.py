@@ -234,50 +234,10 @@ def layer_rates(lr: float, scheme: InitScheme, m: int) -> tuple[float, float]:
 
 def torch_functions(act: Activation) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                                 Callable[[torch.Tensor], torch.Tensor]]:
-    """(phi, phi') on tensors: fused torch kernels for relu, leaky_relu, elu and tanh (the same
-    values as ``act.phi_torch``/``act.dphi_torch``, including phi'(0) = phi'(0-)), else the
-    activation's own functions."""
-    import torch.nn.functional as F
-
-    name = act.name.split(":")[0] if act.builtin else ""
-    alpha = float(act.params.get("alpha", 0.01 if name == "leaky_relu" else 1.0))
-    phi: Callable[[torch.Tensor], torch.Tensor]
-    dphi: Callable[[torch.Tensor], torch.Tensor]
-    if name == "relu":
-        phi = torch.relu
-
-        def dphi(x: torch.Tensor) -> torch.Tensor:
-            return (x > 0).to(x.dtype)
-
-    elif name == "leaky_relu":
-
-        def phi(x: torch.Tensor) -> torch.Tensor:
-            return F.leaky_relu(x, alpha)
-
-        def dphi(x: torch.Tensor) -> torch.Tensor:
-            return (x > 0).to(x.dtype).mul_(1.0 - alpha).add_(alpha)
-
-    elif name == "elu":
-
-        def phi(x: torch.Tensor) -> torch.Tensor:
-            return F.elu(x, alpha)
-
-        def dphi(x: torch.Tensor) -> torch.Tensor:
-            return torch.clamp(x, max=0.0).exp_().mul_(alpha).masked_fill_(x > 0, 1.0)
-
-    elif name == "tanh":
-        phi = torch.tanh
-
-        def dphi(x: torch.Tensor) -> torch.Tensor:
-            t = torch.tanh(x)
-            return t.mul_(t).neg_().add_(1.0)
-
-    else:
-        return act.phi_torch, act.dphi_torch
-    sc = float(act.scale)
-    if sc == 1.0:
-        return phi, dphi
-    return (lambda x: phi(x).mul_(sc)), (lambda x: dphi(x).mul_(sc))
+    """(phi, phi') on tensors: the activation's fused torch kernels (relu, leaky_relu, elu and
+    tanh have them; the same values as ``act.phi_torch``/``act.dphi_torch``, including
+    phi'(0) = phi'(0-)), else its own functions."""
+    return act.torch_functions()
 
 
 def derivative_from_value(act: Activation) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -289,20 +249,7 @@ def derivative_from_value(act: Activation) -> Callable[[torch.Tensor], torch.Ten
     anyway) then needs no second transcendental pass for phi'(U): tanh epochs take about half
     the time. Returns a fresh tensor (never a view of p).
     """
-    name = act.name.split(":")[0] if act.builtin else ""
-    sc = float(act.scale)
-    alpha = float(act.params.get("alpha", 0.01 if name == "leaky_relu" else 1.0))
-    if not sc > 0:
-        return None
-    if name == "relu":
-        return lambda p: (p > 0).to(p.dtype).mul_(sc)
-    if name == "leaky_relu" and alpha >= 0:
-        return lambda p: (p > 0).to(p.dtype).mul_(sc * (1.0 - alpha)).add_(sc * alpha)
-    if name == "elu" and alpha > 0:
-        return lambda p: torch.where(p > 0, torch.full_like(p, sc), p + sc * alpha)
-    if name == "tanh":
-        return lambda p: torch.square(p).div_(-sc).add_(sc)
-    return None
+    return act.derivative_from_value()
 
 
 def _auto_train_chunk(nb: int, d: int, C: int, itemsize: int, m: int) -> int:

@@ -466,43 +466,6 @@ def rho_highprec(X: Any = None, *, circle_n: int | None = None, bits: int) -> np
     return R
 
 
-_CLOSED = {"relu", "leaky_relu", "linear", "quadratic", "cubic", "erf"}
-
-
-def _closed_kind(act: Activation) -> str | None:
-    if not act.builtin:
-        return None
-    base = act.name.split(":")[0]
-    if act.name == "elu:0":
-        return "relu"
-    if base == "leaky_relu" and act.polynomial_degree == 1:
-        return "linear"
-    return base if base in _CLOSED else None
-
-
-def _closed_dual(kind: str, act: Activation, r: Any, which: str) -> Any:
-    """E[f(u) f(v)] at correlation r (mpmath), unit variances; f = phi' or phi (unscaled)."""
-    d = which == "derivative"
-    if kind in ("relu", "leaky_relu"):
-        al = mp.mpf(act.params.get("alpha", 0.0)) if kind == "leaky_relu" else mp.mpf(0)
-        th = mp.acos(max(min(r, mp.mpf(1)), mp.mpf(-1)))
-        if d:
-            return (1 + al * al) * (mp.pi - th) / (2 * mp.pi) + al * th / mp.pi
-        j1 = (mp.sin(th) + (mp.pi - th) * mp.cos(th)) / (2 * mp.pi)
-        return al * al * r + al * (1 - al) * r + (1 - al) ** 2 * j1
-    if kind == "linear":
-        return mp.mpf(1) if d else r
-    if kind == "quadratic":
-        return 4 * r if d else 1 + 2 * r * r
-    if kind == "cubic":
-        return 9 * (1 + 2 * r * r) if d else 9 * r + 6 * r**3
-    if kind == "erf":
-        if d:
-            return (4 / mp.pi) / mp.sqrt(9 - 4 * r * r)
-        return (2 / mp.pi) * mp.asin(2 * r / 3)
-    raise KeyError(kind)  # pragma: no cover
-
-
 @dataclass
 class HighPrecGram:
     """G∞ (or G∞ + H∞, H∞) as fixed-point integers (value m * 2^-bits)."""
@@ -601,9 +564,8 @@ def gram_highprec(
             from ..kernels.gram import normalization_constant
 
             fns = mp_functions(act)
-            kind0 = _closed_kind(act)
-            if kind0 is not None:
-                e2 = _closed_dual(kind0, act, mp.mpf(1), "activation")
+            if act.mp_dual_fn is not None:
+                e2 = act.mp_closed_dual(mp.mpf(1), "activation")
             elif fns is not None:
                 hc = hermite_coefficients_highprec(act, of="activation", digits=digits)
                 e2 = hc.norm2 / mp.mpf(act.scale) ** 2
@@ -615,20 +577,20 @@ def gram_highprec(
     parts = ["derivative"] if train == "hidden" else (
         ["derivative", "activation"] if train == "both" else ["activation"]
     )
-    kind = _closed_kind(act)
+    closed = act.mp_dual_fn is not None  # the activation's own mpmath closed form
     total = np.zeros((n, n), dtype=object)
     method = ""
     degree: int | None = None
     entry_err = 10.0 ** (-digits)
     for which in parts:
         power = 1 if which == "derivative" else 0
-        if kind is not None:
+        if closed:
             method = "closed form"
             uniq: dict[int, Any] = {}
             with mp.workprec(S + 32):
                 for v in {int(v) for v in R.ravel()}:
                     r = _from_fixed(v, S)
-                    val = _closed_dual(kind, act, r, which) * scale2 * (r if power else 1)
+                    val = act.mp_closed_dual(r, which) * scale2 * (r if power else 1)
                     uniq[v] = _to_fixed(val, S)
             part = np.empty((n, n), dtype=object)
             for i in range(n):

@@ -78,7 +78,6 @@ _SNAP = 1e-12  # variances equal to this relative tolerance share a table
 _MAX_GROUPS = 4  # distinct row variances handled by tables (g(g+1) tables per layer)
 _QUAD_SECONDS_PER_ENTRY = 2.5e-3  # per-entry 2-D quadrature cost (fallback path)
 _QUAD_BUDGET_S = 30.0  # per layer
-_KAIMING = {"relu": 2.0, "linear": 1.0, "sigmoid": 1.0, "tanh": 25.0 / 9.0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,12 +131,8 @@ def deep_params(
         if key in ("cphi", "c_phi", "paper", "normalize", "normalise"):
             w2, label = 1.0 / _second_moment(a), "cphi"
         elif key in ("he", "kaiming"):
-            base = a.name.split(":")[0] if a.builtin else ""
-            if base == "leaky_relu":
-                alpha = a.params.get("alpha", 0.01)
-                w2 = 2.0 / (1.0 + alpha**2)
-            elif base in _KAIMING:
-                w2 = _KAIMING[base]
+            if a.kaiming_gain2 is not None and a.builtin:
+                w2 = a.kaiming_gain2
             else:
                 raise ActspecError(
                     f"no He/Kaiming gain is defined for {a.name!r} (only relu, leaky_relu, tanh, "

@@ -62,49 +62,12 @@ def _fn(act: Activation, which: Which) -> Callable[[np.ndarray], np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _closed_form_base(act: Activation) -> str | None:
-    if not act.builtin:
-        return None
-    base = act.name.split(":")[0]
-    if base in {"relu", "leaky_relu", "linear", "quadratic", "cubic", "erf"}:
-        return base
-    if act.name == "elu:0":
-        return "relu"
-    return None
-
-
 def closed_form_dual(
     act: Activation, s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: Which
 ) -> np.ndarray | None:
-    """Exact E[f(u) f(v)] where a closed form is known, else ``None``."""
-    base = _closed_form_base(act)
-    if base is None:
-        return None
-    s1, s2, c = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
-    sd = np.sqrt(s1 * s2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.clip(np.where(sd > 0, c / np.where(sd > 0, sd, 1.0), 1.0), -1.0, 1.0)
-    theta = np.arccos(rho)
-    d = which == "derivative"
-    if base in ("relu", "leaky_relu"):
-        alpha = act.params.get("alpha", 0.0) if base == "leaky_relu" else 0.0
-        if d:
-            out = (1 + alpha**2) * (math.pi - theta) / _TWO_PI + alpha * theta / math.pi
-        else:
-            j1 = sd * (np.sin(theta) + (math.pi - theta) * np.cos(theta)) / _TWO_PI
-            out = alpha**2 * c + alpha * (1 - alpha) * c + (1 - alpha) ** 2 * j1
-    elif base == "linear":
-        out = np.ones_like(c) if d else c.copy()
-    elif base == "quadratic":
-        out = 4 * c if d else s1 * s2 + 2 * c * c
-    elif base == "cubic":
-        out = 9 * (s1 * s2 + 2 * c * c) if d else 9 * s1 * s2 * c + 6 * c**3
-    else:  # erf (Williams 1997)
-        if d:
-            out = (4 / math.pi) / np.sqrt((1 + 2 * s1) * (1 + 2 * s2) - 4 * c * c)
-        else:
-            out = (2 / math.pi) * np.arcsin(2 * c / np.sqrt((1 + 2 * s1) * (1 + 2 * s2)))
-    return act.scale**2 * out
+    """Exact E[f(u) f(v)] where the activation knows a closed form (its ``dual_fn`` hook), else
+    ``None``."""
+    return act.closed_form_dual(s1, s2, c, which)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,12 +41,6 @@ def normalization_constant(act: Activation) -> float:
     return math.sqrt(val)
 
 
-def _one_sided(act: Activation) -> tuple[float, float]:
-    tiny = np.array([-1e-200, 1e-200])
-    left, right = act.dphi(tiny)
-    return float(left), float(right)
-
-
 _TILE_ROWS = 128  # rows per tile of the blocked G∞ evaluation
 _TILE_ENTRIES = 1 << 17  # entries per tile (cache-sized temporaries)
 
@@ -133,7 +127,7 @@ def infinite_kernel(
 
     if scheme.name == "fanout":
         # limit m -> ∞ of Cov = (X X^T + 1)/m: only the signs of u, v survive
-        left, right = _one_sided(act)
+        left, right = act.one_sided_slopes()
         sq = np.sqrt(sqn + 1.0)
         phi0_sq = float(act.phi(np.array([0.0]))[0]) ** 2
 
