@@ -270,26 +270,58 @@ def _theta_rule(K: int, dim: int, q: int = 32) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gegenbauer_project(
-    t: np.ndarray, weights: np.ndarray, K: int, dim: int, absweights: Sequence[np.ndarray] = ()
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """sum_i weights_i P_k(t_i) for k = 0..K, and sum_i a_i |P_k(t_i)| for each a in absweights."""
-    mu = np.empty(K + 1)
+    theta: np.ndarray, weights: np.ndarray, K: int, dim: int, absweights: Sequence[np.ndarray] = ()
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """sum_i weights_i P_k(cos theta_i) for k = 0..K; sum_i a_i |P_k| for each a in absweights;
+    and an estimate of the rounding error of the recurrence.
+
+    The three-term recurrence cancels where |P_k| is small (the bulk of the sphere in high
+    dimension: at d = 100 float64 loses 4 digits there), so it runs in numpy's extended
+    ``longdouble`` where that is wider than float64 (x86: 64-bit mantissa), alongside float64:
+    their difference, scaled by the ratio of the two epsilons, estimates what is left. Where
+    ``longdouble`` is float64 the estimate is a first-order bound carried along the recurrence.
+    """
+    ext = np.finfo(np.longdouble).eps < _EPS / 16
+    types = (np.float64, np.longdouble) if ext else (np.float64,)
+    mus = []
     sums = [np.empty(K + 1) for _ in absweights]
-    p_prev = np.zeros_like(t)
-    p = np.ones_like(t)
-    for k in range(K + 1):
-        mu[k] = weights @ p
-        if absweights:
-            ap = np.abs(p)
-            for s, a in zip(sums, absweights, strict=True):
-                s[k] = a @ ap
-        if k == K:
-            break
-        if k == 0:
-            p_prev, p = p, t.copy()
-        else:
-            p_prev, p = p, ((2 * k + dim - 2) * t * p - k * p_prev) / (k + dim - 2)
-    return mu, sums
+    bound = np.zeros(K + 1)
+    for typ in types:
+        t = np.cos(theta.astype(typ))
+        w = weights.astype(typ)
+        mu = np.empty(K + 1, dtype=typ)
+        p_prev = np.zeros_like(t)
+        p = np.ones_like(t)
+        e_prev = np.zeros(t.size)
+        e = np.zeros(t.size)
+        last = typ is types[-1]
+        aw = np.abs(weights)
+        for k in range(K + 1):
+            mu[k] = w @ p
+            if last:
+                ap = np.abs(p).astype(np.float64)
+                for sm, a in zip(sums, absweights, strict=True):
+                    sm[k] = a @ ap
+                if not ext:
+                    bound[k] = aw @ e
+            if k == K:
+                break
+            if k == 0:
+                p_prev, p = p, t.copy()
+                continue
+            a1 = (2 * k + dim - 2) / (k + dim - 2)
+            a0 = k / (k + dim - 2)
+            if last and not ext:  # first-order error bound: propagated plus newly made
+                tf = np.abs(t).astype(np.float64)
+                new = a1 * tf * e + a0 * e_prev + 2 * _EPS * (a1 * tf * np.abs(p) + a0 * np.abs(p_prev))
+                e_prev, e = e, new
+            p_prev, p = p, a1 * t * p - a0 * p_prev
+        mus.append(mu)
+    if ext:
+        lost = np.abs(mus[0] - mus[1]).astype(np.float64)
+        ratio = float(np.finfo(np.longdouble).eps) / _EPS
+        return mus[1].astype(np.float64), sums, 16.0 * ratio * lost
+    return mus[0].astype(np.float64), sums, bound
 
 
 def kernel_on_sphere(
@@ -359,7 +391,7 @@ class DecayLaw:
     """How mu_k decays with k: fitted law next to the kink-class prediction."""
 
     law: str  # "power", "stretched exponential", "finite", "undetermined"
-    exponent: float | None  # mu_k ~ k^exponent (least squares on log-log over the fit range)
+    exponent: float | None  # power law mu_k ~ k^exponent (None for other laws)
     exponent_error: float | None  # standard error of that slope
     predicted_exponent: float | None  # -d - 2 nu + 1 (nu = r -+ 1/2 for class J_r); None: smooth
     local_exponent: float | None = None  # slope over the last octave of the fit range
@@ -518,7 +550,8 @@ def sphere_spectrum(
     law next to the predicted one, and the degrees that vanish.
     """
     t0 = time.perf_counter()
-    dim, K, train, depth, init, precision = check_settings(dim, degree, train, depth, init, precision)
+    dim, K, train_s, depth, init, prec_s = check_settings(dim, degree, train, depth, init, precision)
+    train, precision = train_s, prec_s  # type: ignore[assignment]  # validated literals
     a = activation(act)
     if method not in ("auto", "quadrature", "hermite"):
         raise ActspecError(f"method must be auto, quadrature or hermite (got {method!r})")
@@ -589,9 +622,11 @@ def _quadrature_spectrum(
         raise ActspecError(f"{a.name}: the kernel is not finite on the sphere (overflow?)")
     k1 = float(kappa(np.zeros(1))[0])
     W = meas * kv
-    mu, (absW, absM) = _gegenbauer_project(np.cos(theta), W, K, dim, (np.abs(W), meas))
+    mu, (absW, absM), rec = _gegenbauer_project(theta, W, K, dim, (np.abs(W), meas))
     scale = max(1.0, float(np.max(np.abs(kv))))
-    err = 16.0 * _EPS * absW + (kerr * scale) * absM
+    # rounding of kappa, of the nodes' weights (sin^(d-2) multiplies the rounding of sin by d-2)
+    # and of the sum: relative (16 + d) eps per term; then kappa's own error; then the recurrence
+    err = (16.0 + dim) * _EPS * absW + (kerr * scale) * absM + rec
     if a.polynomial_degree is not None and depth == 1 and init != "fanout":
         mu[a.polynomial_degree + 1 :] = 0.0  # kappa is a polynomial of that degree
         err[a.polynomial_degree + 1 :] = 0.0
@@ -742,11 +777,17 @@ def check_high(acts: Sequence[Any], train: str, depth: int, init: str) -> None:
         _high_kind(activation(spec), train)
 
 
+def _mp_closed(a: Activation) -> Callable[[Any, str], Any] | None:
+    """The activation's own mpmath closed-form dual (unit variances, unscaled), if it has one."""
+    if getattr(a, "mp_dual_fn", None) is None:
+        return None
+    return a.mp_closed_dual  # type: ignore[no-any-return]
+
+
 def _high_kind(a: Activation, train: str) -> str:
     from .activations.expressions import mp_functions
-    from .highprec.kernels import _closed_kind
 
-    if _closed_kind(a) is not None:
+    if _mp_closed(a) is not None:
         return "closed"
     base = a.name.split(":")[0] if a.builtin else ""
     if base in ("elu", "selu"):
@@ -845,26 +886,24 @@ def _high_provider(
     """(kappa(thetas, cosines) -> values, absolute error, source) in the current mp precision."""
     import mpmath as mp
 
-    from .highprec.kernels import _closed_dual, _closed_kind
-
     kind = _high_kind(a, train)
     scale2 = mp.mpf(a.scale) ** 2
     hidden = train in ("hidden", "both")
     output = train in ("both", "output")
     if kind == "closed":
-        ck = _closed_kind(a)
-        assert ck is not None
-        if normalize:
-            scale2 = scale2 / (scale2 * _closed_dual(ck, a, mp.mpf(1), "activation"))
+        dual = _mp_closed(a)
+        assert dual is not None
+        if normalize:  # phi/c_phi: act.scale cancels
+            scale2 = 1 / dual(mp.mpf(1), "activation")
 
         def closed(thetas: list[Any], cosines: list[Any]) -> list[Any]:
             out = []
             for r in cosines:
                 v = mp.mpf(0)
                 if hidden:
-                    v += r * _closed_dual(ck, a, r, "derivative")
+                    v += r * dual(r, "derivative")
                 if output:
-                    v += _closed_dual(ck, a, r, "activation")
+                    v += dual(r, "activation")
                 out.append(scale2 * v)
             return out
 
@@ -906,13 +945,20 @@ def _high_provider(
             series.append(([c * c for c in hc.as_mpf()], shift))
             err += mp.mpf(hc.tail) * hc.norm2 + mp.mpf(2) ** (-hc.bits + 8) * (hc.degree + 1)
     deg = max(len(b) + s for b, s in series)
+    coeffs = [mp.mpf(0)] * deg
+    for b, s in series:
+        for i, v in enumerate(b):
+            coeffs[i + s] += v
 
     def hermite(thetas: list[Any], cosines: list[Any]) -> list[Any]:
-        coeffs = [mp.mpf(0)] * deg
-        for b, s in series:
-            for i, v in enumerate(b):
-                coeffs[i + s] += v
-        return [scale2 * mp.polyval(coeffs[::-1], r) for r in cosines]
+        # Horner in fixed point over all nodes at once (object arrays of Python ints)
+        S = mp.mp.prec + 8
+        T = np.array([_to_fixed(r, S) for r in cosines], dtype=object)
+        fixed = [_to_fixed(c, S) for c in coeffs]
+        acc = np.full(T.size, fixed[-1], dtype=object)
+        for c in reversed(fixed[:-1]):
+            acc = ((acc * T) >> S) + c
+        return [scale2 * mp.ldexp(mp.mpf(int(v)), -S) for v in acc]
 
     return hermite, scale2 * err, f"extended-precision Hermite series (degree {deg - 1}, {hd} digits)"
 
@@ -931,10 +977,8 @@ def _high_run(
         kv = kappa(theta, cosines)
         k1 = kappa([mp.mpf(0)], [mp.mpf(1)])[0]
         T = np.array([_to_fixed(c, S) for c in cosines], dtype=object)
-        W = np.array(
-            [_to_fixed(cd * w * mp.sin(t) ** (dim - 2) * v, S) for t, w, v in zip(theta, wts, kv, strict=True)],
-            dtype=object,
-        )
+        meas = [cd * w * mp.sin(t) ** (dim - 2) for t, w in zip(theta, wts, strict=True)]
+        W = np.array([_to_fixed(m * v, S) for m, v in zip(meas, kv, strict=True)], dtype=object)
     fixed = _fixed_project(T, W, K, dim, S)
     ulp = mp.mpf(2) ** (-S)
     mu = [mp.mpf(m) * ulp for m in fixed]
@@ -986,8 +1030,21 @@ def _high_spectrum(
     check_high([a], train, depth, init)  # refuse early, before any work
     auto = digits is None
     D = 40 if digits is None else _check_int(digits, "digits", 10, MAX_DIGITS)
+    last: tuple[Any, ...] | None = None
     while True:
-        mu, err, k1, source = _high_run(a, dim, K, train, normalize, D)
+        try:
+            mu, err, k1, source = _high_run(a, dim, K, train, normalize, D)
+        except ActspecError:
+            if last is None:
+                raise
+            # more digits are out of reach (e.g. the Hermite series needs > 8192 terms): keep
+            # the last run; its unresolved degrees are reported as such
+            mu, err, k1, source, D = last
+            source += " (more digits out of reach)"
+            muf = np.array([float(m) for m in mu])
+            errf = np.array([float(e) for e in err])
+            break
+        last = (mu, err, k1, source, D)
         muf = np.array([float(m) for m in mu])
         errf = np.array([float(e) for e in err])
         if a.polynomial_degree is not None:
@@ -1130,7 +1187,8 @@ def decay_law(
     odd degrees are fitted separately: the singularities of kappa at t = 1 and t = -1 add for
     one parity and partly cancel for the other, so the two can decay at different rates (ELU:
     odd k ~ k^-5, even k ~ k^-7 on S^2); the slower one (larger |mu| over the last octave) is the
-    headline, both are kept in ``parities``. Range: ``fit_range`` or [max(4, K/10), K]. Two
+    headline, both are kept in ``parities``. Range: ``fit_range``, or the top decade
+    [max(4, k*/10), k*] of the resolved degrees (k* the highest resolved non-zero one). Two
     3-parameter models by least squares on log mu_k: the power law log mu = c + e log k + f/k
     (``exponent`` = e, the asymptotic exponent, with its standard error; the 1/k term absorbs the
     approach to it) and the stretched exponential log mu = c - b k^s (s in [0.15, 2]); the lower
@@ -1147,8 +1205,10 @@ def decay_law(
     if nz.size and nz.max() < K - 1 and zero[nz.max() + 1 :].all():
         return DecayLaw("finite", None, None, predicted, last_nonzero=int(nz.max()),
                         note="mu_k = 0 beyond the polynomial degree of the kernel")
-    lo, hi = fit_range if fit_range is not None else (max(4, K // 10), K)
-    lo, hi = max(1, int(lo)), min(K, int(hi))
+    if fit_range is None:  # the top decade of the resolved degrees
+        top = int(np.flatnonzero(ok).max()) if ok.any() else K
+        fit_range = (max(4, top // 10), top)
+    lo, hi = max(1, int(fit_range[0])), min(K, int(fit_range[1]))
     odd_zero = bool(np.any(zero & (k % 2 == 1) & (k >= 3))) and not np.any(ok & (k % 2 == 1) & (k >= 3))
     even_zero = bool(np.any(zero & (k % 2 == 0) & (k >= 2))) and not np.any(ok & (k % 2 == 0) & (k >= 2))
     if odd_zero and not even_zero:
@@ -1215,8 +1275,9 @@ def _fit_decay(
     bic_p = n * math.log(rss_p / n + tiny) + 3 * math.log(n)
     bic_s = n * math.log(best[0] / n + tiny) + 3 * math.log(n) if math.isfinite(best[0]) else math.inf
     law.law = "power" if bic_p <= bic_s else "stretched exponential"
-    law.exponent = float(coef[1])
-    law.exponent_error = float(se[1])
+    if law.law == "power":  # a stretched exponential has no exponent: see local_exponent
+        law.exponent = float(coef[1])
+        law.exponent_error = float(se[1])
     law.local_exponent = slope
     law.rate = best[2] if math.isfinite(best[0]) else None
     law.stretch = best[1] if math.isfinite(best[0]) else None
@@ -1336,7 +1397,8 @@ def sample_spectrum(
     from .finite.gram import gram
     from .kernels.gram import normalization_constant
 
-    dim, _, train, depth, init, _ = check_settings(dim, 0, train, depth, init, "double")
+    dim, _, train_s, depth, init, _ = check_settings(dim, 0, train, depth, init, "double")
+    train = train_s  # type: ignore[assignment]  # a validated literal
     n = _check_int(n, "n", 2, 20_000)
     a = activation(act)
     X = sphere(n, dim, seed)
