@@ -234,7 +234,9 @@ def test_cli_json_plot_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert png.stat().st_size > 10_000
     for bad, flag in ((["--dim", "1"], "--dim"), (["--degree", "-1"], "--degree"),
                       (["--precision", "high", "--depth", "2"], "--precision high"),
-                      (["-a", "relu", "--sample", "1"], "--sample"), (["-a", "nope"], "nope")):
+                      (["-a", "relu", "--sample", "1"], "--sample"), (["-a", "nope"], "nope"),
+                      (["-a", "selu", "--precision", "high", "--train", "both"], "--train hidden"),
+                      (["--digits", "30"], "--digits")):
         out_js = tmp_path / "bad.json"
         code, _, err = _run(["sphere", *bad, "--json", str(out_js)], capsys)
         assert code == 2, bad

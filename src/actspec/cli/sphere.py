@@ -11,18 +11,11 @@ from rich.table import Table
 
 from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..core.validate import ParameterError, check_int
 from ._app import app
 from .common import JsonOpt, PlotOpt, TimingsOpt, console, outputs_ok
 
 DEFAULT_ACTIVATIONS = ["relu", "tanh", "elu"]
-_FLAGS = {"dim": "--dim", "degree": "--degree", "train": "--train", "depth": "--depth",
-          "init": "--init", "precision": "--precision", "digits": "--digits", "n": "--sample"}
-
-
-def _as_flags(msg: str) -> str:
-    """Library messages name parameters ('dim must ...', "precision='high'"); the CLI names flags."""
-    msg = re.sub(r"\b(precision|train|init|method)='(\w+)'", r"--\1 \2", msg)
-    return re.sub(r"^(\w+)\b", lambda m: _FLAGS.get(m.group(1), m.group(1)), msg, count=1)
 
 
 def _parse_range(text: str | None) -> tuple[int, int] | None:
@@ -125,18 +118,15 @@ def sphere_cmd(
     from ..activations import activation as make_activation
 
     names = list(activation or DEFAULT_ACTIVATIONS)
-    try:
-        d, K, tr, L, ini, prec = S.check_settings(dim, degree, train, depth, init, precision)
-        if prec == "high":
-            S.check_high(names, tr, L, ini)
-        if digits is not None:
-            if prec != "high":
-                raise ActspecError("digits is only used with --precision high")
-            S._check_int(digits, "digits", 10, S.MAX_DIGITS)
-        if sample is not None:
-            S._check_int(sample, "n", 2, 5000)
-    except ActspecError as exc:
-        raise ActspecError(_as_flags(str(exc))) from None
+    d, K, tr, L, ini, prec = S.check_settings(dim, degree, train, depth, init, precision)
+    if digits is not None:
+        if prec != "high":
+            raise ParameterError("{-digits} is only used with {-precision} high")
+        check_int(digits, "digits", minimum=10, maximum=S.MAX_DIGITS)
+    if sample is not None:
+        check_int(sample, "sample", minimum=2, maximum=5000)
+    if prec == "high":
+        S.check_high(names, tr, L, ini)
     rng = _parse_range(fit_range)
     if rng is not None and rng[1] > K:
         raise ActspecError(f"--fit-range {fit_range} goes beyond --degree {K}")
@@ -146,11 +136,8 @@ def sphere_cmd(
     results: list[dict[str, Any]] = []
     rows = []
     for a in acts:
-        try:
-            res = S.sphere_spectrum(a, d, K, train=tr, depth=L, init=ini, normalize=normalize,  # type: ignore[arg-type]
-                                    precision=prec, digits=digits, fit_range=rng)  # type: ignore[arg-type]
-        except ActspecError as exc:
-            raise ActspecError(_as_flags(str(exc))) from None
+        res = S.sphere_spectrum(a, d, K, train=tr, depth=L, init=ini, normalize=normalize,  # type: ignore[arg-type]
+                                precision=prec, digits=digits, fit_range=rng)  # type: ignore[arg-type]
         out = res.to_dict()
         out["trace"] = S.trace_identity(res)
         if sample is not None:
