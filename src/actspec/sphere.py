@@ -611,9 +611,15 @@ def _quadrature_spectrum(
     # and of the sum: relative 2 (16 + d) eps per term (measured: the actual error stays below
     # 0.6x this at d = 3..100, K <= 1000); then kappa's own error; then the recurrence
     err = 2.0 * (16.0 + dim) * _EPS * absW + (kerr * scale) * absM + rec
-    if a.polynomial_degree is not None and depth == 1 and init != "fanout":
-        mu[a.polynomial_degree + 1 :] = 0.0  # kappa is a polynomial of that degree
-        err[a.polynomial_degree + 1 :] = 0.0
+    if depth == 1:  # kappa is a polynomial: its degree bounds the non-zero mu_k
+        if init == "fanout" and not a.kinks:
+            p = 1  # the m -> inf limit of a smooth phi: phi'(0)^2 t + phi(0)^2
+        elif init != "fanout" and a.polynomial_degree is not None:
+            p = a.polynomial_degree
+        else:
+            p = K
+        mu[p + 1 :] = 0.0
+        err[p + 1 :] = 0.0
     return mu, err, k1, source
 
 
@@ -1178,9 +1184,10 @@ def decay_law(
     When one parity vanishes (ReLU: odd k >= 3) the other is fitted. Otherwise the even and the
     odd degrees are fitted separately: the singularities of kappa at t = 1 and t = -1 add for
     one parity and partly cancel for the other, so the two can decay at different rates (ELU:
-    odd k ~ k^-5, even k ~ k^-7 on S^2); the slower one (larger |mu| over the last octave) is the
-    headline, both are kept in ``parities``. Range: ``fit_range``, or the top decade
-    [max(4, k*/10), k*] of the resolved degrees (k* the highest resolved non-zero one). Two
+    odd k ~ k^-5, even k ~ k^-7 on S^2); the slower one (the larger power-law exponent, else the
+    larger |mu| over the last octave) is the headline, both are kept in ``parities``. Range:
+    ``fit_range``, or the top decade [max(4, k*/10), k*] of the resolved degrees (k* the highest
+    resolved non-zero one). Two
     3-parameter models by least squares on log mu_k: the power law log mu = c + e log k + f/k
     (``exponent`` = e, the asymptotic exponent, with its standard error; the 1/k term absorbs the
     approach to it) and the stretched exponential log mu = c - b k^s (s in [0.15, 2]); the lower
@@ -1220,14 +1227,17 @@ def decay_law(
             law.parity = "all k"
         return law
     if len(good) > 1:
-        # compare the parities over the last octave both are resolved on
-        top = min((f.fit_range or [lo, hi])[1] for f in good.values())
+        powers = {n: f for n, f in good.items() if f.law == "power" and f.exponent is not None}
+        if powers:  # the slower power law (a power law is slower than any stretched exponential)
+            head = max(powers, key=lambda n: powers[n].exponent or -math.inf)
+        else:  # the larger values over the last octave both parities are resolved on
+            top = min((f.fit_range or [lo, hi])[1] for f in good.values())
 
-        def top_mass(name: str) -> float:
-            m = ok & sets[name] & (k >= top / 2) & (k <= top)
-            return float(np.mean(a[m])) if m.any() else 0.0
+            def top_mass(name: str) -> float:
+                m = ok & sets[name] & (k >= top / 2) & (k <= top)
+                return float(np.mean(a[m])) if m.any() else 0.0
 
-        head = max(good, key=top_mass)
+            head = max(good, key=top_mass)
     else:
         head = next(iter(good))
     law = good[head]
