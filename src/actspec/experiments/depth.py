@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ActspecError
+from ..core.linalg import condition_number
 from ..core.validate import check_inputs
 from ..kernels.deep import (
     KERNELS,
@@ -187,8 +188,7 @@ def kernel_spectrum(K: np.ndarray, mode: str = "auto") -> dict[str, Any]:
         spla.eigsh(K, k=1, sigma=0.0, which="LM", OPinv=op, tol=1e-12, v0=v0, return_eigenvectors=False)[0]
     )
     resolution = n * np.finfo(np.float64).eps * abs(lmax)
-    lower = not lmin > resolution
-    cond = lmax / lmin if not lower else (lmax / resolution if resolution > 0 else math.inf)
+    cond, lower = condition_number(lmax, lmin, resolution)
     return {
         "eigenvalues": None,
         "lambda_min": lmin,

@@ -1,6 +1,6 @@
 """Library-level runs behind the CLI commands: each returns the JSON-ready dict the command writes.
 
-Usable directly from Python (``actspec.runs.run_spectrum(X, ["relu", "tanh"])``)."""
+Usable directly from Python (``actspec.experiments.spectrum.run_spectrum(X, ["relu", "tanh"])``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 from ..activations.registry import activation
 from ..core.errors import ActspecError
 from ..core.inits import init_scheme
+from ..core.linalg import condition_number
 from ..finite.gram import gram
 from ..kernels.gram import TRAINS, normalization_constant
 from ..kernels.hermite import hermite_coefficients
@@ -103,15 +104,7 @@ def run_spectrum(
                 "name": act.name,
                 "width": "inf" if m is None else int(m),
                 "kink_class": act.kink_class,
-                "eigenvalues": s.eigenvalues,
-                "lambda_min": s.lambda_min,
-                "lambda_max": s.lambda_max,
-                "condition_number": s.condition_number,
-                "condition_number_is_lower_bound": s.condition_number_is_lower_bound,
-                "trace": s.trace,
-                "effective_rank": s.effective_rank,
-                "resolution": s.resolution,
-                "n_below_resolution": s.n_unresolved,
+                **s.row(),
             }
             if c_phi is not None:
                 row["c_phi"] = c_phi
@@ -135,7 +128,8 @@ def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init
                             log=None if log is None else (lambda msg: log(f"{act.name}: {msg}")))
     lmin, lmax = float(r["smallest"][0]), float(r["largest"][0])
     err_min = float(r["smallest_error"][0])
-    resolved = lmin > err_min
+    # λ_min known to ± err_min: when that interval reaches 0 the ratio is only a lower bound
+    cond, lower = condition_number(lmax, lmin, err_min)
     n = int(np.shape(X)[0])
     return {
         "activation": spec.strip() if isinstance(spec, str) else act.name,
@@ -145,9 +139,8 @@ def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init
         "eigenvalues": r["eigenvalues"],
         "lambda_min": lmin,
         "lambda_max": lmax,
-        # λ_min known to ± err_min: when that interval reaches 0 the ratio is only a lower bound
-        "condition_number": lmax / lmin if resolved else (lmax / err_min if err_min > 0 else float("inf")),
-        "condition_number_is_lower_bound": not resolved,
+        "condition_number": cond,
+        "condition_number_is_lower_bound": lower,
         "trace": r["trace"],
         "effective_rank": None,
         "resolution": err_min,

@@ -55,6 +55,7 @@ from ..activations.base import Activation
 from ..activations.expressions import mp_functions
 from ..activations.registry import activation, custom_activation
 from ..core.errors import ActspecError
+from ..core.linalg import effective_rank
 
 __all__ = [
     "MAX_N",
@@ -841,7 +842,7 @@ def run_spectrum_high(
     backend: str = "auto",
     exact_circle: bool = True,
 ) -> list[dict[str, Any]]:
-    """Extended-precision version of :func:`actspec.runs.run_spectrum` (infinite width only).
+    """Extended-precision version of :func:`actspec.experiments.spectrum.run_spectrum` (infinite width only).
 
     ``data`` is a :class:`actspec.datasets.Dataset` (circle data use the exact angles unless
     ``exact_circle=False``) or an (n, d) array of unit rows. Each row holds the keys of
@@ -862,18 +863,9 @@ def run_spectrum_high(
             "name": act.name,
             "width": "inf",
             "kink_class": act.kink_class,
-            "effective_rank": _effective_rank(s.eigenvalues_float()),
+            "effective_rank": effective_rank(s.eigenvalues_float()),
             "exact_circle": circle_n is not None,
         }
         row.update(s.to_dict())
         rows.append(row)
     return rows
-
-
-def _effective_rank(vals: np.ndarray) -> float:
-    pos = np.clip(vals, 0.0, None)
-    tot = pos.sum()
-    if tot <= 0:
-        return 0.0
-    p = pos[pos > 0] / tot
-    return float(np.exp(-np.sum(p * np.log(p))))

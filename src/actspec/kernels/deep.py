@@ -28,7 +28,7 @@ with beta = 0 is exactly ``gram(X, act, train="both")``); a number sets sigma_w^
 
 Evaluation. Each layer needs E[phi phi] and E[phi' phi'] at every entry: closed forms where they
 exist (relu, leaky_relu, linear, quadratic, cubic, erf), otherwise the verified theta-tables of
-:mod:`actspec.dual` (piecewise Chebyshev in theta = arccos rho, 1e-13), evaluated here in
+:mod:`actspec.kernels.dual` (piecewise Chebyshev in theta = arccos rho, 1e-13), evaluated here in
 cache-sized chunks over the upper triangle on a thread pool (about 20x faster than evaluating a
 whole n x n matrix at once). Rows are grouped by their variance S_ii (one table pair per pair of
 groups); unit-norm rows without bias and ``scaling="cphi"`` keep S_ii = 1 at every layer, so one
@@ -52,7 +52,7 @@ from ..activations.base import Activation
 from ..activations.registry import activation
 from ..core.errors import ActspecError
 from ..core.validate import check_inputs
-from .dual import closed_form_dual, dual, dual_table, gaussian_mean
+from .dual import MAX_VARIANCE_GROUPS, closed_form_dual, dual, dual_table, gaussian_mean, quantize
 
 __all__ = [
     "DeepParams",
@@ -74,8 +74,6 @@ KERNELS = ("ntk", "penultimate", "nngp")
 Kernel = Literal["ntk", "penultimate", "nngp"]
 
 _CHUNK = 16384  # entries per evaluation chunk (fits the temporaries in cache)
-_SNAP = 1e-12  # variances equal to this relative tolerance share a table
-_MAX_GROUPS = 4  # distinct row variances handled by tables (g(g+1) tables per layer)
 _QUAD_SECONDS_PER_ENTRY = 2.5e-3  # per-entry 2-D quadrature cost (fallback path)
 _QUAD_BUDGET_S = 30.0  # per layer
 
@@ -200,25 +198,18 @@ class _LayerMap:
         self.act = params.act
         probe = np.ones(1)
         self.closed = closed_form_dual(self.act, probe, probe, probe, "activation") is not None
-        self._reps: list[float] = []
+        self._reps: dict[int, float] = {}  # group key -> representative variance
         self._pairs: dict[tuple[float, float], _Pair] = {}
 
     # ---- variance groups ------------------------------------------------------------------
     def _snap(self, q: np.ndarray) -> np.ndarray:
-        """Each variance replaced by a representative equal to it within _SNAP (relative)."""
-        out = np.empty_like(q)
+        """Each variance replaced by its group's representative: the grouping rule of
+        :func:`actspec.kernels.dual.quantize` (equal to ~12 digits), representatives kept across
+        layers so their tables are reused."""
         vals, inv = np.unique(q, return_inverse=True)
-        reps = np.empty_like(vals)
-        for k, v in enumerate(vals):
-            for r in self._reps:
-                if abs(v - r) <= _SNAP * r:
-                    reps[k] = r
-                    break
-            else:
-                self._reps.append(float(v))
-                reps[k] = v
-        out[:] = reps[inv.ravel()]
-        return out
+        reps = np.array([self._reps.setdefault(int(k), float(v))
+                         for v, k in zip(vals, quantize(vals), strict=True)])
+        return reps[inv.ravel()]
 
     def _pair(self, s1: float, s2: float) -> _Pair:
         # E[f(u) f(v)] is symmetric in (s1, s2): one table pair per unordered pair of groups
@@ -248,7 +239,7 @@ class _LayerMap:
         else:
             qs = self._snap(q)
             groups = np.unique(qs)
-            if len(groups) > _MAX_GROUPS:
+            if len(groups) > MAX_VARIANCE_GROUPS:
                 return self._quadrature_layer(S, q, Theta)
             order = np.argsort(qs, kind="stable")
             evaluate = self._table_evaluator(qs, order, pool)

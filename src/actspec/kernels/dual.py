@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -335,7 +336,12 @@ def eval_threads() -> int:
 _EVAL_CHUNK = 1 << 16
 
 
-_TABLES: dict[tuple[str, str, int, int], DualTable] = {}
+# tables keyed by (activation fingerprint, kernel, variance keys); least recently used dropped
+_TABLES: OrderedDict[tuple[str, str, int, int], DualTable] = OrderedDict()
+MAX_CACHED_TABLES = 256
+# the one dispatch threshold: rows with more distinct variances than this (2-layer and deep
+# kernels alike) use direct quadrature instead of one table per pair of variances
+MAX_VARIANCE_GROUPS = 6
 _LOCK = threading.Lock()
 
 
@@ -345,10 +351,14 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
     key = (act.key, str(which), q1, q2)
     with _LOCK:
         tab = _TABLES.get(key)
+        if tab is not None:
+            _TABLES.move_to_end(key)
     if tab is None:
         tab = DualTable.build(act, which, s1, s2)
         with _LOCK:
             _TABLES[key] = tab
+            while len(_TABLES) > MAX_CACHED_TABLES:
+                _TABLES.popitem(last=False)
     return tab
 
 
@@ -391,7 +401,7 @@ def dual(
     inverse = inverse.ravel()
     uniq = np.stack([s1a.ravel()[first], s2a.ravel()[first]], axis=1)
     flat_c, flat_out = ca.ravel(), out.reshape(-1)
-    if method == "table" or len(uniq) <= 36:
+    if method == "table" or len(uniq) <= MAX_VARIANCE_GROUPS**2:
         # correlations from each entry's own variances: a diagonal entry (c = s1 = s2) gets
         # rho = 1 exactly (sqrt(fl(s*s)) == s). Near rho = 1 a J_1 dual function moves like
         # sqrt(1 - rho), so a rounding of 1e-16 in rho would cost ~1e-8 in the value.

@@ -5,7 +5,7 @@ Infinite width (SCIENCE §1, §3):
     G∞_ij = E[phi'(u) phi'(v)] <x_i, x_j>,    H∞_ij = E[phi(u) phi(v)],
     (u, v) ~ N(0, [[K_ii, K_ij], [K_ij, K_jj]]),  K = sigma_w^2 X X^T + beta^2  (init scheme)
 
-The 2x2 expectations come from :mod:`actspec.dual` (closed forms, or theta-tables accurate to
+The 2x2 expectations come from :mod:`actspec.kernels.dual` (closed forms, or theta-tables accurate to
 1e-13). For ``init="fanout"`` the weights shrink like 1/sqrt(m), so at m = ∞ the pre-activations
 collapse to 0 and phi'(u) becomes the step between the one-sided derivatives phi'(0-), phi'(0+)
 (for smooth phi: the constant phi'(0)): that limit kernel is returned.
@@ -23,7 +23,16 @@ import numpy as np
 from ..activations.base import Activation
 from ..core.errors import ActspecError
 from ..core.inits import init_scheme
-from .dual import Which, closed_form_dual, dual, dual_table, eval_threads, gaussian_mean, quantize
+from .dual import (
+    MAX_VARIANCE_GROUPS,
+    Which,
+    closed_form_dual,
+    dual,
+    dual_table,
+    eval_threads,
+    gaussian_mean,
+    quantize,
+)
 
 __all__ = ["gram_infinite", "normalization_constant"]
 
@@ -65,7 +74,7 @@ def _dual_evaluator(
     Same dispatch as ``dual``: closed form; else a theta-table per pair of distinct variances
     (variances equal to 12 digits share one table, built for the first occurrence), evaluated at
     rho_ij = K_ij / sqrt(s_i s_j) from each entry's own variances; else (more than 36 variance
-    pairs) direct quadrature.
+    pairs) direct quadrature (the one threshold, ``dual.MAX_VARIANCE_GROUPS``).
     """
     probe = np.ones(1)
     if closed_form_dual(act, probe, probe, probe, which) is not None:
@@ -77,7 +86,7 @@ def _dual_evaluator(
         return closed
     uniq, first, inverse = np.unique(quantize(s), return_index=True, return_inverse=True)
     cls = inverse.ravel()
-    if len(uniq) ** 2 > 36:
+    if len(uniq) > MAX_VARIANCE_GROUPS:
         return lambda c, r, k: dual(act, s[r, None], s[None, k], c, which, method="quadrature")
     reps = [float(v) for v in s[first]]
     tabs = [[dual_table(act, which, a, b) for b in reps] for a in reps]  # built up front

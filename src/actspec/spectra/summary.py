@@ -8,7 +8,6 @@ eigenvalues are reported but flagged, and the condition number is then given as 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,8 +15,9 @@ import numpy as np
 import scipy.linalg
 
 from ..core.errors import ActspecError
+from ..core.linalg import condition_number, effective_rank
 
-__all__ = ["Spectrum", "spectrum", "eigenvalues"]
+__all__ = ["Spectrum", "spectrum", "eigenvalues", "condition_number", "effective_rank"]
 
 
 def eigenvalues(G: np.ndarray) -> np.ndarray:
@@ -50,6 +50,20 @@ class Spectrum:
     condition_number_is_lower_bound: bool
     n_unresolved: int
 
+    def row(self) -> dict[str, Any]:
+        """The spectrum keys of a result row (``actspec spectrum`` JSON, sweeps, reports)."""
+        return {
+            "eigenvalues": self.eigenvalues,
+            "lambda_min": self.lambda_min,
+            "lambda_max": self.lambda_max,
+            "condition_number": self.condition_number,
+            "condition_number_is_lower_bound": self.condition_number_is_lower_bound,
+            "trace": self.trace,
+            "effective_rank": self.effective_rank,
+            "resolution": self.resolution,
+            "n_below_resolution": self.n_unresolved,
+        }
+
     def to_dict(self, *, with_eigenvalues: bool = True) -> dict[str, Any]:
         out = asdict(self)
         out["eigenvalues"] = [float(v) for v in self.eigenvalues] if with_eigenvalues else None
@@ -67,30 +81,17 @@ def spectrum(G: np.ndarray, eigs: np.ndarray | None = None) -> Spectrum:
     trace = float(np.trace(G)) if G is not None else float(vals.sum())
     resolution = n * np.finfo(np.float64).eps * max(abs(lmax), abs(lmin))
     unresolved = int(np.sum(vals < resolution))
-    if lmax <= 0:
-        cond = math.inf
-        lower = False
-    elif lmin > resolution:
-        cond = lmax / lmin
-        lower = False
-    else:
-        cond = lmax / resolution if resolution > 0 else math.inf
-        lower = True
-    pos = np.clip(vals, 0.0, None)
-    tot = pos.sum()
-    if tot > 0:
-        p = pos[pos > 0] / tot
-        eff = float(np.exp(-np.sum(p * np.log(p))))
-    else:
-        eff = 0.0
+    cond, lower = condition_number(lmax, lmin, resolution)
+    eff = effective_rank(vals)
     return Spectrum(
         eigenvalues=vals,
         lambda_min=lmin,
         lambda_max=lmax,
-        condition_number=float(cond),
+        condition_number=cond,
         trace=trace,
         effective_rank=eff,
         resolution=float(resolution),
         condition_number_is_lower_bound=lower,
         n_unresolved=unresolved,
     )
+
