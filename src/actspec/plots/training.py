@@ -37,7 +37,7 @@ def plot_training(
     target_loss: float | None = None,
     show_infinite: bool = True,
 ) -> None:
-    """Two-panel figure from the ``results`` of :func:`actspec.training.train`."""
+    """Two-panel figure from the ``results`` of :func:`actspec.experiments.training.train`."""
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2", "C3"])

@@ -2,7 +2,7 @@
 
 A dense float64 G∞ needs 8 n² bytes (20 GB at n = 5·10⁴). Here G∞ is never stored whole: it is
 cut into ``block x block`` blocks of its upper triangle, each an exact G∞ block computed with the
-same tile kernel as the dense :func:`actspec.gram` (:func:`actspec.gram.infinite_kernel`), and a
+same tile kernel as the dense :func:`actspec.gram` (:func:`actspec.kernels.gram.infinite_kernel`), and a
 product ``G∞ @ V`` visits every block once ("one pass over G"), using ``B`` for the rows of the
 block and ``Bᵀ`` for its mirror image below the diagonal.
 
@@ -285,7 +285,7 @@ class GramOperator:
     cache_dtype: ``"float64"``, ``"float32"`` or ``"auto"`` (float64 when the whole upper
         triangle fits in ``cache_bytes`` or nothing is cached, else float32, which holds twice as
         many blocks; see the module notes on accuracy).
-    threads: threads for a pass (default: ``actspec.dual.eval_threads()``).
+    threads: threads for a pass (default: ``actspec.kernels.dual.eval_threads()``).
 
     ``op @ V`` (``matmat``) uses the cache dtype; ``op.matmat(V, exact=True)`` always uses exact
     float64 blocks (the residuals of the error bars). Counters: ``passes`` (products, each one
