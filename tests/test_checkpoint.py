@@ -324,7 +324,7 @@ def test_cli_interrupt_then_rerun_resumes(
     X = actspec.datasets.load_data("sphere", n=60, dim=8, seed=2).X
     out, ckpt = tmp_path / "G.npy", tmp_path / "G.npy.ckpt.npz"
     args = ["-a", "tanh", *DATA, "--width", "1500", "--chunk", "100", "--out", str(out)]
-    monkeypatch.setattr("actspec.cli.gram.estimate_seconds", lambda *a: 3600.0)
+    monkeypatch.setattr("actspec.experiments.gram_job.estimate_seconds", lambda *a: 3600.0)
     add = emp._add_chunk
     calls = [0]
 
@@ -343,7 +343,7 @@ def test_cli_interrupt_then_rerun_resumes(
                      "run the same command again to resume"]
     assert ckpt.exists() and not out.exists()
     monkeypatch.setattr(emp, "_add_chunk", add)
-    monkeypatch.setattr("actspec.cli.gram.estimate_seconds", lambda *a: 1.0)  # still resumes
+    monkeypatch.setattr("actspec.experiments.gram_job.estimate_seconds", lambda *a: 1.0)  # still resumes
     code, _, err = _cli([*args, "--json", str(tmp_path / "g.json")], capsys)
     assert code == 0 and "resuming from" in err
     assert np.array_equal(np.load(out), actspec.gram(X, "tanh", 1500, seed=2, chunk=100))
@@ -398,7 +398,7 @@ def test_cli_memory_guard_names_the_size(
 
 
 def test_estimate_seconds_scales_with_the_work() -> None:
-    from actspec.cli.gram import estimate_seconds
+    from actspec.core.resources import estimate_seconds
 
     small = estimate_seconds(100, 10, 1000, 1, "hidden", "float64", "cpu")
     big = estimate_seconds(10000, 3072, 100000, 1, "hidden", "float32", "cpu")

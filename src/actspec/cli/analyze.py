@@ -11,9 +11,23 @@ from rich.table import Table
 
 from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..experiments import params as P
 from ..plots.report import plot_report_card
 from ._app import app
 from .common import DEFAULT_DATA, DataOptions, JsonOpt, PlotOpt, console, data_options, outputs_ok
+from .options import NormalizeOpt, option
+
+AnalyzePrecisionOpt = Annotated[str, option(P.PRECISION, help=(
+    "double (float64), or high: eigenvalues of G∞ in extended precision (exact inner "
+    "products, entries to 10^-digits, arbitrary-precision eigensolver), accurate in "
+    "relative terms far below float64's n·eps·λ_max. Limits: n <= 600, unit-norm rows; "
+    "n = 200 takes ~15-30 s with python-flint installed, ~1-2 min without (mpmath), "
+    "n = 50 a few seconds (tanh is the slowest built-in: ~1600 Hermite terms at 50 "
+    "digits). Activations with a kink and no closed form (elu, selu, kinked user "
+    "functions) keep float64 entries (their eigenvalues are large anyway); relu, "
+    "leaky_relu and polynomials use exact closed forms."))]
+AnalyzeDigitsOpt = Annotated[int, option(P.DIGITS, help="--precision high: target digits of the "
+                                                         "entries.")]
 
 
 def _holds(v: bool | None) -> str:
@@ -33,23 +47,8 @@ def analyze_cmd(
         ),
     ],
     opts: DataOptions = DEFAULT_DATA,
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision",
-            help="float64, or high: eigenvalues of G∞ in extended precision (exact inner "
-            "products, entries to 10^-digits, arbitrary-precision eigensolver), accurate in "
-            "relative terms far below float64's n·eps·λ_max. Limits: n <= 600, unit-norm rows; "
-            "n = 200 takes ~15-30 s with python-flint installed, ~1-2 min without (mpmath), "
-            "n = 50 a few seconds (tanh is the slowest built-in: ~1600 Hermite terms at 50 "
-            "digits). Activations with a kink and no closed form (elu, selu, kinked user "
-            "functions) keep float64 entries (their eigenvalues are large anyway); relu, "
-            "leaky_relu and polynomials use exact closed forms.",
-        ),
-    ] = "float64",
-    digits: Annotated[
-        int, typer.Option("--digits", help="--precision high: target digits of the entries.")
-    ] = 50,
+    precision: AnalyzePrecisionOpt = P.PRECISION.default,
+    digits: AnalyzeDigitsOpt = P.DIGITS.default,
     degree: Annotated[
         int, typer.Option("--degree", help="Hermite degree for coefficients and decay fit.")
     ] = 1000,
@@ -57,10 +56,7 @@ def analyze_cmd(
         float,
         typer.Option("--threshold", help="Count eigenvalues below threshold·λ_max (Thm 4.4 row)."),
     ] = 1e-12,
-    normalize: Annotated[
-        bool,
-        typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi)."),
-    ] = False,
+    normalize: NormalizeOpt = P.NORMALIZE.default,
     rows: Annotated[int, typer.Option("--rows", min=0, help="Hermite coefficients to print.")] = 8,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
@@ -76,8 +72,6 @@ def analyze_cmd(
     """
     from ..experiments.theory import report_card
 
-    if precision not in ("float64", "high"):
-        raise ActspecError(f"--precision must be float64 or high (got {precision!r})")
     if not 1 <= degree <= 20000:
         raise ActspecError(f"--degree must be between 1 and 20000 (got {degree})")
     if not 0 < threshold < 1:
@@ -90,7 +84,7 @@ def analyze_cmd(
         card = report_card(
             activation,
             ds,
-            precision=precision,
+            precision=P.report_card_precision(precision),
             digits=digits,
             degree=degree,
             threshold=threshold,

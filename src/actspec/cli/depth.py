@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import box
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..experiments import params as P
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -24,9 +25,12 @@ from .common import (
     outputs_ok,
     parse_width,
 )
+from .options import DeviceOpt, DtypeOpt, option
 
 DEFAULT_ACTIVATIONS = ["relu", "linear", "tanh"]
-CONE_DEFAULTS = {"n": 50, "dim": 100}
+DepthWidthOpt = Annotated[str, option(P.WIDTH, "-m", help="'inf' for the exact infinite-width kernels, "
+                                      "or the width m of a random network (empirical kernels at "
+                                      "initialisation).")]
 
 
 def _fmt(x: float | None, lower: bool = False) -> str:
@@ -34,38 +38,6 @@ def _fmt(x: float | None, lower: bool = False) -> str:
         return "-"
     s = f"{x:.4g}"
     return f"≥{s}" if lower else s
-
-
-def _load(opts: DataOptions) -> Any:
-    """The common data sources, plus ``cone``: points in a narrow cone (small pairwise angles)."""
-    if str(opts.data).strip().lower() != "cone":
-        return opts.load()
-    n, dim, noise, seed = opts.n, opts.dim, opts.noise, opts.seed
-    from ..data.datasets import Dataset, apply_preprocess
-    from ..experiments.depth import small_angle_data
-
-    for name, v in (("--n", n), ("--dim", dim)):
-        if v is not None and (isinstance(v, bool) or v < 1):
-            raise ActspecError(f"{name} must be >= 1 (got {v})")
-    if seed < 0:
-        raise ActspecError(f"--seed must be a non-negative integer, got {seed}")
-    n_ = n if n is not None else CONE_DEFAULTS["n"]
-    dim_ = dim if dim is not None else CONE_DEFAULTS["dim"]
-    if n_ * dim_ > 2_000_000_000:
-        raise ActspecError(f"cone: n*dim = {n_ * dim_:.3g} is too large; choose a smaller --n or --dim")
-    X = small_angle_data(n_, dim_, noise, seed=seed)
-    steps: list[str] = []
-    if opts.preprocess:
-        X, steps = apply_preprocess(X, opts.preprocess, normalize=opts.normalize_inputs)
-    info = {
-        "spec": "cone",
-        "seed": seed,
-        "spread": float(noise),
-        "source": "synthetic",
-        "span_dim": min(n_, dim_),
-        "preprocess": steps,
-    }
-    return Dataset(X, None, "cone", info)
 
 
 @app.command("depth")
@@ -88,15 +60,7 @@ def depth_cmd(
         ),
     ] = "1..8",
     opts: DataOptions = DEFAULT_DATA,
-    width: Annotated[
-        str,
-        typer.Option(
-            "--width",
-            "-m",
-            help="'inf' for the exact infinite-width kernels, or the width m of a random "
-            "network (empirical kernels at initialisation).",
-        ),
-    ] = "inf",
+    width: DepthWidthOpt = P.WIDTH.default,
     kernel: Annotated[
         str,
         typer.Option(
@@ -121,10 +85,8 @@ def depth_cmd(
             help="auto (all eigenvalues up to n=2500), full, or extremes (λ_min, λ_max only).",
         ),
     ] = "auto",
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")
-    ] = "float64",
-    device: Annotated[str, typer.Option("--device", help="Finite width: cpu, cuda, or auto.")] = "cpu",
+    dtype: DtypeOpt = P.DTYPE.default,
+    device: DeviceOpt = P.DEVICE.default,
     plot: PlotOpt = None,
     angle_plot: Annotated[
         Path | None,
@@ -160,7 +122,7 @@ def depth_cmd(
         scale_arg: str | float = float(scaling)
     except ValueError:
         scale_arg = scaling
-    ds = _load(opts)
+    ds = opts.load()
     results = depth_study(
         ds.X,
         acts,

@@ -9,8 +9,16 @@ import typer
 from rich import box
 from rich.table import Table
 
+from ..experiments import params as P
 from ._app import app
 from .common import console, err_console, interruptible
+from .options import option
+
+DataDirOpt = Annotated[str | None, option(P.DATA_DIR)]
+ReproduceSeedOpt = Annotated[int, option(P.SEED, help="Seed for data, weights and labels.")]
+ReproduceDeviceOpt = Annotated[str, option(
+    P.DEVICE, help="Where the finite-width networks run: cpu, cuda, cuda:N or auto (the full fig1 "
+    "training at m = 10^6 takes hours on 2 CPU cores, minutes on a GPU).")]
 
 
 def _duration(seconds: float) -> str:
@@ -34,19 +42,10 @@ def reproduce_cmd(
     data: Annotated[
         str, typer.Option("--data", help="Real data for fig2: digits (bundled) or cifar10.")
     ] = "digits",
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="CIFAR-10 python batches directory.")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for data, weights and labels.")] = 0,
+    data_dir: DataDirOpt = None,
+    seed: ReproduceSeedOpt = P.SEED.default,
     force: Annotated[bool, typer.Option("--force", help="Recompute parts even when cached.")] = False,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device",
-            help="Where the finite-width networks run: cpu, cuda or auto (the full fig1 training "
-            "at m = 10^6 takes hours on 2 CPU cores, minutes on a GPU).",
-        ),
-    ] = "cpu",
+    device: ReproduceDeviceOpt = P.DEVICE.default,
     skip: Annotated[
         list[str] | None,
         typer.Option("--skip", help="Leave out a part (repeatable), e.g. --skip fig1-training."),

@@ -9,8 +9,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..experiments import params as P
 from ._app import app
 from .common import (
     DEFAULT_DATA,
@@ -22,6 +22,17 @@ from .common import (
     data_options,
     outputs_ok,
     parse_width,
+)
+from .options import (
+    ActivationsOpt,
+    DeviceOpt,
+    DigitsOpt,
+    DtypeOpt,
+    InitOpt,
+    NormalizeOpt,
+    PrecisionOpt,
+    TrainOpt,
+    WidthsOpt,
 )
 from .progress import neuron_progress
 
@@ -36,52 +47,19 @@ def _fmt(x: float, lower: bool = False) -> str:
 @app.command("spectrum")
 @data_options
 def spectrum_cmd(
-    activation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--activation",
-            "-a",
-            help="Activation (repeat for several): relu, leaky_relu:0.2, elu:1.0, selu, "
-            "gelu, swish/silu, softplus, tanh, sigmoid, erf, linear, quadratic, cubic. "
-            "Default: relu elu tanh swish.",
-        ),
-    ] = None,
+    activation: ActivationsOpt = None,
     opts: DataOptions = DEFAULT_DATA,
-    width: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--width",
-            "-m",
-            help="'inf' for the exact infinite-width G∞, or the number of neurons m for "
-            "G at a random initialisation (repeat to compare, e.g. --width inf "
-            "--width 10000).",
-        ),
-    ] = None,
-    train: Annotated[
-        str, typer.Option("--train", help="hidden: G (only W trained); both: G + H; output: H.")
-    ] = "hidden",
-    init: Annotated[str, typer.Option("--init", help="dzps (default), fanin or fanout.")] = "dzps",
-    normalize: Annotated[
-        bool,
-        typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi)."),
-    ] = False,
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Finite-width arithmetic: float64 or float32.")
-    ] = "float64",
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, or auto.")] = "cpu",
+    width: WidthsOpt = None,
+    train: TrainOpt = P.TRAIN.default,
+    init: InitOpt = P.INIT.default,
+    normalize: NormalizeOpt = P.NORMALIZE.default,
+    dtype: DtypeOpt = P.DTYPE.default,
+    device: DeviceOpt = P.DEVICE.default,
     show: Annotated[
         int, typer.Option("--show", min=0, help="Also print the k smallest eigenvalues.")
     ] = 0,
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision",
-            help="double (float64) or high: G∞ entries and eigenvalues in extended precision "
-            "(--digits, default 50), relative accuracy for eigenvalues down to 1e-30 and below. "
-            "Infinite width, unit-norm rows, dzps init; n up to ~600 (n=200: seconds to a minute).",
-        ),
-    ] = "double",
-    digits: Annotated[int, typer.Option("--digits", help="Decimal digits for --precision high.")] = 50,
+    precision: PrecisionOpt = P.PRECISION.default,
+    digits: DigitsOpt = P.DIGITS.default,
     method: Annotated[
         str,
         typer.Option(
@@ -126,62 +104,19 @@ def spectrum_cmd(
     A smaller λ_min means slower training of the slowest mode (SCIENCE §2). Eigenvalues below
     n·eps·λ_max cannot be resolved in float64; the condition number is then shown as a lower bound.
     """
-    from ..experiments.spectrum import run_spectrum
+    from ..experiments.spectrum_study import spectrum_study
 
     outputs_ok((plot, "--plot"), (json_path, "--json"))
     acts = activation or list(DEFAULT_ACTIVATIONS)
     widths = [parse_width(w) for w in (width or ["inf"])]
     ds = opts.load()
-    if precision not in ("double", "high"):
-        raise ActspecError(f"--precision must be 'double' or 'high' (got {precision!r})")
-    if precision == "high":
-        from ..highprec.kernels import run_spectrum_high
-
-        if any(w is not None for w in widths):
-            raise ActspecError("--precision high computes the infinite-width G∞ only; use --width inf")
-        if init != "dzps":
-            raise ActspecError("--precision high supports --init dzps only")
-        results = run_spectrum_high(ds, acts, train=train, normalize=normalize, digits=digits)
-    else:
-        if method not in ("auto", "dense", "iterative"):
-            raise ActspecError(f"--method must be auto, dense or iterative (got {method!r})")
-        if k < 1 or (method == "iterative" and 2 * k > ds.n):  # dense: --k is not used
-            raise ActspecError(f"--k must satisfy 1 <= k <= n/2 (got --k {k} with n={ds.n})")
-        if workers < 0:
-            raise ActspecError(f"--workers must be >= 0 (got {workers})")
-        client = cluster = None
-        if (workers or scheduler) and None in widths:
-            from ..spectra.iterative import choose_method
-
-            if choose_method(ds.n, method)[0] == "iterative":  # type: ignore[arg-type]
-                from ..sweep.runner import start_client
-
-                client, cluster = start_client(scheduler, workers or 2, 1, True)
-        try:
-            with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
-                results = run_spectrum(
-                    ds.X,
-                    acts,
-                    widths,
-                    train=train,
-                    init=init,
-                    normalize=normalize,
-                    seed=opts.seed,
-                    dtype=dtype,
-                    device=device,
-                    on_progress=prog,
-                    method=method,
-                    k=k,
-                    tol=tol,
-                    maxiter=maxiter,
-                    client=client,
-                    log=lambda msg: print(msg, file=sys.stderr, flush=True),
-                )
-        finally:
-            if client is not None:
-                from ..sweep.runner import close_client
-
-                close_client(client, cluster)
+    with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
+        results = spectrum_study(
+            ds, acts, widths, precision=precision, digits=digits, train=train, init=init,
+            normalize=normalize, seed=opts.seed, dtype=dtype, device=device, method=method, k=k,
+            tol=tol, maxiter=maxiter, workers=workers, scheduler=scheduler, on_progress=prog,
+            log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
 
     table = Table(
         title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..core.errors import ActspecError, Interrupted
 from ..core.io import run_metadata, write_json
+from ..experiments import params as P
 from ._app import app
 from .common import (
     DATA_PANEL,
@@ -29,9 +30,26 @@ from .common import (
     outputs_ok,
     parse_width,
 )
+from .options import option
 
 DEFAULT_ACTIVATIONS = ["relu", "elu", "tanh", "swish"]
 TRAIN_PANEL = "Training"
+
+TrainActivationsOpt = Annotated[list[str] | None, option(
+    P.ACTIVATION, "-a", help="Activation (repeat for several; all share data, labels and weight "
+    "seeds). Default: relu elu tanh swish.")]
+TrainLabelsOpt = Annotated[str, option(
+    P.LABELS, panel=DATA_PANEL, help="auto (random ±1 for synthetic data, the classes of real "
+    "data), random, or a .npy/.csv label file.")]
+TrainWidthOpt = Annotated[str, option(P.WIDTH, "-m", help="Number of hidden neurons m (e.g. 1e5).",
+                                      panel=TRAIN_PANEL)]
+TrainTrainOpt = Annotated[str, option(P.TRAIN, help="hidden: only W trained (DZPS); both: W and a.",
+                                      panel=TRAIN_PANEL)]
+TrainInitOpt = Annotated[str, option(P.INIT, panel=TRAIN_PANEL)]
+TrainNormalizeOpt = Annotated[bool, option(P.NORMALIZE, panel=TRAIN_PANEL)]
+TrainDeviceOpt = Annotated[str, option(P.DEVICE, panel=TRAIN_PANEL)]
+TrainDtypeOpt = Annotated[str, option(P.DTYPE, help="Training arithmetic: float32 or float64 (spectra "
+                                      "are always float64).", panel=TRAIN_PANEL)]
 
 
 @contextmanager
@@ -70,30 +88,10 @@ def _g(x: Any, spec: str = ".3g") -> str:
 @app.command("train")
 @data_options
 def train_cmd(
-    activation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--activation",
-            "-a",
-            help="Activation (repeat for several; all share data, labels and weight seeds). "
-            "Default: relu elu tanh swish.",
-        ),
-    ] = None,
+    activation: TrainActivationsOpt = None,
     opts: DataOptions = DEFAULT_DATA,
-    labels: Annotated[
-        str,
-        typer.Option(
-            "--labels",
-            help="auto (random ±1 for synthetic data, the classes of real data), random, or a "
-            ".npy/.csv label file.",
-            rich_help_panel=DATA_PANEL,
-        ),
-    ] = "auto",
-    width: Annotated[
-        str,
-        typer.Option("--width", "-m", help="Number of hidden neurons m (e.g. 1e5).",
-                     rich_help_panel=TRAIN_PANEL),
-    ] = "10000",
+    labels: TrainLabelsOpt = P.LABELS.default,
+    width: TrainWidthOpt = "10000",
     lr: Annotated[
         float,
         typer.Option(
@@ -107,14 +105,8 @@ def train_cmd(
     epochs: Annotated[
         int, typer.Option("--epochs", "-T", help="Number of epochs.", rich_help_panel=TRAIN_PANEL)
     ] = 1000,
-    train: Annotated[
-        str,
-        typer.Option("--train", help="hidden: only W trained (DZPS); both: W and a.",
-                     rich_help_panel=TRAIN_PANEL),
-    ] = "hidden",
-    init: Annotated[
-        str, typer.Option("--init", help="dzps (default), fanin or fanout.", rich_help_panel=TRAIN_PANEL)
-    ] = "dzps",
+    train: TrainTrainOpt = P.TRAIN.default,
+    init: TrainInitOpt = P.INIT.default,
     loss: Annotated[
         str,
         typer.Option("--loss", help="mse: 1/2 Σ (y − f)²; ce: softmax cross-entropy over the classes.",
@@ -140,22 +132,14 @@ def train_cmd(
         typer.Option("--target-loss", help="Loss for the epochs-to-target comparison (default: "
                      "1% of the loss of the zero predictor).", rich_help_panel=TRAIN_PANEL),
     ] = None,
-    normalize: Annotated[
-        bool, typer.Option("--normalize", help="Scale phi so that E phi(z)^2 = 1 (the paper's c_phi).",
-                           rich_help_panel=TRAIN_PANEL)
-    ] = False,
+    normalize: TrainNormalizeOpt = P.NORMALIZE.default,
     infinite: Annotated[
         bool,
         typer.Option("--infinite/--no-infinite", help="Also predict from the infinite-width G∞.",
                      rich_help_panel=TRAIN_PANEL),
     ] = True,
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Training arithmetic: float32 or float64 (spectra are "
-                          "always float64).", rich_help_panel=TRAIN_PANEL)
-    ] = "float32",
-    device: Annotated[
-        str, typer.Option("--device", help="cpu, cuda, or auto.", rich_help_panel=TRAIN_PANEL)
-    ] = "cpu",
+    dtype: TrainDtypeOpt = "float32",
+    device: TrainDeviceOpt = P.DEVICE.default,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
     timings: TimingsOpt = False,

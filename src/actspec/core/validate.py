@@ -85,7 +85,8 @@ def check_choice(value: Any, choices: Iterable[Any], param: str, *,
     key = aliases.get(value, value) if aliases and isinstance(value, str) else value
     if key in opts:
         return key
-    listed = ", ".join(map(str, opts[:-1])) + f" or {opts[-1]}" if len(opts) > 1 else str(opts[0])
+    listed = (f"{opts[0]} or {opts[1]}" if len(opts) == 2
+              else "one of " + ", ".join(map(str, opts)))
     raise ParameterError(f"{{-{param}}} must be {listed} (got {value!r})")
 
 

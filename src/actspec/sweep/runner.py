@@ -47,12 +47,10 @@ import hashlib
 import itertools
 import json
 import logging
-import math
 import os
 import socket
 import time
 import traceback as _tb
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +61,9 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ActspecError
+from ..experiments import params as P
+from ..experiments.cluster import close_client, local_cluster, start_client
+from ..experiments.params import Param, as_int
 from .store import CORE_COLUMNS, Record, ResultStore
 
 __all__ = [
@@ -86,123 +87,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# ============================================================================ parameters
-
-_TYPES = ("str", "int", "float", "bool", "width")
-_SQL = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "width": "DOUBLE"}
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a task kind.
-
-    ``type``: ``str``, ``int``, ``float``, ``bool`` or ``width`` (``"inf"`` or a positive int;
-    stored as DOUBLE with inf). ``default`` None means optional (absent); ``required`` params
-    have no default."""
-
-    name: str
-    type: str = "str"
-    default: Any = None
-    help: str = ""
-    required: bool = False
-    choices: tuple[Any, ...] = ()
-    minimum: int | None = None  # smallest allowed value of an int parameter
-
-    def __post_init__(self) -> None:
-        if self.type not in _TYPES:
-            raise ValueError(f"Param type must be one of {_TYPES}")
-
-    @property
-    def sql_type(self) -> str:
-        return _SQL[self.type]
-
-    def coerce(self, value: Any, where: str = "") -> Any:
-        """Validate and normalise one value (TOML value or command-line text)."""
-        at = f" ({where})" if where else ""
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")
-                             and self.type != "str"):
-            if self.required:
-                raise ActspecError(f"parameter {self.name!r} needs a value{at}")
-            return None
-        t = self.type
-        bad = ActspecError(
-            f"parameter {self.name!r} must be {_describe_type(t)}, got {value!r}{at}"
-        )
-        if t == "str":
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise bad
-            out: Any = str(value).strip()
-            if not out:
-                raise bad
-        elif t == "bool":
-            if isinstance(value, bool):
-                out = value
-            elif isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-                out = value.strip().lower() in _TRUE
-            else:
-                raise bad
-        elif t == "int":
-            out = _as_int(value, bad)
-            if self.minimum is not None and out < self.minimum:
-                raise ActspecError(
-                    f"parameter {self.name!r} must be an integer >= {self.minimum}, got {value!r}{at}"
-                )
-        elif t == "float":
-            if isinstance(value, bool):
-                raise bad
-            try:
-                out = float(value)
-            except (TypeError, ValueError):
-                raise bad from None
-        else:  # width
-            if isinstance(value, str) and value.strip().lower() in ("inf", "infinite", "infinity"):
-                out = "inf"
-            elif isinstance(value, float) and math.isinf(value) and value > 0:
-                out = "inf"
-            else:
-                out = _as_int(value, bad)
-                if out < 1:
-                    raise bad
-        if self.choices and out not in self.choices:
-            raise ActspecError(
-                f"parameter {self.name!r} must be one of {', '.join(map(str, self.choices))}, "
-                f"got {value!r}{at}"
-            )
-        return out
-
-    def column(self, value: Any) -> Any:
-        """The value as stored in its results column."""
-        if self.type == "width" and value == "inf":
-            return math.inf
-        return value
-
-
-def _describe_type(t: str) -> str:
-    return {
-        "str": "a string",
-        "int": "an integer",
-        "float": "a number",
-        "bool": "true or false",
-        "width": "'inf' or a positive integer",
-    }[t]
-
-
-def _as_int(value: Any, bad: Exception) -> int:
-    if isinstance(value, bool):
-        raise bad
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise bad from None
-    if not math.isfinite(f) or not f.is_integer():
-        raise bad
-    return int(f)
-
 
 # ============================================================================ task kinds
 
@@ -416,7 +300,7 @@ _SWEEP_KEYS = ("name", "db", "retries", "workers", "threads_per_worker", "schedu
 
 def _nonneg_int(value: Any, name: str, minimum: int = 0) -> int:
     bad = ActspecError(f"[sweep] {name} must be an integer >= {minimum}, got {value!r}")
-    v = _as_int(value, bad)
+    v = as_int(value, bad)
     if v < minimum:
         raise bad
     return v
@@ -788,57 +672,6 @@ def plan(tasks: Iterable[Task], store: ResultStore, *, retry_failed: bool = Fals
     return todo, counts
 
 
-def local_cluster(workers: int = 2, threads_per_worker: int = 1, *, processes: bool = True) -> Any:
-    """The local Dask cluster of a sweep: ``workers`` processes x ``threads_per_worker`` threads.
-
-    Configured so that a task whose worker dies is reported at once (``KilledWorker``; the sweep
-    loop re-submits it and bounds the attempts itself). Sets ``distributed.deploy.
-    lost-worker-timeout`` to 1 day in this process: otherwise the cluster closes the nanny of a
-    worker that was not back within 15 s of dying, killing its restarted worker and the task on
-    it (seen with tasks that crash workers repeatedly); the nanny restarts workers itself."""
-    import dask
-    from distributed import LocalCluster
-
-    dask.config.set({"distributed.deploy.lost-worker-timeout": "1 day"})
-
-    with dask.config.set({
-        "distributed.scheduler.allowed-failures": 0,
-        "distributed.scheduler.worker-saturation": 1.0,
-    }), warnings.catch_warnings():
-        # its HTTP server falls back on a free port when 8787 is taken: nothing to warn about
-        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads_per_worker,
-            processes=processes,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,
-        )
-
-
-def start_client(scheduler: str | None, workers: int, threads_per_worker: int,
-                  processes: bool) -> tuple[Any, Any]:
-    from distributed import Client
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="15s"), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ActspecError(
-                f"cannot connect to the Dask scheduler at {scheduler!r} ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:120]}); start one with 'dask scheduler' or leave "
-                "out --scheduler for a local cluster"
-            ) from None
-    try:
-        cluster = local_cluster(workers, threads_per_worker, processes=processes)
-    except Exception as exc:  # noqa: BLE001
-        raise ActspecError(
-            f"could not start a local Dask cluster ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:160]}); try fewer --workers or --scheduler"
-        ) from None
-    return Client(cluster), cluster
-
-
 def _nthreads(client: Any, fallback: int) -> int:
     """Worker threads now connected to the scheduler (0 while all workers are restarting)."""
     try:
@@ -1062,67 +895,21 @@ def run_sweep(
     return summary(interrupted, nworkers=nworkers)
 
 
-def close_client(client: Any, cluster: Any) -> None:
-    try:
-        client.close(timeout=10)
-    except Exception:  # noqa: BLE001
-        pass
-    if cluster is not None:
-        try:
-            cluster.close(timeout=10)
-        except Exception:  # noqa: BLE001
-            pass
-
-
 # ============================================================================ built-in kinds
 
-DATA_PARAMS = (
-    Param("data", "str", "circle", "data source: circle, sphere, subspace, smoothed, digits, "
-          "cifar10, or a .npy/.npz/.csv path"),
-    Param("n", "int", None, "number of points (default depends on the source)", minimum=1),
-    Param("dim", "int", None, "ambient dimension of synthetic data", minimum=1),
-    Param("span_dim", "int", None, "span dimension (subspace/smoothed)", minimum=1),
-    Param("noise", "float", 0.1, "noise scale (smoothed)"),
-    Param("seed", "int", 0, "seed of the data and the weights", minimum=0),
-    Param("data_seed", "int", None, "seed of the data only (default: seed)", minimum=0),
-    Param("data_dir", "str", None, "CIFAR-10 directory"),
-    Param("normalize_inputs", "bool", True, "scale rows to unit norm"),
-    Param("preprocess", "str", None, "'paper', 'center', 'standardize' (chain with +)"),
-)
+#: the data parameters of a task: the commands' data options plus the data-only seed
+DATA_PARAMS = (*P.DATA_PARAMS[:6], P.DATA_SEED, *P.DATA_PARAMS[6:])
 
 
-CONE_DEFAULTS = {"n": 50, "dim": 100}  # as actspec depth --data cone
-
-
-def load_task_data(p: Mapping[str, Any]) -> Any:
-    """The data set of a task's data parameters (:func:`actspec.datasets.load_data`, plus
-    ``cone``: points in a narrow cone of spread ``noise``, as ``actspec depth --data cone``)."""
-    from ..data.datasets import load_data
+def load_task_data(p: Mapping[str, Any], labels: str = "auto") -> Any:
+    """The data set of a task's data parameters (the commands' :class:`DataSpec`, with
+    ``data_seed`` for the data when given)."""
+    from ..experiments.data import DataSpec
 
     seed = p["seed"] if p.get("data_seed") is None else p["data_seed"]
-    if str(p["data"]).strip().lower() == "cone":
-        from ..data.datasets import Dataset, apply_preprocess
-        from ..experiments.depth import small_angle_data
-
-        n = p.get("n") or CONE_DEFAULTS["n"]
-        dim = p.get("dim") or CONE_DEFAULTS["dim"]
-        if n < 1 or dim < 1:
-            raise ActspecError(f"cone: n and dim must be >= 1 (got n={n}, dim={dim})")
-        X = small_angle_data(n, dim, p.get("noise", 0.1), seed=seed)
-        if p.get("preprocess"):
-            X, _ = apply_preprocess(X, p["preprocess"], normalize=p.get("normalize_inputs", True))
-        return Dataset(X, None, "cone", {"spec": "cone", "seed": seed, "span_dim": min(n, dim)})
-    return load_data(
-        p["data"],
-        n=p.get("n"),
-        dim=p.get("dim"),
-        span_dim=p.get("span_dim"),
-        noise=p.get("noise", 0.1),
-        seed=seed,
-        data_dir=p.get("data_dir"),
-        normalize=p.get("normalize_inputs", True),
-        preprocess=p.get("preprocess"),
-    )
+    spec = DataSpec(**{q.name: p.get(q.name, q.default) for q in P.DATA_PARAMS if q.name != "seed"},
+                    seed=seed)
+    return spec.load(labels=labels)
 
 
 def _data_columns(ds: Any) -> dict[str, Any]:
@@ -1151,14 +938,14 @@ def _check_spectrum(p: Mapping[str, Any]) -> None:
 @register_task(
     "spectrum",
     params=(
-        Param("activation", "str", "relu", "activation name (relu, elu:1.0, leaky_relu:0.2 ...)"),
-        Param("width", "width", "inf", "'inf' (G∞) or the number of neurons m"),
+        P.ACTIVATION,
+        P.WIDTH,
         *DATA_PARAMS,
-        Param("train", "str", "hidden", "hidden (G), both (G + H)", choices=("hidden", "both", "output")),
-        Param("init", "str", "dzps", "dzps, fanin or fanout"),
-        Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
-        Param("dtype", "str", "float64", "finite-width arithmetic", choices=("float64", "float32")),
-        Param("device", "str", "cpu", "cpu, cuda or auto"),
+        P.TRAIN,
+        P.INIT,
+        P.NORMALIZE,
+        P.DTYPE,
+        P.DEVICE,
     ),
     metrics=("lambda_min", "lambda_max", "condition_number"),
     doc="G-matrix spectrum of one activation at one width (actspec spectrum)",
@@ -1237,17 +1024,18 @@ def _register_depth() -> None:
     @register_task(
         "depth",
         params=(
-            Param("activation", "str", "relu", "activation name"),
+            P.ACTIVATION,
             Param("depth", "int", 1, "number of hidden layers L", minimum=1),
-            Param("width", "width", "inf", "'inf' (exact kernels) or the width m of a random net"),
+            P.WIDTH.but(help="'inf' for the exact infinite-width kernels, or the width m of a random "
+                        "network (empirical kernels at initialisation)."),
             Param("kernel", "str", "ntk", "ntk, penultimate or nngp", choices=kernels),
             Param("scaling", "str", "cphi", "sigma_w^2: cphi, he, raw or a number"),
             Param("bias", "float", 0.0, "bias standard deviation"),
             Param("spectrum_mode", "str", "auto", "auto, full or extremes", choices=modes),
             Param("angle_bins", "int", 24, "bins of the gradient-angle curve", minimum=1),
             *DATA_PARAMS,
-            Param("dtype", "str", "float64", "finite-width arithmetic", choices=("float64", "float32")),
-            Param("device", "str", "cpu", "cpu, cuda or auto"),
+            P.DTYPE,
+            P.DEVICE,
         ),
         metrics=("condition_number", "lambda_min", "lambda_max"),
         doc="spectrum of the depth-L kernel and gradient angles (actspec depth)",
@@ -1280,12 +1068,12 @@ def _register_analyze() -> None:
     @register_task(
         "analyze",
         params=(
-            Param("activation", "str", "relu", "activation name"),
-            Param("precision", "str", "float64", "float64 or high", choices=("float64", "high")),
-            Param("digits", "int", 50, "digits of the extended-precision spectrum"),
+            P.ACTIVATION,
+            P.PRECISION,
+            P.DIGITS,
             Param("degree", "int", 1000, "Hermite degree", minimum=1),
             Param("threshold", "float", 1e-12, "relative threshold for tiny eigenvalues"),
-            Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
+            P.NORMALIZE,
             *DATA_PARAMS,
         ),
         metrics=("lambda_min", "condition_number", "decay_model"),
@@ -1297,7 +1085,8 @@ def _register_analyze() -> None:
         from ..experiments.theory import report_card
 
         card = report_card(
-            p["activation"], ds, precision=p["precision"], digits=p["digits"], degree=p["degree"],
+            p["activation"], ds, precision=P.report_card_precision(p["precision"]),
+            digits=p["digits"], degree=p["degree"],
             threshold=p["threshold"], normalize=p["normalize"],
         )
         kinks = card.get("kinks") or {}
@@ -1347,36 +1136,32 @@ def _register_train() -> None:
     @register_task(
         "train",
         params=(
-            Param("activation", "str", "relu", "activation name"),
-            Param("width", "int", None, "number of neurons m", required=True, minimum=1),
+            P.ACTIVATION,
+            P.WIDTH.but(type="int", default=None, required=True, minimum=1,
+                        help="Number of hidden neurons m (e.g. 1e5)."),
             Param("lr", "float", None, "learning rate in the units of G", required=True),
             Param("epochs", "int", None, "epochs of gradient descent", required=True, minimum=1),
             *DATA_PARAMS,
-            Param("train", "str", "hidden", "hidden or both", choices=("hidden", "both")),
-            Param("init", "str", "dzps", "dzps, fanin or fanout"),
+            P.TRAIN.but(help="hidden: only W trained (DZPS); both: W and a.",
+                        choices=("hidden", "both")),
+            P.INIT,
             Param("loss", "str", "mse", "mse or ce", choices=("mse", "ce")),
-            Param("labels", "str", "auto", "auto, random, none or a label file"),
+            P.LABELS,
             Param("batch_size", "int", None, "SGD batch size (default full batch)", minimum=1),
             Param("repeats", "int", 1, "independent weight draws, averaged", minimum=1),
             Param("log_every", "int", None, "log every k-th epoch", minimum=1),
             Param("target_loss", "float", None, "loss for the epochs-to-target comparison"),
-            Param("normalize", "bool", False, "scale phi so that E phi(z)^2 = 1"),
-            Param("dtype", "str", "float32", "training arithmetic", choices=("float64", "float32")),
-            Param("device", "str", "cpu", "cpu, cuda or auto"),
+            P.NORMALIZE,
+            P.DTYPE.but(default="float32", help="Training arithmetic: float32 or float64 (spectra "
+                        "are always float64)."),
+            P.DEVICE,
         ),
         metrics=("final_loss", "epochs_to_target", "predicted_epochs_to_target", "lambda_min"),
         doc="train the two-layer net and compare with the spectrum's prediction (actspec train)",
         check=_check_spectrum,
     )
     def train_task(p: dict[str, Any]) -> dict[str, Any]:
-        from ..data.datasets import load_data
-
-        ds = load_data(
-            p["data"], n=p["n"], dim=p["dim"], span_dim=p["span_dim"], noise=p["noise"],
-            seed=p["seed"] if p["data_seed"] is None else p["data_seed"],
-            data_dir=p["data_dir"], normalize=p["normalize_inputs"], preprocess=p["preprocess"],
-            labels=p["labels"],
-        )
+        ds = load_task_data(p, labels=p["labels"])
         from ..experiments.training import train
 
         res = train(
