@@ -90,3 +90,37 @@ def test_scipy_callable_with_its_derivative() -> None:
     X = _circle()
     act = actspec.activation(sps.erf, dphi=lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x))
     np.testing.assert_allclose(actspec.gram(X, act), actspec.gram(X, "erf"), rtol=0, atol=1e-12)
+
+
+# ---- issue 17, item 1: kinked callables get the kink detection expressions get ----------------
+
+def _paper_circle() -> np.ndarray:
+    return actspec.datasets.load_data("circle", n=51, preprocess="paper").X
+
+
+@pytest.mark.parametrize("builtin,fn,order", [
+    ("relu", lambda x: torch.clamp(x, min=0), 1),
+    ("elu", lambda x: torch.where(x > 0, x, torch.expm1(x)), 2),
+])
+def test_kinked_torch_callable_matches_builtin(builtin: str, fn, order: int) -> None:
+    """The README's way to add an activation: relu as a callable gave lambda_min 0.00116 against
+    relu's 0.00695 on this data (kinks not declared, quadrature not split); elu a negative one."""
+    X = _paper_circle()
+    act = actspec.activation(fn, name="user")
+    assert act.kinks == (0.0,) and act.kink_order == order
+    G, ref = actspec.gram(X, act), actspec.gram(X, builtin)
+    np.testing.assert_allclose(G, ref, rtol=0, atol=1e-12)
+    lam, lam_ref = actspec.spectrum(G).lambda_min, actspec.spectrum(ref).lambda_min
+    assert lam > 0 and abs(lam - lam_ref) <= 1e-9 * lam_ref
+
+
+def test_numpy_callable_without_kinks_warns_and_declared_does_not() -> None:
+    with pytest.warns(UserWarning, match=r"kinks=\(0\.0,\)"):
+        actspec.activation(lambda x: np.maximum(x, 0), name="np_relu")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        act = actspec.activation(lambda x: np.maximum(x, 0), name="np_relu", kinks=(0.0,))
+    X = _paper_circle()
+    np.testing.assert_allclose(actspec.gram(X, act), actspec.gram(X, "relu"), rtol=0, atol=1e-10)

@@ -7,6 +7,7 @@ Expressions and ``module:function`` activations get their kinks located numerica
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -25,16 +26,21 @@ def activation(
     *,
     dphi: Callable[..., Any] | None = None,
     name: str | None = None,
-    kinks: tuple[float, ...] | list[float] = (),
+    kinks: tuple[float, ...] | list[float] | None = None,
     kink_order: int | None = None,
 ) -> Activation:
     """Build an :class:`Activation`.
 
     ``spec`` is a built-in name (``"relu"``, ``"leaky_relu:0.2"``, ``"elu:1.0"``, ``"silu"``...),
-    an existing :class:`Activation` (returned unchanged), or a callable ``phi``. A callable should
-    work on torch tensors (then phi' comes from autograd when ``dphi`` is not given); ``kinks``
-    (points where phi is not smooth) let the quadratures split there for full accuracy, and
-    ``kink_order`` declares its class J_r.
+    an expression (``"x*sigmoid(x)"``), ``"module:function"``, an existing :class:`Activation`
+    (returned unchanged), or a callable ``phi`` on torch tensors (phi' by autograd) or on numpy
+    arrays (phi' numerically), unless ``dphi`` is given.
+
+    ``kinks`` (points where phi is not smooth) let the quadratures split there; without them a
+    kinked function gets a wrong G∞. When ``kinks`` is not given, the kinks of a torch callable
+    are detected numerically, as for expressions (:mod:`actspec.activations.kinks`); a callable
+    autograd cannot differentiate (numpy, scipy) is not analysed and gets a warning unless
+    ``kinks`` is given (``kinks=()`` declares it smooth). ``kink_order`` declares its class J_r.
     """
     if isinstance(spec, Activation):
         return spec
@@ -42,7 +48,50 @@ def activation(
         return _from_text(spec)
     if not callable(spec):
         raise ActspecError(f"activation must be a name or a callable, got {type(spec).__name__}")
-    return from_callable(spec, dphi=dphi, name=name, kinks=kinks, kink_order=kink_order)
+    act = from_callable(spec, dphi=dphi, name=name, kinks=kinks or (), kink_order=kink_order)
+    if kinks is not None:
+        return act
+    return _with_detected_kinks(act, spec)
+
+
+def _with_detected_kinks(act: Activation, fn: Callable[..., Any]) -> Activation:
+    """The callable's kinks, located by kink detection and declared (issue 17: a kinked callable
+    without declared kinks got a wrong G∞ silently)."""
+    hint = ("if phi has kinks, declare them: actspec.activation(fn, kinks=(0.0,)) for a kink at 0 "
+            "(kinks=() declares it smooth and silences this warning)")
+    if not _differentiable(fn):
+        warnings.warn(f"activation {act.name!r}: kinks of a function autograd cannot differentiate "
+                      f"(numpy/scipy code) are not detected; {hint}", stacklevel=3)
+        return act
+    try:
+        rep = _detect(act)
+    except Exception as exc:  # noqa: BLE001 - a user function the detector cannot analyse
+        warnings.warn(f"activation {act.name!r}: kink detection failed ({exc}); {hint}", stacklevel=3)
+        return act
+    if rep.notes:
+        warnings.warn(f"activation {act.name!r}: kink detection unsure ({'; '.join(rep.notes)}); {hint}",
+                      stacklevel=3)
+    if not rep.kinks and rep.polynomial_degree is None:
+        return act
+    return replace(
+        act,
+        kinks=tuple(k.location for k in rep.kinks),
+        kink_order=rep.kink_order,
+        polynomial_degree=rep.polynomial_degree,
+    )
+
+
+def _differentiable(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` maps a tensor to a tensor that autograd can differentiate."""
+    import torch
+
+    x = torch.linspace(-2.0, 2.0, 9, dtype=torch.float64, requires_grad=True)
+    try:
+        with torch.enable_grad():
+            y = fn(x)
+    except Exception:  # noqa: BLE001 - not a torch function
+        return False
+    return isinstance(y, torch.Tensor) and y.requires_grad and y.shape == x.shape
 
 
 def _from_text(spec: str) -> Activation:
