@@ -73,12 +73,13 @@ def _error(msg: str, code: int = 2) -> int:
 
 def flag_of(command: Any, args: list[str], name: str) -> str:
     """The command line's flag for the library parameter ``name`` (the subcommand's option whose
-    Python name is ``name``, e.g. spectrum_mode -> --spectrum), else ``--name-with-dashes``."""
+    Python name is ``name``, e.g. spectrum_mode -> --spectrum; an argument in capitals), else
+    ``--name-with-dashes``."""
     sub = getattr(command, "commands", {}).get(args[0]) if args else None
     for p in getattr(sub, "params", ()):
-        longs = [o for o in p.opts if o.startswith("--")]
-        if longs and (p.name == name or p.name == name + "_"):
-            return longs[0]
+        if p.name in (name, name + "_"):
+            longs = [o for o in p.opts if o.startswith("--")]
+            return longs[0] if longs else str(p.name).upper()  # an argument: CONFIG
     return "--" + name.replace("_", "-")
 
 

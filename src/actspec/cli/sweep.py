@@ -13,41 +13,11 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..core.errors import ActspecError
 from ..core.io import check_writable, run_metadata, write_json
 from ._app import app
 from .common import JsonOpt, console, err_console, is_tty
 
 RUN_PANEL = "Cluster"
-
-
-def _parse_values(text: str) -> tuple[str, list[str]]:
-    """'KEY=V1,V2' (or KEY=A..B for an integer range) -> (key, values)."""
-    if "=" not in text:
-        raise ActspecError(
-            f"--param {text!r} must look like NAME=VALUE or NAME=V1,V2,... (e.g. -p n=10,20,40)"
-        )
-    key, _, rest = text.partition("=")
-    key = key.strip()
-    if not key:
-        raise ActspecError(f"--param {text!r} has no parameter name before '='")
-    vals = [v.strip() for v in rest.split(",")]
-    out: list[str] = []
-    for v in vals:
-        if ".." in v:
-            a, _, b = v.partition("..")
-            try:
-                lo, hi = int(a), int(b)
-            except ValueError:
-                raise ActspecError(f"--param {key}: range {v!r} must be two integers A..B") from None
-            if hi < lo:
-                raise ActspecError(f"--param {key}: range {v!r} is empty")
-            out.extend(str(i) for i in range(lo, hi + 1))
-        elif v:
-            out.append(v)
-    if not out:
-        raise ActspecError(f"--param {key} has no values; give NAME=V1,V2,...")
-    return key, out
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -61,37 +31,13 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def _varying(tasks: list[Any]) -> dict[str, list[str]]:
-    """command -> parameter names whose values differ among its tasks."""
-    by_cmd: dict[str, list[Any]] = {}
-    for t in tasks:
-        by_cmd.setdefault(t.command, []).append(t)
-    out = {}
-    for cmd, ts in by_cmd.items():
-        names = [k for k in ts[0].params if len({repr(t.params[k]) for t in ts}) > 1]
-        out[cmd] = names
-    return out
-
-
 def _list_commands(json_path: Path | None = None) -> None:
-    from ..sweep.runner import TASK_KINDS
+    from ..sweep.grid import TASK_KINDS, describe_kinds
 
-    kinds = [k for k in TASK_KINDS.values() if not k.hidden]
     if json_path is not None:
         check_writable(json_path, "--json")
-        write_json(json_path, {
-            "commands": {
-                k.name: {
-                    "doc": k.doc,
-                    "parameters": {p.name: {"type": p.type, "required": p.required, "default": p.default,
-                                            "help": p.help} for p in k.params.values()},
-                    "metrics": list(k.metrics),
-                }
-                for k in kinds
-            },
-            "meta": run_metadata(),
-        })
-    for kind in kinds:
+        write_json(json_path, {"commands": describe_kinds(), "meta": run_metadata()})
+    for kind in (k for k in TASK_KINDS.values() if not k.hidden):
         table = Table(title=f"{kind.name}: {kind.doc}", box=box.SIMPLE_HEAD, title_justify="left")
         for col in ("parameter", "type", "default", "meaning"):
             table.add_column(col, no_wrap=col != "meaning")
@@ -292,40 +238,17 @@ def sweep_cmd(
       actspec sweep -c depth -p activation=relu,tanh -p depth=1..8 -p data=cone --db d.duckdb
       actspec sweep sweep.toml --scheduler tcp://10.0.0.5:8786
     """
-    from ..sweep.runner import config_from_dict, load_config, plan, run_sweep
+    from ..sweep.grid import build_config, varying_params
+    from ..sweep.runner import plan, run_sweep
     from ..sweep.store import ResultStore
 
     if list_commands:
         _list_commands(json_path)
         return
     check_writable(json_path, "--json")
-    overrides: dict[str, list[str]] = {}
-    for text in param or []:
-        key, vals = _parse_values(text)
-        if key in overrides:
-            raise ActspecError(f"--param {key} is given twice; list all values once: {key}=A,B,C")
-        overrides[key] = vals
-    if config is not None and command is not None:
-        raise ActspecError("give either a CONFIG file or --command (with --param), not both")
-    if config is not None:
-        cfg = load_config(config, overrides=overrides)
-    elif command is not None:
-        grid: dict[str, Any] = {"command": command}
-        cfg = config_from_dict({"grid": [{**grid, **overrides}]}, default_db="sweep.duckdb",
-                               default_name=command)
-    else:
-        raise ActspecError(
-            "give a sweep CONFIG.toml, or --command NAME with --param NAME=V1,V2 (see "
-            "'actspec sweep --help' and --list)"
-        )
-    if db is not None:
-        cfg.db = db
+    cfg = build_config(config, command, param or [], db=db, scheduler=scheduler, workers=workers,
+                       threads_per_worker=threads_per_worker, retries=retries)
     check_writable(cfg.db, "--db")
-    cfg.scheduler = scheduler or cfg.scheduler
-    cfg.workers = workers or cfg.workers
-    cfg.threads_per_worker = threads_per_worker or cfg.threads_per_worker
-    if retries is not None:
-        cfg.retries = retries
     store = ResultStore(cfg.db)
     title = f"sweep {cfg.name}" if cfg.name else "sweep"
 
@@ -338,7 +261,7 @@ def sweep_cmd(
             f"stored with an error{' (re-run)' if retry_failed else ''}, {counts['lost']} lost, "
             f"{counts['new']} new; would run {n_run} → {cfg.db}"
         )
-        varying = _varying(cfg.tasks)
+        varying = varying_params(cfg.tasks)
         if verbose:
             for t in todo[:n_run]:
                 console.print(f"  {t.key}  {t.label(varying.get(t.command))}", markup=False)
@@ -353,7 +276,7 @@ def sweep_cmd(
             })
         return
 
-    varying = _varying(cfg.tasks)
+    varying = varying_params(cfg.tasks)
     state: list[Any] = []
 
     def on_start(st: Any) -> None:
