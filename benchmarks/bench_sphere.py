@@ -1,6 +1,7 @@
 """Mercer spectrum on the sphere: mu_0..mu_K of G∞ for every built-in (issue 21).
 
     python benchmarks/bench_sphere.py [--degree 1000] [--dims 3 100] [--ref-degree 200]
+                                      [--ref-degree-high-dim 60] [--high-full relu]
                                       [--no-reference] [--json bench_sphere.json]
 
 For each built-in activation and dimension d, times ``actspec.sphere.sphere_spectrum(act, d, K)``
@@ -13,7 +14,8 @@ Accuracy: the float64 eigenvalues are compared, for k <= ``--ref-degree``, with 
 precision ones (``precision="high"``, digits chosen automatically; available for the closed-form
 activations, the ELU family and the smooth built-ins) on the degrees float64 calls resolved:
 the largest relative error, and the largest ratio of the actual error to the reported error
-estimate (<= 1 means the estimate is honest). The reference's own time is recorded. Smooth
+estimate (<= 1 means the estimate is honest). The reference's own time is recorded; for the
+``--high-full`` activations extended precision is also timed over all K degrees. Smooth
 activations at large d need hundreds of digits and Hermite series of > 8192 terms for the
 reference; where it is out of reach that is recorded instead.
 
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activations", nargs="+", default=None)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--ref-degree", type=int, default=200)
+    p.add_argument("--ref-degree-high-dim", type=int, default=60)
+    p.add_argument("--high-full", nargs="*", default=["relu"])
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -122,8 +126,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{'max rel err':>11s} {'err/est':>8s} {'law':30s}", flush=True)
     for dim in args.dims:
         for name in names:
-            ref = None if args.no_reference else args.ref_degree
+            ref = None if args.no_reference else (args.ref_degree if dim <= 10 else args.ref_degree_high_dim)
             row = bench_one(name, dim, args.degree, args.repeats, ref)
+            if name in args.high_full:
+                from actspec.sphere import sphere_spectrum
+
+                t0 = time.perf_counter()
+                hi = sphere_spectrum(name, dim, args.degree, precision="high")
+                row["high_full"] = {"seconds": round(time.perf_counter() - t0, 2), "digits": hi.digits,
+                                    "resolved": int(hi.resolved.sum()),
+                                    "law": hi.decay.describe() if hi.decay else None,
+                                    "local_exponent": hi.decay.local_exponent if hi.decay else None}
+                print(f"    high precision, all {args.degree + 1} degrees: {row['high_full']}", flush=True)
             rows.append(row)
             rel = row.get("max_relative_error")
             ratio = row.get("max_error_over_estimate")
