@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..core.errors import ActspecError, Interrupted
@@ -31,6 +28,7 @@ from .common import (
     parse_width,
 )
 from .options import option
+from .progress import epoch_progress
 
 DEFAULT_ACTIVATIONS = ["relu", "elu", "tanh", "swish"]
 TRAIN_PANEL = "Training"
@@ -50,31 +48,6 @@ TrainNormalizeOpt = Annotated[bool, option(P.NORMALIZE, panel=TRAIN_PANEL)]
 TrainDeviceOpt = Annotated[str, option(P.DEVICE, panel=TRAIN_PANEL)]
 TrainDtypeOpt = Annotated[str, option(P.DTYPE, help="Training arithmetic: float32 or float64 (spectra "
                                       "are always float64).", panel=TRAIN_PANEL)]
-
-
-@contextmanager
-def epoch_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """One progress bar per activation (and repeat), on stderr, only on a terminal."""
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("epoch {task.completed:,}/{task.total:,}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def update(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = progress.add_task(label, total=total)
-            progress.update(tasks[label], completed=done, total=total)
-
-        yield update
 
 
 def _g(x: Any, spec: str = ".3g") -> str:
