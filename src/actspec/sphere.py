@@ -981,10 +981,11 @@ def _high_run(
         meas = [cd * w * mp.sin(t) ** (dim - 2) for t, w in zip(theta, wts, strict=True)]
         W = np.array([_to_fixed(m * v, S) for m, v in zip(meas, kv, strict=True)], dtype=object)
     fixed = _fixed_project(T, W, K, dim, S)
-    ulp = mp.mpf(2) ** (-S)
-    mu = [mp.mpf(m) * ulp for m in fixed]
-    n = len(theta)
-    err = [kerr + ulp * n * (k + 4) + mp.mpf(10) ** (-digits - 8) * abs(k1) for k in range(K + 1)]
+    with mp.workprec(S + 40):  # mpf(int) rounds to the working precision
+        ulp = mp.mpf(2) ** (-S)
+        mu = [mp.ldexp(mp.mpf(m), -S) for m in fixed]
+        n = len(theta)
+        err = [kerr + ulp * n * (k + 4) + mp.mpf(10) ** (-digits - 8) * abs(k1) for k in range(K + 1)]
     return mu, err, k1, source
 
 
@@ -1060,7 +1061,8 @@ def _high_spectrum(
         if need <= D or D >= cap:
             break
         D = min(need, cap)
-    text = [mp.nstr(m, 20) for m in mu]
+    with mp.workprec(int(D * 3.33) + 64):
+        text = [mp.nstr(m, 20) for m in mu]
     if a.polynomial_degree is not None:
         text = [t if k <= a.polynomial_degree else "0" for k, t in enumerate(text)]
     return muf, errf, float(k1), f"{source}, {D} digits", D, text
