@@ -119,7 +119,7 @@ class Activation:
     # Closed-form hooks (scipy.stats style): a built-in that knows a piece of its math in closed
     # form sets it here (see actspec.activations.builtins); None means the generic machinery
     # (theta-tables, quadrature, autograd) is used. All hooks are for the unscaled phi.
-    dual_fn: Callable[[np.ndarray, np.ndarray, np.ndarray, str], np.ndarray] | None = field(
+    dual_fn: Callable[..., np.ndarray] | None = field(
         default=None, repr=False)  # E[f(u) f(v)], Var u = s1, Var v = s2, Cov = c; f = phi' or phi
     mp_dual_fn: Callable[[Any, str], Any] | None = field(default=None, repr=False)  # same, mpmath,
     # unit variances, correlation r
@@ -156,14 +156,17 @@ class Activation:
 
     # ---- closed forms and their generic fallbacks -------------------------------------------
     def closed_form_dual(
-        self, s1: Any, s2: Any, c: Any, which: str
+        self, s1: Any, s2: Any, c: Any, which: str, *, theta: Any = None
     ) -> np.ndarray | None:
         """Exact E[f(u) f(v)] (f = phi' for ``which="derivative"``, else phi) for Var u = s1,
-        Var v = s2, Cov(u, v) = c, where the activation knows a closed form; else None."""
+        Var v = s2, Cov(u, v) = c, where the activation knows a closed form; else None.
+        ``theta``: the angle between u and v when known more accurately than arccos(rho)."""
         if self.dual_fn is None:
             return None
         s1, s2, c = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
-        return self.scale**2 * self.dual_fn(s1, s2, c, which)
+        if theta is None:
+            return self.scale**2 * self.dual_fn(s1, s2, c, which)
+        return self.scale**2 * self.dual_fn(s1, s2, c, which, theta=np.asarray(theta, np.float64))
 
     def mp_closed_dual(self, r: Any, which: str) -> Any:
         """The same in mpmath at unit variances and correlation ``r`` (unscaled), or None."""

@@ -54,10 +54,12 @@ def _abrelu_dual(a: float, b: float) -> Callable[..., np.ndarray]:
     phi': (a^2 + b^2)(pi - theta)/(2 pi) + ab theta/pi;  phi: a^2 c + a(b - a) c + (b - a)^2 J_1,
     J_1 = sqrt(s1 s2)(sin theta + (pi - theta) cos theta)/(2 pi). a = b is the line b x (exact)."""
 
-    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
+             theta: np.ndarray | None = None) -> np.ndarray:
         if a == b:
             return np.full_like(c, a * a) if which == "derivative" else a * a * c
-        sd, theta = _angle(s1, s2, c)
+        sd, th = _angle(s1, s2, c)
+        theta = th if theta is None else theta
         if which == "derivative":
             return (a * a + b * b) * (math.pi - theta) / _TWO_PI + a * b * theta / math.pi
         j1 = sd * (np.sin(theta) + (math.pi - theta) * np.cos(theta)) / _TWO_PI
@@ -86,7 +88,8 @@ def _poly_dual(p: int) -> Callable[..., np.ndarray]:
     """E[f(u) f(v)] of x^p (Isserlis): x: 1 | c;  x^2: 4c | s1 s2 + 2c^2;  x^3: 9(s1 s2 + 2c^2) |
     9 s1 s2 c + 6c^3."""
 
-    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+    def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
+             theta: np.ndarray | None = None) -> np.ndarray:
         d = which == "derivative"
         if p == 1:
             return np.ones_like(c) if d else c.copy()
@@ -380,7 +383,8 @@ def _sigmoid() -> Activation:
                       kaiming_gain2=1.0)
 
 
-def _erf_dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str) -> np.ndarray:
+def _erf_dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
+              theta: np.ndarray | None = None) -> np.ndarray:
     """Williams (1997): phi' dual (4/pi)/sqrt((1+2 s1)(1+2 s2) - 4c^2); phi dual
     (2/pi) arcsin(2c / sqrt((1+2 s1)(1+2 s2)))."""
     if which == "derivative":

@@ -121,14 +121,20 @@ def _run_tiles(work: Callable[[tuple[int, int, int, int]], None], n: int) -> Non
 
 
 def infinite_kernel(
-    act: Activation, sqn: np.ndarray, d: int, *, train: Train = "hidden", init: str = "dzps"
+    act: Activation, sqn: np.ndarray, d: int, *, train: Train = "hidden", init: str = "dzps",
+    X: np.ndarray | None = None,
 ) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
     """kernel(gx, rows, cols): the G∞ (H∞, G∞ + H∞) tile from the tile gx = X[rows] X[cols]^T.
 
     ``sqn`` holds the squared row norms <x_i, x_i> of all n rows and ``d`` the input dimension;
     ``rows``/``cols`` are slices into them. Shared by :func:`gram_infinite` (tiles of the dense
-    G∞) and :mod:`actspec.largescale` (blocks of the matrix-free G∞), so both give the same
-    numbers.
+    G∞) and :mod:`actspec.spectra.iterative` (blocks of the matrix-free G∞), so both give the
+    same numbers.
+
+    With the rows ``X``, the angle of nearly parallel and nearly antipodal pairs is taken from
+    the rows themselves, theta = 2 atan2(|x - y|, |x + y|), instead of arccos of the rounded
+    correlation: near rho = +-1 a kinked (J_1) kernel moves like sqrt(1 -+ rho), so the rounding
+    of rho (1e-16) would cost ~1e-8 in the entry (issue 17).
     """
     scheme = init_scheme(init)
     hidden = train in ("hidden", "both")
@@ -163,19 +169,77 @@ def infinite_kernel(
         plain = sw2 == 1.0 and b2 == 0.0  # K = X X^T itself
         e_der = _dual_evaluator(act, "derivative", s) if hidden else None
         e_act = _dual_evaluator(act, "activation", s) if output else None
+        angles = None if X is None else _close_pair_angles(X, s, math.sqrt(sw2), b2)
 
         def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
             K = gx if plain else sw2 * gx + b2
+            close = None if angles is None else angles(K, r, k)
             if e_der is not None:
                 out = e_der(K, r, k)
+                if close is not None:
+                    _fix_close(out, act, "derivative", s, K, r, k, close)
                 out *= gx
                 if e_act is not None:
-                    out += e_act(K, r, k)
+                    ea = e_act(K, r, k)
+                    if close is not None:
+                        _fix_close(ea, act, "activation", s, K, r, k, close)
+                    out += ea
                 return out
             assert e_act is not None
-            return np.asarray(e_act(K, r, k), dtype=np.float64)
+            ea = np.asarray(e_act(K, r, k), dtype=np.float64)
+            if close is not None:
+                _fix_close(ea, act, "activation", s, K, r, k, close)
+            return ea
 
     return kernel
+
+
+_CLOSE = 1e-4  # |rho| above 1 - _CLOSE: the pair's angle is recomputed from its rows
+
+
+def _close_pair_angles(
+    X: np.ndarray, s: np.ndarray, sw: float, b2: float
+) -> Callable[[np.ndarray, slice, slice], tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """angles(K, rows, cols) -> (i, j, theta) of the off-diagonal entries of a tile with
+    |rho| > 1 - _CLOSE, theta from the rows: the pre-activation vectors are (sw x, b), so
+    |u - v| = sw |x - y| and |u + v| = sqrt(sw^2 |x + y|^2 + 4 b^2); or None."""
+
+    def angles(K: np.ndarray, r: slice, k: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = K / np.sqrt(np.multiply.outer(s[r], s[k]))
+        i, j = np.nonzero(np.abs(rho) > 1.0 - _CLOSE)
+        off = (i + r.start) != (j + k.start)  # diagonal entries already have rho = 1 exactly
+        i, j = i[off], j[off]
+        if i.size == 0:
+            return None
+        xi, xj = X[r][i], X[k][j]
+        dn = sw * np.linalg.norm(xi - xj, axis=1)
+        sn = np.sqrt(sw * sw * np.einsum("ij,ij->i", xi + xj, xi + xj) + 4.0 * b2)
+        return i, j, 2.0 * np.arctan2(dn, sn)
+
+    return angles
+
+
+def _fix_close(
+    out: np.ndarray, act: Activation, which: Which, s: np.ndarray, K: np.ndarray, r: slice,
+    k: slice, close: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Overwrite the close pairs of a dual tile with the dual at their accurate angle: the closed
+    form at theta, or the theta-table (tables are built in theta); quadrature entries are kept."""
+    i, j, theta = close
+    s1, s2, c = s[r][i], s[k][j], K[i, j]
+    exact = act.closed_form_dual(s1, s2, c, which, theta=theta)
+    if exact is not None:
+        out[i, j] = exact
+        return
+    keys = quantize(np.concatenate([s1, s2]))
+    k1, k2 = keys[: i.size], keys[i.size :]
+    if len(np.unique(quantize(s))) > MAX_VARIANCE_GROUPS:
+        return  # direct quadrature: no table to evaluate in theta
+    for a, b in {(int(x), int(y)) for x, y in zip(k1, k2, strict=True)}:
+        sel = (k1 == a) & (k2 == b)
+        tab = dual_table(act, which, float(s1[sel][0]), float(s2[sel][0]))
+        out[i[sel], j[sel]] = tab.evaluate_theta(theta[sel])
 
 
 def gram_infinite(
@@ -191,7 +255,7 @@ def gram_infinite(
     """
     n = X.shape[0]
     G = X @ X.T  # overwritten, tile by tile, with the kernel
-    kernel = infinite_kernel(act, np.diag(G).copy(), X.shape[1], train=train, init=init)
+    kernel = infinite_kernel(act, np.diag(G).copy(), X.shape[1], train=train, init=init, X=X)
 
     def work(tile: tuple[int, int, int, int]) -> None:
         r0, r1, c0, c1 = tile

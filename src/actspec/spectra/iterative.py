@@ -154,12 +154,12 @@ def infinite_block(
     Xa = np.ascontiguousarray(Xa, dtype=np.float64)
     if same:
         sqn = _sq_norms(Xa)
-        kernel = infinite_kernel(act, sqn, Xa.shape[1], train=train, init=init)
+        kernel = infinite_kernel(act, sqn, Xa.shape[1], train=train, init=init, X=Xa)
         return _evaluate_block(Xa, sqn, kernel, 0, len(Xa), 0, len(Xa))
     Xb = np.ascontiguousarray(Xb, dtype=np.float64)
     X = np.vstack([Xa, Xb])
     sqn = _sq_norms(X)
-    kernel = infinite_kernel(act, sqn, X.shape[1], train=train, init=init)
+    kernel = infinite_kernel(act, sqn, X.shape[1], train=train, init=init, X=X)
     return _evaluate_block(X, sqn, kernel, 0, len(Xa), len(Xa), len(X))
 
 
@@ -311,7 +311,7 @@ class GramOperator:
         self.block = max(1, int(block))
         n, d = self.X.shape
         self.sqn = _sq_norms(self.X)
-        self._kernel = infinite_kernel(self.act, self.sqn, d, train=train, init=init)
+        self._kernel = infinite_kernel(self.act, self.sqn, d, train=train, init=init, X=self.X)
         caches = self._caches()
         if cache_bytes is None:
             cache_bytes = int(min(0.3 * available_memory() / caches, 8 * 2**30))
@@ -437,7 +437,8 @@ def _worker_product(
     with _WORKER_LOCK:
         if token not in _WORKER_KERNELS:
             sqn = _sq_norms(X)
-            _WORKER_KERNELS[token] = (sqn, infinite_kernel(act, sqn, X.shape[1], train=train, init=init))  # type: ignore[arg-type]
+            _WORKER_KERNELS[token] = (sqn, infinite_kernel(act, sqn, X.shape[1], train=train, init=init,  # type: ignore[arg-type]
+                                                            X=X))
             _WORKER_STORES[token] = _BlockStore(cache_bytes, np.dtype(cache_dtype))
         sqn, kernel = _WORKER_KERNELS[token]
         store = _WORKER_STORES[token]
