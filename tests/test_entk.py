@@ -231,12 +231,14 @@ def test_every_method_matches_the_definition() -> None:
 
 def test_column_split_passes_and_float32() -> None:
     torch.manual_seed(1)
-    net = nn.Sequential(nn.Linear(10, 120), nn.Tanh(), nn.Linear(120, 80), nn.ReLU(), nn.Linear(80, 2)).double()
+    net = nn.Sequential(nn.Linear(10, 120), nn.Tanh(), nn.Linear(120, 80), nn.ReLU(), nn.Linear(80, 2))
+    net = net.double()
     X = torch.randn(40, 10, dtype=torch.float64)
     ref = entk(net, X, method="jacobian")
     plan = plan_entk(net, X, method="explicit", memory=2**20)
     assert plan.passes > 1 and plan.group_columns < 120 * 80  # the big weight is split by columns
-    np.testing.assert_allclose(entk(net, X, method="explicit", memory=2**20), ref, rtol=0, atol=1e-12 * ref.max())
+    K = entk(net, X, method="explicit", memory=2**20)
+    np.testing.assert_allclose(K, ref, rtol=0, atol=1e-12 * ref.max())
     K32 = entk(net, X, dtype="float32")
     assert K32.dtype == np.float64
     np.testing.assert_allclose(K32, ref, rtol=0, atol=2e-5 * ref.max())
@@ -280,26 +282,29 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path: Path) -> None:
 
 
 def test_memory_stays_bounded_for_a_large_model() -> None:
-    """n = 400 rows and a 6-million-parameter MLP: the Jacobian would take 19 GB; the planner's
-    peak is a few MB beyond Θ, and the process stays under 1 GiB (measured in a subprocess)."""
+    """n = 400 rows and a 6-million-parameter MLP: the Jacobian would take 19 GB; with a 256 MiB
+    budget the planner's peak stays within it beside Θ, and the process under 1 GiB (measured in a
+    subprocess: the model, its float64 copy, torch itself)."""
     code = textwrap.dedent("""
         import resource, torch
         torch.set_num_threads(1)
         from torch import nn
         from actspec.entk import entk, plan_entk
         torch.manual_seed(0)
-        net = nn.Sequential(nn.Linear(1000, 2000), nn.ReLU(), nn.Linear(2000, 2000), nn.ReLU(), nn.Linear(2000, 1))
+        net = nn.Sequential(nn.Linear(1000, 2000), nn.ReLU(), nn.Linear(2000, 2000), nn.ReLU(),
+                            nn.Linear(2000, 1))
         X = torch.randn(400, 1000)
-        plan = plan_entk(net, X)
-        K = entk(net, X)
+        plan = plan_entk(net, X, memory=2**28)
+        K = entk(net, X, memory=2**28)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(plan.parameters, plan.jacobian_bytes, plan.peak_bytes, plan.store_bytes, rss, K.shape[0])
+        print(plan.parameters, plan.jacobian_bytes, plan.peak_bytes, plan.kernel_bytes, plan.store_bytes,
+              rss, K.shape[0])
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    P, jac, peak, store, rss, n = (int(v) for v in out.stdout.split())
-    assert P > 6_000_000 and n == 400
-    assert jac > 19e9 and peak < 0.03 * jac and store < 64e6, (jac, peak, store)
+    P, jac, peak, kernel, store, rss, n = (int(v) for v in out.stdout.split())
+    assert P > 6_000_000 and n == 400 and jac > 19e9
+    assert peak <= kernel + 1.25 * 2**28 and store < 64e6, (peak, kernel, store)
     assert rss < 2**30, rss
 
 

@@ -59,8 +59,10 @@ def plot_model(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, 
             if not tr:
                 continue
             c = colors[r["activation"]]
-            ax_t.semilogy(tr["log_steps"], np.maximum(tr["loss"], 1e-300), "-", color=c, label=r["activation"])
-            ax_t.semilogy(tr["predicted_log_steps"], np.maximum(tr["predicted_loss_all"], 1e-300), "--", color=c)
+            measured = np.maximum(tr["loss"], 1e-300)
+            predicted = np.maximum(tr["predicted_loss_all"], 1e-300)
+            ax_t.semilogy(tr["log_steps"], measured, "-", color=c, label=r["activation"])
+            ax_t.semilogy(tr["predicted_log_steps"], predicted, "--", color=c)
         ax_t.set_xlabel("step")
         ax_t.set_ylabel("loss ½Σ‖f − y‖²")
         ax_t.set_title("measured (solid) vs predicted by the eNTK (dashed), first seed")

@@ -74,7 +74,8 @@ def load_factory(spec: str) -> tuple[Any, str]:
         try:
             module = importlib.import_module(where)
         except ImportError as exc:
-            raise ActspecError(f"cannot import module {where!r} ({exc}); give path/to/file.py:build_model") from None
+            raise ActspecError(
+                f"cannot import module {where!r} ({exc}); give path/to/file.py:build_model") from None
     fn = getattr(module, name, None)
     if fn is None or not callable(fn):
         have = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
@@ -90,7 +91,8 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     try:
         shape = tuple(int(t) for t in str(text).replace("x", ",").split(",") if t.strip())
     except ValueError:
-        raise ActspecError(f"--input-shape must be integers separated by commas, e.g. 3,32,32 (got {text!r})") from None
+        raise ActspecError(
+            f"--input-shape must be integers separated by commas, e.g. 3,32,32 (got {text!r})") from None
     if not shape or any(s < 1 for s in shape):
         raise ActspecError(f"--input-shape must be positive integers, e.g. 3,32,32 (got {text!r})")
     return shape
@@ -125,6 +127,16 @@ def _pm(s: dict[str, Any] | None, spec: str = ".3g", lower: bool = False) -> str
     if s["count"] > 1:
         return f"{mark}{format(s['mean'], spec)}±{format(s['std'], '.1g')}"
     return f"{mark}{format(s['mean'], spec)}"
+
+
+def _caption(rows: list[dict[str, Any]], steps: int) -> str:
+    closest = rows[0]["summary"]["closest_input_angle_deg"] if rows else None
+    text = "mean±std over seeds; ∠∇f: angle (degrees) between the gradients ∇f of the closest input pair"
+    if closest:
+        text += f" (inputs {closest['mean']:.2f}° apart)"
+    if steps:
+        text += "; L: loss after the steps, measured and predicted by the eNTK (— : diverged)"
+    return text
 
 
 @app.command("model")
@@ -190,9 +202,11 @@ def model_cmd(
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (kernels accumulate in "
                                        "float64).", rich_help_panel=MODEL_PANEL)] = "float64",
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.", rich_help_panel=MODEL_PANEL)] = "cpu",
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, cuda or auto.", rich_help_panel=MODEL_PANEL)
+    ] = "cpu",
     memory: Annotated[
-        float | None, typer.Option("--memory", help="MiB for entk's working arrays (default min(2 GiB, "
+        float | None, typer.Option("--memory", help="MiB for entk's working arrays (default min(4 GiB, "
                                    "available/4)).", rich_help_panel=MODEL_PANEL),
     ] = None,
     plot: PlotOpt = None,
@@ -261,11 +275,7 @@ def model_cmd(
                f"{info['outputs']} output(s)) on {ds.name}: n={ds.n}, input {tuple(out['input_shape'])}, "
                f"{len(seed_list)} seed(s)"),
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-        caption="mean±std over seeds; ∠∇f: angle (degrees) between the gradients ∇f of the closest "
-                "input pair" + (f" (inputs {rows[0]['summary']['closest_input_angle_deg']['mean']:.2f}° apart)"
-                                if rows and rows[0]["summary"]["closest_input_angle_deg"] else "")
-                + ("; L: loss after the steps, measured and predicted by the eNTK (— : diverged)"
-                   if train_steps else ""),
+        caption=_caption(rows, train_steps),
     )
     cols = ["activation", "class", "λ_min", "λ_max", "cond", "eff.rank", "∠∇f"]
     if train_steps:
