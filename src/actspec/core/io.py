@@ -1,5 +1,13 @@
-"""Safe output: files are written to a temporary name in the target directory and renamed, so an
-interrupted or failed run never leaves a half-written file behind."""
+"""Safe output: files are written to a temporary name in the target directory, fsynced and renamed,
+so an interrupted or failed run never leaves a half-written file behind.
+
+* ``~`` is expanded (``--json '~/t.json'``), the same way in :func:`check_writable` and the writer.
+* Only regular files (or names that do not exist yet) are replaced by a rename. A special file
+  (``/dev/null``, a FIFO, a character device, ``/dev/stdout``, ``/proc/self/fd/N``) is opened and
+  written directly: it is never replaced by a regular file.
+* A symbolic link to a regular file is kept: its target is replaced atomically.
+* The new file gets the mode an ordinary ``open(path, "w")`` gives: ``0o666 & ~umask``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,11 @@ import json
 import math
 import os
 import platform
+import shutil
+import stat
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +35,30 @@ __all__ = [
     "without_timings",
     "TIMING_KEYS",
     "atomic_path",
+    "current_umask",
     "run_metadata",
     "to_jsonable",
 ]
 
 
 def check_writable(path: str | os.PathLike[str] | None, what: str = "output") -> Path | None:
-    """Fail early (before any computation) when ``path`` cannot be written."""
+    """Fail early (before any computation) when ``path`` cannot be written.
+
+    Agrees with :class:`atomic_path`: ``~`` is expanded; an existing special file (device, FIFO,
+    ``/dev/stdout``) must itself be writable; otherwise (a new or regular file, through a symbolic
+    link if there is one) the directory that will receive the temporary file must be writable.
+    """
     if path is None:
         return None
     p = Path(path).expanduser()
     if p.exists() and p.is_dir():
         raise ActspecError(f"{what} path {str(p)!r} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
+    target, direct = _output_target(p)
+    if direct:
+        if not os.access(p, os.W_OK):
+            raise ActspecError(f"cannot write {what} {str(p)!r}: the file is not writable")
+        return p
+    parent = target.parent if str(target.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise ActspecError(
             f"cannot write {what} {str(p)!r}: {str(parent)!r} is a file, not a directory"
@@ -76,16 +98,116 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
     return p
 
 
-class atomic_path:
-    """Context manager yielding a temporary path that replaces ``path`` on success only."""
+# ---- where and how a file is written ------------------------------------------------------------
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        suffix = self.path.suffix
+#: Paths that name an open file descriptor (the ``/proc`` "magic" links): what they point to is
+#: written in place, never replaced (``--json /dev/stdout > out.txt`` must write into out.txt's
+#: open file, not rename a new file over it).
+_DESCRIPTOR_PREFIXES = ("/proc/", "/dev/fd/")
+_DESCRIPTOR_NAMES = frozenset({"/dev/stdin", "/dev/stdout", "/dev/stderr"})
+
+
+def _via_descriptor(path: Path) -> bool:
+    """True when ``path`` or a symbolic link on its way names an open file descriptor."""
+    cur = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on nested links
+        if cur in _DESCRIPTOR_NAMES or cur.startswith(_DESCRIPTOR_PREFIXES):
+            return True
+        if not os.path.islink(cur):
+            return False
+        try:
+            link = os.readlink(cur)
+        except OSError:
+            return False
+        cur = os.path.normpath(os.path.join(os.path.dirname(cur), link))
+    return False
+
+
+def _output_target(path: Path) -> tuple[Path, bool]:
+    """(the file to write, direct): ``direct`` when ``path`` is an existing special file (or names
+    an open descriptor) and must be written in place; else the path a temporary file is renamed
+    over: ``path`` itself, or the final target when ``path`` is a symbolic link (the link stays)."""
+    try:
+        st = os.stat(path)  # follows links
+    except OSError:
+        st = None  # missing (or a dangling link): a new file
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return path, True  # device, FIFO, socket (a directory fails to open with a clear error)
+    if _via_descriptor(path):
+        return path, True
+    if os.path.islink(path):
+        return Path(os.path.realpath(path)), False
+    return path, False
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux >= 4.7);
+    elsewhere set and restored under a lock (to 0o077 meanwhile, so a file another thread creates
+    in that instant is never more open than intended)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (where directories can be fsynced)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems do not support it; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
+class atomic_path:
+    """Context manager yielding a temporary path that replaces ``path`` on success only.
+
+    On success the temporary file gets mode ``0o666 & ~umask``, is fsynced, renamed over the
+    target and the directory is fsynced: when the block exits, the file is durable. ``~`` is
+    expanded. A symbolic link to a regular file is kept and its target replaced. An existing
+    special file (``/dev/null``, a FIFO, a device, ``/dev/stdout``) is never replaced nor
+    deleted (``direct`` is True): the yielded path is ``path`` itself, to be written directly;
+    with ``spool=True`` (for writers that delete or recreate the file they are given, e.g.
+    DuckDB's COPY) it is a temporary file in the system's temporary directory whose bytes are
+    copied into the special file on success.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, spool: bool = False) -> None:
+        self.path = Path(path).expanduser()
+        self.target, self.direct = _output_target(self.path)
+        self.spooled = self.direct and spool
+        if self.direct and not spool:
+            self.tmp = self.path
+            return
+        if self.direct:
+            where = tempfile.gettempdir()
+        else:
+            where = str(self.target.parent) if str(self.target.parent) else "."
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.",
-            suffix=f".tmp{suffix}",
-            dir=self.path.parent if str(self.path.parent) else ".",
+            prefix=f".{self.target.name}.", suffix=f".tmp{self.target.suffix}", dir=where
         )
         os.close(fd)
         self.tmp = Path(tmp)
@@ -94,10 +216,26 @@ class atomic_path:
         return self.tmp
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
+        if self.direct and not self.spooled:
+            return  # written in place; a special file is never deleted
+        if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
+            return
+        if self.spooled:
+            try:
+                with open(self.tmp, "rb") as src, open(self.path, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 2**20)
+            finally:
+                self.tmp.unlink(missing_ok=True)
+            return
+        try:
+            os.chmod(self.tmp, 0o666 & ~current_umask())
+            _fsync_path(self.tmp)
+            os.replace(self.tmp, self.target)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.target.parent if str(self.target.parent) else Path("."))
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -24,9 +24,18 @@ stops at the next chunk boundary, writes the full state (float32 buffers include
 :class:`CheckpointInterrupt`, a ``KeyboardInterrupt`` that says how to resume.
 
 The file is an uncompressed ``.npz`` (readable with ``np.load``; ``meta`` is UTF-8 JSON as
-uint8), written to a temporary name in the same directory, fsynced and renamed over PATH, so
-an interrupted save never damages the previous checkpoint. Arrays are streamed in row groups
-of at most ~32 MiB: saving or loading never holds a second copy of G.
+uint8), written to a temporary name in the same directory, fsynced and renamed over PATH
+(:class:`actspec.core.io.atomic_path`), so an interrupted save never damages the previous
+checkpoint. Arrays are streamed in row groups of at most ~32 MiB: saving or loading never holds
+a second copy of G.
+
+Removing the file is a step of its own. The computation calls :meth:`Checkpoint.run_finished`
+when it has the result in memory: that deletes the file (unless ``keep``), which is right for a
+library call whose result is the returned array. A caller that writes the result to a file
+itself creates the checkpoint with ``defer_removal=True`` and calls :meth:`Checkpoint.finish`
+only once that file is durable (written, fsynced and renamed, e.g. when
+:class:`~actspec.core.io.atomic_path` has exited): if the write fails (a full disk), the
+checkpoint is still there and the same command resumes from it.
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 import zipfile
 from collections.abc import Iterator
@@ -71,15 +79,18 @@ class Checkpoint:
     """Where and how often to checkpoint a finite-width run, and what happened (filled in).
 
     ``every``: seconds between saves (0: at every flush point). ``keep``: leave the file
-    after a successful finish (default: delete it). The fields after ``keep`` are set by the
-    run: ``resumed_from`` (neurons loaded from an existing checkpoint), ``saves``,
-    ``save_seconds`` (time spent writing), ``saved_neurons`` (neurons in the last save),
-    ``bytes`` (size of the last save), ``interrupted``.
+    after a successful finish (default: delete it). ``defer_removal`` (keyword only): the
+    computation leaves the file when it ends (:meth:`run_finished` does nothing); the caller
+    deletes it with :meth:`finish` once the result it writes is durable. The fields after
+    ``keep`` are set by the run: ``resumed_from`` (neurons loaded from an existing
+    checkpoint), ``saves``, ``save_seconds`` (time spent writing), ``saved_neurons`` (neurons
+    in the last save), ``bytes`` (size of the last save), ``interrupted``.
     """
 
     path: Path
     every: float = 300.0
     keep: bool = False
+    defer_removal: bool = field(default=False, kw_only=True)
     resumed_from: int = 0
     saves: int = 0
     save_seconds: float = 0.0
@@ -113,6 +124,23 @@ class Checkpoint:
     def due(self) -> bool:
         """True when ``every`` seconds have passed since the start or the last save."""
         return time.monotonic() - self._last >= self.every
+
+    def discard(self) -> None:
+        """Delete the checkpoint file (nothing when there is none)."""
+        self.path.unlink(missing_ok=True)
+
+    def run_finished(self) -> None:
+        """Called by the computation when its result is complete (in memory): deletes the file
+        unless ``keep``, or unless ``defer_removal`` leaves that to :meth:`finish`."""
+        if not (self.keep or self.defer_removal):
+            self.discard()
+
+    def finish(self) -> None:
+        """Called by whoever writes the result, once it is durable (written, fsynced, renamed):
+        deletes the file unless ``keep``. Never call it before: a failed write (a full disk)
+        would leave neither the result nor the checkpoint."""
+        if not self.keep:
+            self.discard()
 
     def info(self) -> dict[str, Any]:
         """JSON-ready summary of the checkpointing of this run."""
@@ -260,9 +288,7 @@ def save_state(
                     _write_upper(zf, name, acc.total, acc.blocks)
                     if meta["accumulators"][name]["low"]:
                         _write_upper(zf, f"{name}_low", acc.low, acc.blocks)
-            raw.flush()
-            os.fsync(raw.fileno())
-        ckpt.bytes = tmp.stat().st_size
+        ckpt.bytes = tmp.stat().st_size  # atomic_path fsyncs the file and its directory
     ckpt.saves += 1
     ckpt.saved_neurons = int(done)
     ckpt.save_seconds += time.perf_counter() - t0
