@@ -5,6 +5,16 @@ the built-ins (for the extended-precision kernels).
 evaluates on numpy arrays, torch tensors and mpmath numbers (with an exact derivative by forward
 differentiation), from a safe subset of Python syntax: numbers, ``x``, ``pi``, ``e``, + - * / **,
 and the functions in :data:`EXPRESSION_FUNCTIONS`. Nothing is ever passed to ``eval``.
+
+Piecewise formulas are written as numpy and torch users write them, with
+``where(cond, a, b)``: ``a`` where ``cond`` holds, ``b`` elsewhere, e.g. ``where(x > 0, x, exp(x) - 1)``
+(ELU) or ``where(x > 0, x, 0.2*x)`` (leaky ReLU). ``cond`` compares formulas with
+``<  <=  >  >=  ==  !=`` (chains such as ``-1 < x < 1`` mean ``-1 < x and x < 1``) and combines
+comparisons with ``and``, ``or``, ``not`` (or numpy's ``&``, ``|``, ``~``). Comparisons may only
+appear in the first argument of ``where``. On numpy arrays this is ``np.where``; on torch tensors
+``torch.where``, with the derivative of the chosen branch only (a branch that is undefined where
+it is not chosen, e.g. ``where(x > 0, sqrt(x), 0)``, gives no NaN gradients); in mpmath only the
+chosen branch is evaluated, with its forward derivative.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ EXPRESSION_FUNCTIONS: dict[str, int] = {
     "sin": 1, "cos": 1, "tan": 1, "tanh": 1, "sinh": 1, "cosh": 1,
     "atan": 1, "arctan": 1, "asinh": 1, "arcsinh": 1,
     "sigmoid": 1, "softplus": 1, "erf": 1, "erfc": 1, "ncdf": 1, "npdf": 1,
-    "relu": 1, "max": 2, "min": 2,
+    "relu": 1, "max": 2, "min": 2, "where": 3,
 }  # fmt: skip
 
 
@@ -64,11 +74,48 @@ class _Node:
 
 
 def _bad(text: str, why: str) -> ActspecError:
-    funcs = ", ".join(sorted(EXPRESSION_FUNCTIONS))
+    funcs = ", ".join(sorted(f for f in EXPRESSION_FUNCTIONS if f != "where"))
     return ActspecError(
         f"cannot use activation expression {text!r}: {why}. Write a formula in x with numbers, "
-        f"pi, e, + - * / ** and the functions {funcs} (e.g. 'x*sigmoid(x)'), a built-in name, "
-        "or module:function"
+        f"pi, e, + - * / ** and the functions {funcs} (e.g. 'x*sigmoid(x)'), and "
+        "where(cond, a, b) for a piecewise formula (cond: comparisons < <= > >= == != joined "
+        "by and/or/not, e.g. 'where(x > 0, x, exp(x) - 1)'), a built-in name, or module:function"
+    )
+
+
+# comparison operators allowed in the condition of where(cond, a, b)
+_CMP_OPS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
+
+
+_COND_ONLY = "is only allowed in the condition of where(cond, a, b), e.g. 'where(x > 0, x, 0.2*x)'"
+
+
+def _convert_cond(node: ast.AST, text: str, count: list[int]) -> _Node:
+    """The condition of ``where``: comparisons of formulas joined by and/or/not (or & | ~)."""
+    count[0] += 1
+    if count[0] > _MAX_NODES:
+        raise _bad(text, f"more than {_MAX_NODES} terms")
+    if isinstance(node, ast.Compare):
+        if any(type(op) not in _CMP_OPS for op in node.ops):
+            bad = next(type(op).__name__ for op in node.ops if type(op) not in _CMP_OPS)
+            raise _bad(text, f"comparison {bad} is not allowed (use < <= > >= == !=)")
+        sides = [_convert(v, text, count) for v in (node.left, *node.comparators)]
+        parts = [_Node("cmp", _CMP_OPS[type(op)], (sides[i], sides[i + 1])) for i, op in enumerate(node.ops)]
+        return parts[0] if len(parts) == 1 else _Node("and", args=tuple(parts))
+    if isinstance(node, ast.BoolOp):
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        return _Node(op, args=tuple(_convert_cond(v, text, count) for v in node.values))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+        op = "and" if isinstance(node.op, ast.BitAnd) else "or"
+        sub = (_convert_cond(node.left, text, count), _convert_cond(node.right, text, count))
+        return _Node(op, args=sub)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.Invert)):
+        return _Node("not", args=(_convert_cond(node.operand, text, count),))
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        raise _bad(text, "the condition of where must compare formulas, e.g. x > 0 (not True/False)")
+    raise _bad(
+        text,
+        f"the condition of where must be a comparison such as x > 0 (got {ast.unparse(node)!r})",
     )
 
 
@@ -91,6 +138,8 @@ def _convert(node: ast.AST, text: str, count: list[int]) -> _Node:
             return _Node("x")
         if node.id in _CONSTANTS:
             return _Node("const", value=_CONSTANTS[node.id])
+        if node.id == "where":
+            raise _bad(text, "function 'where' must be called, e.g. where(x > 0, x, 0.2*x)")
         if node.id in EXPRESSION_FUNCTIONS:
             raise _bad(text, f"function {node.id!r} must be called, e.g. {node.id}(x)")
         raise _bad(text, f"unknown name {node.id!r} (the variable is x)")
@@ -99,10 +148,14 @@ def _convert(node: ast.AST, text: str, count: list[int]) -> _Node:
             return _Node("neg", args=(_convert(node.operand, text, count),))
         if isinstance(node.op, ast.UAdd):
             return _convert(node.operand, text, count)
+        if isinstance(node.op, (ast.Not, ast.Invert)):
+            raise _bad(text, f"'not' / '~' {_COND_ONLY}")
         raise _bad(text, f"operator {type(node.op).__name__} is not allowed")
     if isinstance(node, ast.BinOp):
         ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
         op = ops.get(type(node.op))
+        if op is None and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            raise _bad(text, f"'&' / '|' {_COND_ONLY}")
         if op is None:
             raise _bad(text, f"operator {type(node.op).__name__} is not allowed")
         return _Node("bin", op, (_convert(node.left, text, count), _convert(node.right, text, count)))
@@ -113,17 +166,27 @@ def _convert(node: ast.AST, text: str, count: list[int]) -> _Node:
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise _bad(text, "keyword or starred arguments are not allowed")
         want = EXPRESSION_FUNCTIONS[node.func.id]
+        if node.func.id == "where":
+            if len(node.args) != 3:
+                raise _bad(
+                    text,
+                    f"where takes 3 arguments, where(cond, a, b) (a where cond holds, b "
+                    f"elsewhere), got {len(node.args)}",
+                )
+            cond = _convert_cond(node.args[0], text, count)
+            return _Node("where", args=(cond, *(_convert(a, text, count) for a in node.args[1:])))
         if len(node.args) != want:
             raise _bad(text, f"{node.func.id} takes {want} argument(s), got {len(node.args)}")
         return _Node("call", node.func.id, tuple(_convert(a, text, count) for a in node.args))
+    if isinstance(node, (ast.Compare, ast.BoolOp)):
+        what = "a comparison" if isinstance(node, ast.Compare) else "and/or"
+        raise _bad(text, f"{what} {_COND_ONLY}")
     raise _bad(text, f"{_CONSTRUCTS.get(type(node).__name__, type(node).__name__)} is not allowed")
 
 
 # friendlier names of Python constructs an activation formula cannot use
 _CONSTRUCTS = {
-    "IfExp": "a conditional (if/else; use max(x, 0), relu(x) or abs(x))",
-    "Compare": "a comparison (use max, min, relu or abs)",
-    "BoolOp": "and/or",
+    "IfExp": "a conditional (if/else; write where(cond, a, b), e.g. where(x > 0, x, 0.2*x))",
     "Lambda": "lambda (write the formula in x directly)",
     "Attribute": "attribute access (a.b)",
     "Subscript": "indexing",
@@ -266,6 +329,8 @@ def _eval(node: _Node, x: Any, backend: str) -> Any:
             with np.errstate(invalid="ignore"):
                 return np.power(left, right)
         return left**right
+    if k == "where":
+        return _eval_where(node, x, backend)
     fn = _np_fn(node.op) if backend == "numpy" else _torch_fn(node.op)
     args = [_eval(a, x, backend) for a in node.args]
     if backend == "torch":
@@ -273,6 +338,65 @@ def _eval(node: _Node, x: Any, backend: str) -> Any:
     elif len(args) == 1 and not isinstance(args[0], np.ndarray):
         args = [np.asarray(args[0], dtype=np.float64)]
     return fn(*args)
+
+
+_CMP_FNS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}  # fmt: skip
+
+
+def _eval_cond(node: _Node, x: Any, backend: str) -> Any:
+    """A where condition as a bool numpy array or tensor (or a Python bool when x is absent)."""
+    k = node.kind
+    if k == "cmp":
+        a, b = (_eval(arg, x, backend) for arg in node.args)
+        return _CMP_FNS[node.op](a, b)
+    parts = [_eval_cond(arg, x, backend) for arg in node.args]
+    land: Callable[..., Any]
+    lor: Callable[..., Any]
+    lnot: Callable[..., Any]
+    if backend == "torch":
+        parts = [
+            p if isinstance(p, torch.Tensor) else torch.as_tensor(bool(p), device=x.device) for p in parts
+        ]
+        land, lor, lnot = torch.logical_and, torch.logical_or, torch.logical_not
+    else:
+        land, lor, lnot = np.logical_and, np.logical_or, np.logical_not
+    if k == "not":
+        return lnot(parts[0])
+    out = parts[0]
+    for p in parts[1:]:
+        out = land(out, p) if k == "and" else lor(out, p)
+    return out
+
+
+def _eval_where(node: _Node, x: Any, backend: str) -> Any:
+    """``where(cond, a, b)``: np.where / torch.where.
+
+    In torch each branch sees x through a gate ``torch.where(mask, x, x.detach())``: the same
+    values, but the gradient of x is taken only where that branch is chosen, and it is *selected*
+    there (not multiplied by a 0/1 mask), so a branch that is NaN or infinite (or has a NaN
+    derivative) where it is not chosen, such as ``sqrt(x)`` for x < 0, leaves phi' and the higher
+    derivatives (nested autograd) finite.
+    """
+    cond = _eval_cond(node.args[0], x, backend)
+    if backend == "numpy":
+        a, b = (_eval(arg, x, backend) for arg in node.args[1:])
+        return np.where(cond, a, b)
+    if not isinstance(cond, torch.Tensor):
+        cond = torch.as_tensor(bool(cond), device=x.device)
+    xd = x.detach()  # gated always (also under torch.func transforms, where requires_grad lies)
+    xa, xb = torch.where(cond, x, xd), torch.where(cond, xd, x)
+    a, b = _eval(node.args[1], xa, backend), _eval(node.args[2], xb, backend)
+    a, b = (
+        v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=x.dtype, device=x.device)
+        for v in (a, b)
+    )
+    out = torch.where(cond, a, b)
+    if x.requires_grad and not out.requires_grad:  # a step: keep it on the graph (phi' = 0)
+        out = out + 0.0 * x
+    return out
 
 
 def _int_power(base: Any, p: int, x: Any, backend: str) -> Any:
@@ -319,6 +443,8 @@ def _eval_mp(node: _Node, x: Any) -> tuple[Any, Any]:
             return a / b, (da * b - a * db) / (b * b)
         v = a**b
         return v, v * (db * mp.log(a) + b * da / a)
+    if k == "where":  # only the chosen branch is evaluated (the other may be undefined there)
+        return _eval_mp(node.args[1] if _eval_mp_cond(node.args[0], x) else node.args[2], x)
     if node.op in ("max", "min"):
         (a, da), (b, db) = (_eval_mp(arg, x) for arg in node.args)
         first = a >= b if node.op == "max" else a <= b
@@ -326,6 +452,27 @@ def _eval_mp(node: _Node, x: Any) -> tuple[Any, Any]:
     u, du = _eval_mp(node.args[0], x)
     v, dv = _mp_value_deriv(node.op, u)
     return v, dv * du
+
+
+def _mp_real(v: Any) -> Any:
+    """A compared value in mpmath: a non-real result (log of a negative number) compares as NaN,
+    as in numpy and torch."""
+    if isinstance(v, mp.mpc):
+        return v.real if v.imag == 0 else mp.nan
+    return v
+
+
+def _eval_mp_cond(node: _Node, x: Any) -> bool:
+    """A where condition at one mpmath number."""
+    k = node.kind
+    if k == "cmp":
+        a, b = (_mp_real(_eval_mp(arg, x)[0]) for arg in node.args)
+        return bool(_CMP_FNS[node.op](a, b))
+    if k == "not":
+        return not _eval_mp_cond(node.args[0], x)
+    if k == "and":
+        return all(_eval_mp_cond(arg, x) for arg in node.args)
+    return any(_eval_mp_cond(arg, x) for arg in node.args)
 
 
 class Expression:
