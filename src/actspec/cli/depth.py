@@ -10,8 +10,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..core.validate import check_choice
 from ..experiments import params as P
 from ._app import app
 from .common import (
@@ -114,10 +114,8 @@ def depth_cmd(
     acts = activation or list(DEFAULT_ACTIVATIONS)
     depths = parse_depths(depth)
     m = parse_width(width)
-    if kernel not in KERNELS:
-        raise ActspecError(f"--kernel must be one of {', '.join(KERNELS)} (got {kernel!r})")
-    if spectrum_mode not in SPECTRUM_MODES:
-        raise ActspecError(f"--spectrum must be one of {', '.join(SPECTRUM_MODES)} (got {spectrum_mode!r})")
+    check_choice(kernel, KERNELS, "kernel")
+    check_choice(spectrum_mode, SPECTRUM_MODES, "spectrum_mode")
     try:
         scale_arg: str | float = float(scaling)
     except ValueError:
