@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ActspecError, Interrupted, exit_if_command_startup
-from ..core.validate import ParameterError
 
 # each command lives in its own module and registers itself on import
 _COMMANDS = ("spectrum", "hermite", "data", "train", "analyze", "depth", "reproduce", "sweep", "results",
@@ -29,6 +28,7 @@ try:  # Ctrl-C while the installed script imports its libraries: one line, exit 
         from click import exceptions as _cx  # type: ignore[no-redef]
 
     from ._app import app
+    from .options import cli_message
 
     for _name in _COMMANDS:
         try:
@@ -69,25 +69,6 @@ def _error(msg: str, code: int = 2) -> int:
     text = " ".join(str(msg).split())
     print(f"error: {text}", file=sys.stderr)
     return code
-
-
-def flag_of(command: Any, args: list[str], name: str) -> str:
-    """The command line's flag for the library parameter ``name`` (the subcommand's option whose
-    Python name is ``name``, e.g. spectrum_mode -> --spectrum; an argument in capitals), else
-    ``--name-with-dashes``."""
-    sub = getattr(command, "commands", {}).get(args[0]) if args else None
-    for p in getattr(sub, "params", ()):
-        if p.name in (name, name + "_"):
-            longs = [o for o in p.opts if o.startswith("--")]
-            return longs[0] if longs else str(p.name).upper()  # an argument: CONFIG
-    return "--" + name.replace("_", "-")
-
-
-def cli_message(exc: ActspecError, command: Any, args: list[str]) -> str:
-    """The one-line message of a library error, with the parameters it names as flags."""
-    if isinstance(exc, ParameterError):
-        return exc.render(lambda name: flag_of(command, args, name))
-    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,9 @@ The names, types, defaults and help texts come from :mod:`actspec.experiments.pa
 declarations the sweep's task parameters are made of. :func:`option` turns one into a typer
 option (``Annotated[type, typer.Option(...)]``); a command that says something more specific
 passes its own ``help`` or panel, never a second declaration. ``--device`` is resolved and
-``--precision`` normalised by the one validation gate as the command line is parsed.
+``--precision`` normalised by the one validation gate as the command line is parsed; a library
+error that names a parameter (:class:`~actspec.core.validate.ParameterError`) is shown with the
+command's flag for it (:func:`cli_message`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ..core.errors import ActspecError
+from ..core.validate import ParameterError
 from ..experiments import params as P
 from ..experiments.params import Param
 
@@ -23,6 +27,8 @@ __all__ = [
     "option",
     "annotated",
     "flag",
+    "flag_of",
+    "cli_message",
     "DATA_OPTIONS",
     "ActivationOpt",
     "ActivationsOpt",
@@ -50,6 +56,25 @@ _PY_TYPES: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": boo
 def flag(p: Param) -> str:
     """The long flag of a parameter: span_dim -> --span-dim."""
     return "--" + p.name.replace("_", "-")
+
+
+def flag_of(command: Any, args: list[str], name: str) -> str:
+    """The command line's flag for the library parameter ``name`` (the subcommand's option whose
+    Python name is ``name``, e.g. spectrum_mode -> --spectrum; an argument in capitals), else
+    ``--name-with-dashes``."""
+    sub = getattr(command, "commands", {}).get(args[0]) if args else None
+    for p in getattr(sub, "params", ()):
+        if p.name in (name, name + "_"):
+            longs = [o for o in p.opts if o.startswith("--")]
+            return longs[0] if longs else str(p.name).upper()  # an argument: CONFIG
+    return "--" + name.replace("_", "-")
+
+
+def cli_message(exc: ActspecError, command: Any, args: list[str]) -> str:
+    """The one-line message of a library error, with the parameters it names as flags."""
+    if isinstance(exc, ParameterError):
+        return exc.render(lambda name: flag_of(command, args, name))
+    return str(exc)
 
 
 def _check_device(value: str | None) -> str | None:

@@ -24,12 +24,11 @@ from ..core.errors import Interrupted
 from ..core.io import atomic_path
 from ..core.resources import check_dense_fits, check_disk_fits, estimate_seconds, flops_per_neuron
 from ..core.validate import ParameterError, check_choice
+from . import params as P
 
-__all__ = ["AUTO_CHECKPOINT_SECONDS", "TRAINS", "DTYPES", "gram_job", "choose_checkpoint"]
+__all__ = ["AUTO_CHECKPOINT_SECONDS", "gram_job", "choose_checkpoint"]
 
 AUTO_CHECKPOINT_SECONDS = 600.0  # runs estimated longer than this checkpoint by default
-TRAINS = ("hidden", "both", "output")
-DTYPES = ("float64", "float32")
 
 
 def choose_checkpoint(
@@ -56,8 +55,8 @@ def choose_checkpoint(
 
 
 def _check(train: str, dtype: str, every: float, outputs: int, chunk: int | None) -> None:
-    check_choice(train, TRAINS, "train")
-    check_choice(dtype, DTYPES, "dtype")
+    check_choice(train, P.TRAIN.choices, "train")
+    check_choice(dtype, P.DTYPE.choices, "dtype")
     if not every >= 0:
         raise ParameterError(f"{{-checkpoint_every}} must be >= 0 seconds (got {every})")
     if outputs < 1:
