@@ -4,7 +4,7 @@
                                       [--ref-degree-high-dim 60] [--high-full relu]
                                       [--no-reference] [--json bench_sphere.json]
 
-For each built-in activation and dimension d, times ``actspec.sphere.sphere_spectrum(act, d, K)``
+For each built-in activation and dimension d, times ``actspec.spectra.sphere.sphere_spectrum(act, d, K)``
 in float64 (best of ``--repeats`` calls after a warm-up call, so that one-off costs such as the
 theta-tables of the dual functions are not counted; the first call's time is reported too) and
 records the method, how many degrees are resolved (error estimate below 1 % of the value), the
@@ -45,7 +45,7 @@ def _load() -> float:
 
 def bench_one(name: str, dim: int, K: int, repeats: int, ref_degree: int | None) -> dict[str, Any]:
     from actspec.core.errors import ActspecError
-    from actspec.sphere import sphere_spectrum
+    from actspec.spectra.sphere import sphere_spectrum
 
     t0 = time.perf_counter()
     res = sphere_spectrum(name, dim, K)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             ref = None if args.no_reference else (args.ref_degree if dim <= 10 else args.ref_degree_high_dim)
             row = bench_one(name, dim, args.degree, args.repeats, ref)
             if name in args.high_full:
-                from actspec.sphere import sphere_spectrum
+                from actspec.spectra.sphere import sphere_spectrum
 
                 t0 = time.perf_counter()
                 hi = sphere_spectrum(name, dim, args.degree, precision="high")

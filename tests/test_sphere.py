@@ -1,4 +1,4 @@
-"""Mercer spectrum on the sphere (actspec.sphere, ``actspec sphere``) against independent truths:
+"""Mercer spectrum on the sphere (actspec.spectra.sphere, ``actspec sphere``) against independent truths:
 mpmath quadrature of ReLU's closed form, the Funk-Hecke coefficients of monomials, the trace
 identity, the decay exponents of Bietti & Mairal / Bietti & Bach, and eigenvalues of G∞/n."""
 
@@ -17,13 +17,12 @@ import torch
 import actspec
 from actspec.cli import run
 from actspec.core.errors import ActspecError
-from actspec.sphere import (
+from actspec.experiments.sphere import sample_spectrum, sphere_part
+from actspec.spectra.sphere import (
     kernel_on_sphere,
     monomial_coefficients,
     multiplicity,
     predicted_exponent,
-    sample_spectrum,
-    sphere_part,
     sphere_spectrum,
     trace_identity,
 )

@@ -36,6 +36,7 @@ _API = {
     "eigenvalues": "spectra.summary",
     "spectrum": "spectra.summary",
     "train": "experiments.training",
+    "sphere_spectrum": "spectra.sphere",
 }
 # submodules reachable as attributes, under the names the docs use
 _MODULES = {

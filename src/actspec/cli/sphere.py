@@ -114,19 +114,20 @@ def sphere_cmd(
 
     Example: actspec sphere -a relu -a tanh -a elu --dim 3 --degree 200 --plot mercer.png --json m.json
     """
-    from .. import sphere as S
     from ..activations import activation as make_activation
+    from ..experiments.sphere import sample_spectrum
+    from ..spectra.sphere import MAX_DIGITS, check_high, check_settings, sphere_spectrum, trace_identity
 
     names = list(activation or DEFAULT_ACTIVATIONS)
-    d, K, tr, L, ini, prec = S.check_settings(dim, degree, train, depth, init, precision)
+    d, K, tr, L, ini, prec = check_settings(dim, degree, train, depth, init, precision)
     if digits is not None:
         if prec != "high":
             raise ParameterError("{-digits} is only used with {-precision} high")
-        check_int(digits, "digits", minimum=10, maximum=S.MAX_DIGITS)
+        check_int(digits, "digits", minimum=10, maximum=MAX_DIGITS)
     if sample is not None:
         check_int(sample, "sample", minimum=2, maximum=5000)
     if prec == "high":
-        S.check_high(names, tr, L, ini)
+        check_high(names, tr, L, ini)
     rng = _parse_range(fit_range)
     if rng is not None and rng[1] > K:
         raise ActspecError(f"--fit-range {fit_range} goes beyond --degree {K}")
@@ -136,12 +137,12 @@ def sphere_cmd(
     results: list[dict[str, Any]] = []
     rows = []
     for a in acts:
-        res = S.sphere_spectrum(a, d, K, train=tr, depth=L, init=ini, normalize=normalize,  # type: ignore[arg-type]
+        res = sphere_spectrum(a, d, K, train=tr, depth=L, init=ini, normalize=normalize,  # type: ignore[arg-type]
                                 precision=prec, digits=digits, fit_range=rng)  # type: ignore[arg-type]
         out = res.to_dict()
-        out["trace"] = S.trace_identity(res)
+        out["trace"] = trace_identity(res)
         if sample is not None:
-            out["sample"] = S.sample_spectrum(a, d, sample, seed=seed, train=tr, depth=L,  # type: ignore[arg-type]
+            out["sample"] = sample_spectrum(a, d, sample, seed=seed, train=tr, depth=L,  # type: ignore[arg-type]
                                               init=ini, normalize=normalize, spectrum=res)
         results.append(out)
         rows.append(res)
@@ -170,7 +171,7 @@ def sphere_cmd(
                      for g in smp["groups"][:6]]
             console.print(f"{out['activation']}: G∞/n on n={smp['n']} points vs mu_k: " + ", ".join(parts))
     if plot is not None:
-        from ..plots_sphere import plot_mercer
+        from ..plots.sphere import plot_mercer
 
         plot_mercer(results, plot)
         console.print(f"wrote {plot}")

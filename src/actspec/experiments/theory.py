@@ -25,6 +25,7 @@ import numpy as np
 from ..activations.base import Activation
 from ..activations.registry import activation
 from ..core.errors import ActspecError
+from ..spectra.sphere import sphere_harmonic_dim
 
 __all__ = [
     "DecayFit",
@@ -261,13 +262,6 @@ def _fit_models(a: np.ndarray, c2: np.ndarray, idx: np.ndarray) -> dict[str, Any
 
 def _comb(n: int, k: int) -> int:
     return math.comb(n, k) if 0 <= k <= n else 0
-
-
-def sphere_harmonic_dim(d: int, ell: int) -> int:
-    """Dimension of the spherical harmonics of degree ell on S^(d-1)."""
-    if d <= 0 or ell < 0:
-        return 0
-    return _comb(ell + d - 1, d - 1) - _comb(ell + d - 3, d - 1)
 
 
 def polynomial_rank(

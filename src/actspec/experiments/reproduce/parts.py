@@ -12,6 +12,7 @@ from ...finite.gram import gram
 from ...plots.spectra import plot_spectra
 from ...spectra.summary import eigenvalues
 from ..spectrum import run_spectrum
+from ..sphere import sphere_part
 from .framework import Context, claim, register
 
 FIG1_ACTS = ["tanh", "relu", "swish", "elu", "quadratic"]
@@ -594,3 +595,9 @@ def fig2_training(ctx: Context) -> dict[str, Any]:
         "claims": claims,
         "figures": ["fig2d_sgd.png"],
     }
+
+
+# the sample-free side (issue 21): Mercer eigenvalues on the sphere, decay law by kink class
+register("sphere", "sphere-mercer",
+         "Mercer spectrum on the sphere: decay of mu_k by kink class (Funk-Hecke)",
+         quick_seconds=5, full_seconds=15)(sphere_part)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .base import pyplot, save_figure
+
 __all__ = ["plot_mercer"]
 
 
@@ -25,13 +27,7 @@ def plot_mercer(
     eigenvalues of G∞/n): open circles at the group means, bars from the smallest to the largest
     eigenvalue of the group. The legend sits outside the axes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    from .core.io import atomic_path
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.2, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, r in enumerate(results):
@@ -90,6 +86,4 @@ def plot_mercer(
         ax.set_ylim(max(lo_y, hi_y * 1e-60), hi_y)
     if math.isfinite(hi_y):
         ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-    plt.close(fig)
+    save_figure(fig, path)

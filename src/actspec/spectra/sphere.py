@@ -71,9 +71,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .activations.base import Activation
-from .activations.registry import activation
-from .core.errors import ActspecError
+from ..activations.base import Activation
+from ..activations.registry import activation
+from ..core.errors import ActspecError
 
 __all__ = [
     "TRAINS",
@@ -90,8 +90,6 @@ __all__ = [
     "zero_degrees",
     "describe_zeros",
     "trace_identity",
-    "sample_spectrum",
-    "sphere_part",
 ]
 
 TRAINS = ("hidden", "both", "output")
@@ -100,7 +98,7 @@ MAX_DEGREE = 20_000
 MAX_DEGREE_HIGH = 4_000
 MAX_DIM = 10_000
 MAX_DIGITS = 1_000
-_DEEP_KERNEL = {"hidden": "penultimate", "both": "ntk", "output": "nngp"}
+DEEP_KERNEL = {"hidden": "penultimate", "both": "ntk", "output": "nngp"}
 _EPS = float(np.finfo(np.float64).eps)
 _BANDWIDTH = 40  # frequencies of kappa(cos theta) itself (its Chebyshev series in theta)
 _ZERO_REL = 1e-14  # a degree vanishes when |mu_k| <= 1e-14 x its resolved neighbours
@@ -120,8 +118,8 @@ def check_settings(
 ) -> tuple[int, int, str, int, str, str]:
     """Validated (dim, degree, train, depth, init, precision), through the one validation gate
     (:mod:`actspec.core.validate`): errors name the parameter (the CLI shows its flag)."""
-    from .core.inits import INITS
-    from .core.validate import ParameterError, check_choice, check_int, check_precision
+    from ..core.inits import INITS
+    from ..core.validate import ParameterError, check_choice, check_int, check_precision
 
     if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and int(dim) < 2:
         raise ParameterError(
@@ -150,10 +148,20 @@ def check_settings(
 # =============================================================================================
 
 
+def sphere_harmonic_dim(d: int, ell: int) -> int:
+    """Dimension of the spherical harmonics of degree ell on S^(d-1):
+    C(ell + d - 1, d - 1) - C(ell + d - 3, d - 1) (0 for d <= 0 or ell < 0)."""
+    if d <= 0 or ell < 0:
+        return 0
+    return _comb(ell + d - 1, d - 1) - _comb(ell + d - 3, d - 1)
+
+
+def _comb(n: int, k: int) -> int:
+    return math.comb(n, k) if n >= 0 and 0 <= k <= n else 0
+
+
 def multiplicity(dim: int, k: int) -> int:
     """N(d, k): number of independent spherical harmonics of degree k on S^{d-1} (exact int)."""
-    from .experiments.theory import sphere_harmonic_dim
-
     return sphere_harmonic_dim(int(dim), int(k))
 
 
@@ -330,8 +338,8 @@ def kernel_on_sphere(
     accuracy of the values (closed forms: rounding; theta-tables: their verified 1e-13 bound,
     1e-15 in practice).
     """
-    from .kernels.dual import closed_form_dual
-    from .kernels.gram import infinite_kernel, normalization_constant
+    from ..kernels.dual import closed_form_dual
+    from ..kernels.gram import infinite_kernel, normalization_constant
 
     a = activation(act)
     if normalize:
@@ -351,7 +359,7 @@ def kernel_on_sphere(
         source = "closed form" if closed else "theta-table of the dual functions"
         return kappa, source, 0.0 if closed else 4e-15
 
-    from .kernels.deep import deep_kernel
+    from ..kernels.deep import deep_kernel
 
     def kappa_deep(theta: np.ndarray) -> np.ndarray:
         th = np.asarray(theta, dtype=np.float64)
@@ -360,7 +368,7 @@ def kernel_on_sphere(
         for s in range(0, th.size, chunk):
             part = th[s : s + chunk]
             X = np.vstack([[1.0, 0.0], np.stack([np.cos(part), np.sin(part)], axis=1)])
-            Kmat = deep_kernel(X, a, depth, kernel=_DEEP_KERNEL[train], scaling="raw")  # type: ignore[arg-type]
+            Kmat = deep_kernel(X, a, depth, kernel=DEEP_KERNEL[train], scaling="raw")  # type: ignore[arg-type]
             out[s : s + part.size] = Kmat[0, 1:]
         return out
 
@@ -536,7 +544,7 @@ def sphere_spectrum(
     estimates, exact multiplicities N(d, k), the trace shares N mu_k / kappa(1), the fitted decay
     law next to the predicted one, and the degrees that vanish.
     """
-    from .core.validate import check_choice
+    from ..core.validate import check_choice
 
     t0 = time.perf_counter()
     dim, K, train_s, depth, init, prec_s = check_settings(dim, degree, train, depth, init, precision)
@@ -632,7 +640,7 @@ def _hermite_spectrum(
     a: Activation, dim: int, K: int, train: str, normalize: bool
 ) -> tuple[np.ndarray, np.ndarray, float, str] | None:
     """mu_k = sum_n b_n mu_k(t^n) from float64 Hermite coefficients, or None if they decay slowly."""
-    from .kernels.gram import normalization_constant
+    from ..kernels.gram import normalization_constant
 
     if normalize:
         a = a.scaled(1.0 / normalization_constant(a))
@@ -672,7 +680,7 @@ def _hermite_spectrum(
 
 def _converged_coefficients(a: Activation, of: str) -> tuple[np.ndarray, float] | None:
     """Hermite coefficients of phi' (or phi) to the degree where they reach their noise floor."""
-    from .kernels.hermite import hermite_coefficients
+    from ..kernels.hermite import hermite_coefficients
 
     p = a.polynomial_degree
     if p is not None:
@@ -763,7 +771,7 @@ def _fixed_project(T: np.ndarray, W: np.ndarray, K: int, dim: int, S: int) -> li
 
 def check_high(acts: Sequence[Any], train: str, depth: int, init: str) -> None:
     """Refuse, before any work, what ``precision="high"`` cannot do (see the module docstring)."""
-    from .core.validate import ParameterError
+    from ..core.validate import ParameterError
 
     if depth != 1 or init != "dzps":
         raise ParameterError(
@@ -782,14 +790,14 @@ def _mp_closed(a: Activation) -> Callable[[Any, str], Any] | None:
 
 
 def _high_kind(a: Activation, train: str) -> str:
-    from .activations.expressions import mp_functions
+    from ..activations.expressions import mp_functions
 
     if _mp_closed(a) is not None:
         return "closed"
     base = a.name.split(":")[0] if a.builtin else ""
     if base in ("elu", "selu"):
         if train != "hidden":
-            from .core.validate import ParameterError
+            from ..core.validate import ParameterError
 
             raise ParameterError(
                 f"{{-precision}} high for {a.name} supports {{-train}} hidden only (E[phi'phi'] "
@@ -798,7 +806,7 @@ def _high_kind(a: Activation, train: str) -> str:
         return "elu"
     if not a.kinks and mp_functions(a) is not None:
         return "hermite"
-    from .core.validate import ParameterError
+    from ..core.validate import ParameterError
 
     raise ParameterError(
         f"{{-precision}} high is not available for {a.name}: it needs a closed form (relu, "
@@ -862,15 +870,9 @@ def _elu_constants(a: Activation) -> tuple[Any, Any]:
     import mpmath as mp
 
     if a.name.split(":")[0] == "selu":
-        import importlib
+        from ..activations.builtins import SELU_ALPHA, SELU_LAMBDA
 
-        for mod in ("activations.builtins", "activations.base"):  # the constants' home moves
-            try:
-                m = importlib.import_module(f"{__package__}.{mod}")
-                return mp.mpf(m.SELU_LAMBDA), mp.mpf(m.SELU_ALPHA)
-            except (ImportError, AttributeError):
-                continue
-        raise ActspecError("SELU constants not found")  # pragma: no cover
+        return mp.mpf(SELU_LAMBDA), mp.mpf(SELU_ALPHA)
     return mp.mpf(1), mp.mpf(a.params.get("alpha", 1.0))
 
 
@@ -931,7 +933,7 @@ def _high_provider(
 
         return elu, fac * tail, f"orthant integrals, Chebyshev series in theta ({len(coef)} terms)"
     # smooth: extended-precision Hermite coefficients
-    from .highprec.kernels import hermite_coefficients_highprec
+    from ..highprec.kernels import hermite_coefficients_highprec
 
     hd = min(200, digits + 6)
     series: list[tuple[list[Any], int]] = []
@@ -1029,7 +1031,7 @@ def _high_spectrum(
 ) -> tuple[np.ndarray, np.ndarray, float, str, int, list[str]]:
     import mpmath as mp
 
-    from .core.validate import check_int
+    from ..core.validate import check_int
 
     check_high([a], train, depth, init)  # refuse early, before any work
     auto = digits is None
@@ -1375,163 +1377,3 @@ def trace_identity(res: SphereSpectrum) -> dict[str, Any]:
         "residual": resid,
         "relative_residual": resid / res.kappa_one if res.kappa_one else None,
     }
-
-
-# =============================================================================================
-# the bridge to samples
-# =============================================================================================
-
-
-def sample_spectrum(
-    act: Activation | str | Any,
-    dim: int,
-    n: int,
-    *,
-    seed: int = 0,
-    train: Train = "hidden",
-    depth: int = 1,
-    init: str = "dzps",
-    normalize: bool = False,
-    spectrum: SphereSpectrum | None = None,
-    top: int | None = None,
-) -> dict[str, Any]:
-    """Eigenvalues of G∞/n for n uniform points on S^{dim-1} (actspec.datasets.sphere), grouped
-    by degree: the degrees in decreasing order of mu_k, each taking the next N(d, k) eigenvalues.
-
-    ``top``: only the largest ``top`` eigenvalues (a partial eigensolver), else all (dense).
-    With ``spectrum`` (the matching :func:`sphere_spectrum`) every group is compared with mu_k;
-    groups are formed while their eigenvalues are known and the cumulative count stays <= n/2.
-    """
-    from .core.validate import check_int
-    from .data.datasets import sphere
-    from .finite.gram import gram
-    from .kernels.gram import normalization_constant
-
-    dim, _, train_s, depth, init, _ = check_settings(dim, 0, train, depth, init, "double")
-    train = train_s  # type: ignore[assignment]  # a validated literal
-    n = check_int(n, "n", minimum=2, maximum=20_000)
-    a = activation(act)
-    X = sphere(n, dim, seed)
-    if depth == 1:
-        G = gram(X, a, train=train, init=init, normalize=normalize)
-    else:
-        from .kernels.deep import deep_kernel
-
-        an = a.scaled(1.0 / normalization_constant(a)) if normalize else a
-        G = deep_kernel(X, an, depth, kernel=_DEEP_KERNEL[train], scaling="raw")  # type: ignore[arg-type]
-    G /= n
-    if top is not None and 0 < int(top) < n - 1:
-        from scipy.sparse.linalg import eigsh
-
-        # Lanczos for the largest few (a dense solver would cost O(n^3)); seeded start vector
-        v0 = np.random.default_rng([int(seed), n]).standard_normal(n)
-        ev = np.sort(eigsh(G, k=int(top), which="LA", v0=v0, tol=1e-12, return_eigenvectors=False))[::-1]
-    else:
-        ev = np.linalg.eigvalsh(G)[::-1]
-    out: dict[str, Any] = {"n": n, "seed": int(seed), "eigenvalues": ev, "groups": []}
-    if spectrum is None:
-        return out
-    mu = spectrum.eigenvalues
-    ok = spectrum.resolved & ~(spectrum.zero if spectrum.zero is not None else False) & (mu > 0)
-    order = [int(k) for k in np.argsort(-np.where(ok, mu, -np.inf), kind="stable") if ok[k]]
-    pos = 0
-    for k in order:
-        N = spectrum.multiplicities[k]
-        if pos + N > min(ev.size, n // 2):
-            break
-        block = ev[pos : pos + N]
-        out["groups"].append({
-            "degree": k,
-            "multiplicity": N,
-            "mu": float(mu[k]),
-            "mean": float(block.mean()),
-            "min": float(block.min()),
-            "max": float(block.max()),
-            "relative_error": float(block.mean() / mu[k] - 1.0),
-            "first_index": pos,
-        })
-        pos += N
-    return out
-
-
-# =============================================================================================
-# the reproduce part
-# =============================================================================================
-
-
-def sphere_part(ctx: Any) -> dict[str, Any]:
-    """Reproduce part "sphere-mercer": the Mercer spectrum's decay against the kink classes.
-
-    ``ctx`` is a :class:`actspec.experiments.reproduce.framework.Context` (uses ``quick``,
-    ``seed`` and ``fig``). Returns ``{"numbers", "claims", "figures"}``: ReLU's k^-d on S^2 (and
-    on S^9 in the full run, in extended precision), its vanishing odd degrees, ELU steeper than
-    ReLU by the predicted 2, tanh/swish faster than any power, the trace identity, and the
-    bridge to n uniform points.
-    """
-    from .experiments.reproduce.framework import claim
-    from .plots_sphere import plot_mercer
-
-    quick = bool(getattr(ctx, "quick", True))
-    K = 200 if quick else 400
-    n = 1000 if quick else 3000
-    setting = f"S^2 (d = 3), degrees 0..{K}, G∞ (train hidden), float64"
-    res = {name: sphere_spectrum(name, 3, K, fit_range=(20, K)) for name in ("relu", "elu", "tanh", "swish")}
-    smp = sample_spectrum("relu", 3, n, seed=int(getattr(ctx, "seed", 0)), spectrum=res["relu"], top=9)
-    rows = []
-    for name in ("relu", "tanh", "elu"):
-        out = res[name].to_dict()
-        if name == "relu":
-            out["sample"] = smp
-        rows.append(out)
-    fig = "sphere_mercer.png"
-    plot_mercer(rows, ctx.fig(fig))
-    relu, elu = res["relu"].decay, res["elu"].decay
-    assert relu is not None and elu is not None
-    diff = (relu.exponent or 0.0) - (elu.exponent or 0.0)
-    k = np.arange(K + 1)
-    smooth: dict[str, float] = {}
-    for name in ("tanh", "swish"):
-        r = res[name]
-        sel = r.resolved & ~r.zero & (k >= 30) & (k <= 60) & (np.abs(r.eigenvalues) > 0)  # type: ignore[operator]
-        smooth[name] = float(np.polyfit(np.log(k[sel]), np.log(np.abs(r.eigenvalues[sel])), 1)[0])
-    odd = np.abs(res["relu"].eigenvalues[3::2]).max() / res["relu"].eigenvalues[0]
-    trace = trace_identity(res["relu"])
-    groups = smp["groups"]
-    mean_dev = max((abs(g["relative_error"]) for g in groups), default=math.inf)
-    spread = max((max(abs(g["max"] / g["mu"] - 1), abs(g["min"] / g["mu"] - 1)) for g in groups),
-                 default=math.inf)
-    claims = [
-        claim("ReLU's G∞ on the sphere decays like k^-d (Bietti & Mairal 2019)", setting + ", even k ≥ 20",
-              -3.0, round(relu.exponent or math.nan, 4), abs((relu.exponent or 0) + 3) < 0.05),
-        claim("ReLU (no bias): the odd degrees k ≥ 3 vanish", setting, "|mu_k| < 1e-14 mu_0",
-              float(odd), bool(odd < 1e-14)),
-        claim("ELU (J_2) decays faster than ReLU (J_1) by k^-2 (nu = r - 1/2)", setting,
-              2.0, round(diff, 4), abs(diff - 2) < 0.1),
-        claim("tanh and swish decay faster than any power (local slope below -8 by k = 60)",
-              "S^2, k in [30, 60]", "< -8", {k2: round(v, 2) for k2, v in smooth.items()},
-              all(v < -8 for v in smooth.values())),
-        claim("Trace identity sum_k N(d, k) mu_k = kappa(1) (ReLU, tail from the fitted law)", setting,
-              "< 1e-9 relative", trace["relative_residual"], bool(abs(trace["relative_residual"]) < 1e-9)),
-        claim(f"G∞/n on n = {n} uniform points: the top 9 eigenvalues, grouped by degree (1, 0, 2 with "
-              "multiplicities 3, 1, 5), average to mu_k within 5 %",
-              f"S^2, ReLU, n = {n}, seed {getattr(ctx, 'seed', 0)}", "≤ 5 %",
-              {"mean": round(mean_dev, 4), "single eigenvalues": round(spread, 4)}, bool(mean_dev <= 0.05)),
-    ]
-    numbers: dict[str, Any] = {
-        "degree": K,
-        "exponents": {nm: (r.decay.to_dict() if r.decay else None) for nm, r in res.items()},
-        "elu_minus_relu": diff,
-        "smooth_local_slope_30_60": smooth,
-        "relu_odd_max_over_mu0": float(odd),
-        "trace_identity": trace,
-        "sample_groups": smp["groups"],
-    }
-    if not quick:
-        hi = sphere_spectrum("relu", 10, 400, precision="high", fit_range=(200, 400))
-        assert hi.decay is not None
-        numbers["relu_d10"] = hi.decay.to_dict()
-        claims.append(claim("ReLU on S^9 decays like k^-10 (extended precision)",
-                            "d = 10, even k in [200, 400], extended precision", -10.0,
-                            round(hi.decay.exponent or math.nan, 4),
-                            abs((hi.decay.exponent or 0) + 10) < 0.2))
-    return {"numbers": numbers, "claims": claims, "figures": [fig]}
