@@ -338,12 +338,6 @@ def _sphere(n: int = 24, d: int = 6) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the callers to use the new API: finite/empirical.py ends with "
-    "ckpt.run_finished() instead of unlinking, experiments/gram_job.py creates the "
-    "Checkpoint with defer_removal=True and calls ckpt.finish() after _save_npy",
-)
 def test_gram_job_keeps_the_checkpoint_when_writing_G_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

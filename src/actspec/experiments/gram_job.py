@@ -115,11 +115,13 @@ def gram_job(
 
         if not ckpt_path.exists():
             check_disk_fits(ckpt_path, 12 * size * size, "checkpoint")
-        ckpt = Checkpoint(ckpt_path, every=checkpoint_every, keep=keep_checkpoint)
+        ckpt = Checkpoint(ckpt_path, every=checkpoint_every, keep=keep_checkpoint, defer_removal=True)
     G, seconds = _compute(X, activation, width, ckpt, on_progress, train=train, init=init,
                           normalize=normalize, seed=seed, outputs=outputs, dtype=dtype, device=dev,
                           chunk=chunk)
     _save_npy(out, G)
+    if ckpt is not None:  # G is durable (written, flushed, renamed): the checkpoint may go
+        ckpt.finish()
     done = (width or 0) - (ckpt.resumed_from if ckpt else 0)
     gflops = done * flops_per_neuron(n, d, outputs, train) / seconds / 1e9 if width else None
     return {

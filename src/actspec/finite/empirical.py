@@ -462,6 +462,6 @@ def empirical_gram(
         out = Ht if out is None else out.add_(Ht)
     assert out is not None
     result = out.to(dtype=torch.float64, device="cpu").numpy()
-    if ckpt is not None and not ckpt.keep:
-        ckpt.path.unlink(missing_ok=True)
+    if ckpt is not None:  # removed here unless the caller writes the result first (defer_removal)
+        ckpt.run_finished()
     return result
