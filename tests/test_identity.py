@@ -124,3 +124,17 @@ def test_numpy_callable_without_kinks_warns_and_declared_does_not() -> None:
         act = actspec.activation(lambda x: np.maximum(x, 0), name="np_relu", kinks=(0.0,))
     X = _paper_circle()
     np.testing.assert_allclose(actspec.gram(X, act), actspec.gram(X, "relu"), rtol=0, atol=1e-10)
+
+
+# ---- issue 18: seeds do not alias modulo 2^32 --------------------------------------------------
+
+def test_seeds_use_all_their_bits() -> None:
+    W0, a0, _ = actspec.sample_weights(4, 64, seed=0)
+    W1, a1, _ = actspec.sample_weights(4, 64, seed=2**32)
+    W2, _, _ = actspec.sample_weights(4, 64, seed=2**64 + 3)
+    W3, _, _ = actspec.sample_weights(4, 64, seed=3)
+    assert not np.array_equal(W0, W1) and not np.array_equal(a0, a1)
+    assert not np.array_equal(W2, W3)
+    # and a seed below 2^32 draws what it always drew: the stream is SeedSequence([seed, block])
+    W0b, _, _ = actspec.sample_weights(4, 64, seed=0)
+    np.testing.assert_array_equal(W0, W0b)

@@ -82,7 +82,7 @@ def init_scheme(name: str) -> InitScheme:
 
 def block_generator(seed: int, block: int) -> torch.Generator:
     """Independent, reproducible CPU generator for neuron block ``block`` of a run with ``seed``."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(block)]).generate_state(2)
+    state = np.random.SeedSequence([int(seed), int(block)]).generate_state(2)
     g = torch.Generator(device="cpu")
     g.manual_seed(int(state[0]) << 31 ^ int(state[1]))
     return g

@@ -628,7 +628,7 @@ def epoch_batches(n: int, batch_size: int | None, seed: int, epoch: int) -> list
     """The mini-batches of one epoch (a seeded permutation split into batches); full batch if None."""
     if batch_size is None or batch_size >= n:
         return [np.arange(n)]
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5D6, int(epoch)])
+    rng = np.random.default_rng([int(seed), 0x5D6, int(epoch)])
     perm = rng.permutation(n)
     return [np.sort(perm[s : s + batch_size]) for s in range(0, n, batch_size)]
 
@@ -1184,7 +1184,7 @@ def train(
     drift_idx = None
     if n * C > drift_limit:
         k = max(2, drift_limit // C)
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xD21F7])
+        rng = np.random.default_rng([int(seed), 0xD21F7])
         drift_idx = np.sort(rng.choice(n, size=min(n, k), replace=False))
 
     settings = {

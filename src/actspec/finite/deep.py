@@ -51,7 +51,7 @@ class EmpiricalDeep:
 
 
 def _generator(seed: int, layer: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0xD33F, int(layer)]).generate_state(2)
+    state = np.random.SeedSequence([int(seed), 0xD33F, int(layer)]).generate_state(2)
     g = torch.Generator(device="cpu")
     g.manual_seed(int(state[0]) << 31 ^ int(state[1]))
     return g
