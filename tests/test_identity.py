@@ -138,3 +138,12 @@ def test_seeds_use_all_their_bits() -> None:
     # and a seed below 2^32 draws what it always drew: the stream is SeedSequence([seed, block])
     W0b, _, _ = actspec.sample_weights(4, 64, seed=0)
     np.testing.assert_array_equal(W0, W0b)
+
+
+def test_subnormal_and_huge_rows_get_unit_norm() -> None:
+    from actspec.data.datasets import normalize_rows
+
+    X = np.array([[5e-324, 5e-324], [1e-310, 3e-310], [1e300, 1e300], [1.0, 2.0]])
+    out = normalize_rows(X)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=0, atol=4e-16)
+    np.testing.assert_allclose(out[0], [math.sqrt(0.5)] * 2, rtol=0, atol=2e-16)

@@ -221,8 +221,10 @@ def normalize_rows(X: np.ndarray, *, what: str = "data") -> np.ndarray:
         return X
     out = X / norms[:, None]
     out[done] = X[done]
-    bad = ~np.isfinite(out).all(axis=1)
-    if np.any(bad):  # tiny norms: divide by the max first
+    # tiny (subnormal) or huge norms: divide by the row's max first (exact), then by the norm;
+    # a subnormal norm keeps too few digits to divide by (5e-324 * sqrt 2 rounds to 5e-324)
+    bad = risky | ~np.isfinite(out).all(axis=1)
+    if np.any(bad):
         sub = X[bad] / np.max(np.abs(X[bad]), axis=1, keepdims=True)
         out[bad] = sub / np.linalg.norm(sub, axis=1, keepdims=True)
     return np.ascontiguousarray(out)
