@@ -54,7 +54,7 @@ def check_dense_fits(
 def check_disk_fits(path: str | os.PathLike[str], need: int, param: str) -> None:
     """Refuse (ParameterError naming ``param``) an output of ``need`` bytes that cannot fit on the
     disk holding ``path``."""
-    p = Path(path)
+    p = Path(path).expanduser()
     parent = p.parent if str(p.parent) else Path(".")
     free = shutil.disk_usage(parent).free
     if need > free:

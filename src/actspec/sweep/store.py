@@ -287,7 +287,7 @@ class ResultStore:
         from ..core.io import atomic_path
 
         out = Path(path)
-        with self.connect(read_only=True) as con, atomic_path(out) as tmp:
+        with self.connect(read_only=True) as con, atomic_path(out, spool=True) as tmp:
             self._check_actspec_db(con)
             try:
                 n = con.execute(f"SELECT count(*) FROM ({sql})", list(params or [])).fetchone()[0]
