@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..activations.base import Activation
+from ..core.devices import check_device
 from ..core.inits import WEIGHT_BLOCK, InitScheme, sample_block
 from .checkpoint import (
     FORMAT,
@@ -63,9 +64,9 @@ _PREFETCH_BLOCKS = 2  # RNG blocks drawn ahead, concurrently (the RNG is serial 
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """The torch device for ``device`` (None/"auto": CUDA when present), checked by the one
+    device gate (:func:`actspec.core.devices.check_device`: a missing GPU is a one-line error)."""
+    return check_device(device)
 
 
 def auto_chunk(n: int, d: int, itemsize: int = 8, budget_bytes: int = 512 * 2**20) -> int:
