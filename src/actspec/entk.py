@@ -20,7 +20,7 @@ parameters, as float64. The n x P Jacobian is never formed; Θ is a sum of per-l
 * every other parameter (norm layers, embeddings, bare ``nn.Parameter``\\ s, shared weights) —
   per-sample Jacobian rows from ``torch.func.vmap(jacrev(...))`` over sample chunks.
 
-Explicit Jacobian columns are split into groups of at most ``memory/2`` bytes for all n rows
+Explicit Jacobian columns are split into groups of at most ``3 memory/4`` bytes for all n rows
 (a tensor wider than that is split by columns); each group, with the factored layers whose
 features fit beside it, is one *pass* over the data. Θ is accumulated in float64 over the
 block-upper triangle only (row blocks of :func:`actspec.finite.empirical._row_blocks`, cache-sized
@@ -478,14 +478,17 @@ class _Engine:
             return V @ o.reshape(-1)
 
         try:
-            jac = vmap(jacrev(f_one), in_dims=(None, 0))(pd, xb)
+            # no_grad outside the transform: the module's own parameters that require grad must
+            # not record an autograd graph around the rows (the stores would keep it alive)
+            with torch.no_grad():
+                jac = vmap(jacrev(f_one), in_dims=(None, 0))(pd, xb)
         except Exception as exc:  # noqa: BLE001 - no batching rule: one sample at a time
             note = f"torch.func vmap failed ({type(exc).__name__}); per-sample loop used"
             if note not in self.notes:
                 self.notes.append(note)
             return self._generic_loop(xb, names, V)
         b = xb.shape[0]
-        return {k: jac[k].reshape(b, V.shape[0], -1) for k in names}
+        return {k: jac[k].detach().reshape(b, V.shape[0], -1) for k in names}
 
     def _generic_loop(self, xb: torch.Tensor, names: Sequence[str],
                       V: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -626,7 +629,7 @@ def _plan(eng: _Engine, memory: int, chunk: int | None, method: str) -> tuple[li
     blocks_mode = eng.mode == "blocks"
     N = n * R if blocks_mode else n
     rf = 1 if blocks_mode else R  # D features per item: R*O for the trace, O per (r, i) item
-    store_budget = max(1, memory // 2)
+    store_budget = max(1, 3 * memory // 4)
 
     def feature_bytes(ly: _Layer) -> int:
         """The stored inputs (n x T x K) and output gradients (N x T x rf O) of a factored layer."""
@@ -698,13 +701,13 @@ def _plan(eng: _Engine, memory: int, chunk: int | None, method: str) -> tuple[li
             else:
                 s += 3 * R * eng.chosen[name].numel() + 2 * R * eng.act_numel
         per = max(per, s)
-    chunk_budget = max(1, memory // 4)
+    chunk_budget = max(1, memory // 8)
     auto = max(1, min(eng.n, chunk_budget // max(1, per * item)))
     b = int(chunk) if chunk else int(auto)
     if b < 1:
         raise ActspecError(f"chunk must be >= 1 (got {chunk})")
     b = min(b, eng.n)
-    tile = max(_TILE_MIN, memory // 8)
+    tile = max(_TILE_MIN, memory // 16)
     store = max(
         (sum(feature_bytes(ly) for ly in ps.factored) + n * R * ps.width * item for ps in passes),
         default=0,
@@ -749,6 +752,12 @@ class _Stores:
         self.params = sorted({name for kind, _, name in kinds if kind == "param"}, key=list(eng.chosen).index)
 
     def fill(self, i0: int, i1: int) -> None:
+        """Features and Jacobian rows of the samples [i0, i1) into the stores."""
+        produced = self._produce(i0, i1)
+        with torch.no_grad():
+            self._store(produced, i0, i1)
+
+    def _produce(self, i0: int, i1: int) -> dict[str, Any]:
         eng = self.eng
         xb = eng.X[i0:i1]
         produced: dict[str, Any] = {}
@@ -770,6 +779,10 @@ class _Stores:
         if self.params:
             for k, v in eng.generic_rows(xb, self.params, eng.V).items():
                 produced[f"param:{k}"] = v
+        return produced
+
+    def _store(self, produced: dict[str, Any], i0: int, i1: int) -> None:
+        eng = self.eng
         if self.J is None:
             return
         for c in self.ps.columns:
@@ -891,10 +904,11 @@ def _layer_rows_into(ly: _Layer, A: torch.Tensor, D: torch.Tensor, c0: int, c1: 
     pos = 0
     if ly.weight and c0 < nw:
         o0, o1 = c0 // K, (min(c1, nw) - 1) // K + 1
-        Dp = D[..., o0:o1].permute(1, 0, 3, 2).reshape(b, R * (o1 - o0), T)
-        G = torch.bmm(Dp, A).view(b, R, (o1 - o0) * K)
         pos = min(c1, nw) - c0
-        dest[:, :, :pos] = G[:, :, c0 - o0 * K : c0 - o0 * K + pos]
+        first = c0 - o0 * K
+        for r in range(R):  # one bmm per output: D[r] is (b, O, T) in the gradient's own layout
+            G = torch.bmm(D[r, :, :, o0:o1].transpose(1, 2), A).view(b, (o1 - o0) * K)
+            dest[:, r, :pos] = G[:, first : first + pos]
     if ly.bias and c1 > nw:
         lo, hi = max(c0, nw) - nw, c1 - nw
         dest[:, :, pos:] = D[..., lo:hi].sum(2).transpose(0, 1)
@@ -928,7 +942,7 @@ def _prepare(model: nn.Module, X: Any, params: Any, outputs: Any, dtype: Any, de
 
 def _memory(memory: int | float | None) -> int:
     if memory is None:
-        return int(max(64 * 2**20, min(4 * 2**30, available_memory() // 4)))
+        return int(max(64 * 2**20, min(8 * 2**30, available_memory() // 4)))
     try:
         m = int(memory)
     except (TypeError, ValueError):
@@ -984,8 +998,8 @@ def entk(
     method: ``"auto"`` (per layer the cheaper of factored and explicit), ``"factored"``,
         ``"explicit"`` (structured layers give explicit Jacobian rows), ``"jacobian"`` (every
         parameter through torch.func vmap(jacrev); the reference path).
-    memory: bytes for entk's working arrays beside Θ (default min(4 GiB, available/4)): half for
-        the stores of a pass, a quarter for a chunk, an eighth for a Gram tile.
+    memory: bytes for entk's working arrays beside Θ (default min(8 GiB, available/4)): 3/4 for
+        the stores of a pass, 1/8 for a chunk, 1/16 for a Gram tile (at least 64 MiB).
     checkpoint, checkpoint_every, keep_checkpoint: save the accumulated triangle to this file
         after every ``checkpoint_every`` seconds (at pass x row-block boundaries) and on Ctrl-C
         (then :class:`~actspec.finite.checkpoint.CheckpointInterrupt`); the same call resumes
