@@ -941,8 +941,9 @@ def _prepare(model: nn.Module, X: Any, params: Any, outputs: Any, dtype: Any, de
 
 
 def _memory(memory: int | float | None) -> int:
-    if memory is None:
-        return int(max(64 * 2**20, min(8 * 2**30, available_memory() // 4)))
+    if memory is None:  # a power of two: the same budget (and result) while memory use drifts
+        half = max(64 * 2**20, available_memory() // 2)
+        return int(min(8 * 2**30, 2 ** int(math.log2(half))))
     try:
         m = int(memory)
     except (TypeError, ValueError):
@@ -998,7 +999,8 @@ def entk(
     method: ``"auto"`` (per layer the cheaper of factored and explicit), ``"factored"``,
         ``"explicit"`` (structured layers give explicit Jacobian rows), ``"jacobian"`` (every
         parameter through torch.func vmap(jacrev); the reference path).
-    memory: bytes for entk's working arrays beside Θ (default min(8 GiB, available/4)): 3/4 for
+    memory: bytes for entk's working arrays beside Θ (default: the largest power of two up to
+        half the available memory, at most 8 GiB): 3/4 for
         the stores of a pass, 1/8 for a chunk, 1/16 for a Gram tile (at least 64 MiB).
     checkpoint, checkpoint_every, keep_checkpoint: save the accumulated triangle to this file
         after every ``checkpoint_every`` seconds (at pass x row-block boundaries) and on Ctrl-C

@@ -206,8 +206,9 @@ def model_cmd(
         str, typer.Option("--device", help="cpu, cuda or auto.", rich_help_panel=MODEL_PANEL)
     ] = "cpu",
     memory: Annotated[
-        float | None, typer.Option("--memory", help="MiB for entk's working arrays (default min(8 GiB, "
-                                   "available/4)).", rich_help_panel=MODEL_PANEL),
+        float | None, typer.Option("--memory", help="MiB for entk's working arrays (default: a power "
+                                   "of two up to half the available memory, at most 8 GiB).",
+                                   rich_help_panel=MODEL_PANEL),
     ] = None,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
