@@ -387,7 +387,7 @@ class _Engine:
         try:
             with torch.enable_grad():
                 out = self.net(xb)
-        except ActspecError:
+        except (ActspecError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - the user's forward failing on this input
             raise ActspecError(
@@ -548,30 +548,39 @@ class _Engine:
                 self.unused += [p for p in (layer.weight, layer.bias) if p]
                 del self.layers[nm]
                 continue
-            As, Ds = [], []
-            for a, _ in calls[nm]:
-                A, D = _unfold(layer, a, grads[pos], b)
-                As.append(A)
-                Ds.append(D)
-                pos += 1
-            A = torch.cat(As, 1)
-            D = torch.cat(Ds, 2)
-            layer.T, layer.K, layer.O = A.shape[1], A.shape[2], D.shape[3]
-            ok = True
-            tol = 1e-8 if self.dtype == torch.float64 else 1e-3
-            if layer.weight:
-                want = gparams[layer.weight][0].reshape(layer.O, -1)
-                got = torch.einsum("btk,bto->ok", A, D[0])
-                ok &= got.shape == want.shape and _close(got, want, tol)
-            if layer.bias:
-                want = gparams[layer.bias][0].reshape(-1)
-                ok &= _close(D[0].sum((0, 1)), want, tol)
+            k = len(calls[nm])
+            gl = grads[pos : pos + k]
+            pos += k
+            try:
+                ok = self._check_layer(layer, calls[nm], gl, gparams, b)
+            except (RuntimeError, ValueError, IndexError):  # e.g. an unbatched call
+                ok = False
             if not ok:
-                self.notes.append(f"layer {nm!r}: hook gradients differ from autograd; torch.func used")
+                self.notes.append(f"layer {nm!r}: no per-sample gradients from hooks matching autograd; "
+                                  "torch.func used")
                 self.generic += [p for p in (layer.weight, layer.bias) if p]
                 del self.layers[nm]
         for nm in list(self._calls):
             self._calls[nm] = []
+
+
+    def _check_layer(self, layer: _Layer, calls: list[tuple[torch.Tensor, torch.Tensor]],
+                     grads: Sequence[torch.Tensor], gparams: dict[str, torch.Tensor], b: int) -> bool:
+        """Shapes (T, K, O) of a layer from its probe calls, and whether its hook gradients
+        Σ_i Σ_t δ_it a_itᵀ (and Σ_i Σ_t δ_it) equal the autograd gradients."""
+        feats = [_unfold(layer, a, g, b) for (a, _), g in zip(calls, grads, strict=True)]
+        A = torch.cat([f[0] for f in feats], 1)
+        D = torch.cat([f[1] for f in feats], 2)
+        layer.T, layer.K, layer.O = A.shape[1], A.shape[2], D.shape[3]
+        tol = 1e-8 if self.dtype == torch.float64 else 1e-3
+        ok = True
+        if layer.weight:
+            want = gparams[layer.weight][0].reshape(layer.O, -1)
+            got = torch.einsum("btk,bto->ok", A, D[0])
+            ok &= got.shape == want.shape and _close(got, want, tol)
+        if layer.bias:
+            ok &= _close(D[0].sum((0, 1)), gparams[layer.bias][0].reshape(-1), tol)
+        return bool(ok)
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> bool:
