@@ -160,7 +160,7 @@ def jvp_ntk(net: torch.nn.Module, X: torch.Tensor, block: int = 32) -> torch.Ten
 
 
 def worker(case: str, n: int, method: str, out: str, device: str) -> None:
-    from actspec.entk import entk
+    from actspec.finite.entk import entk
 
     net, shape = build(case)
     X = data(shape, n).to(device)

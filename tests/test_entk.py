@@ -18,7 +18,7 @@ from torch import nn
 
 import actspec
 from actspec.cli import run
-from actspec.entk import ActivationModule, entk, plan_entk, swap_activations
+from actspec.finite.entk import ActivationModule, entk, plan_entk, swap_activations
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 
@@ -248,13 +248,13 @@ def test_stores_hold_no_autograd_graph() -> None:
     """Regression: torch.func rows of some parameters, with the others still requiring grad,
     were written into the Jacobian store with their autograd graph attached (one chunk's
     forward pass kept alive per chunk: 6 GB for a 24k-parameter CNN at n = 2000)."""
-    from actspec.entk import _copy_model, _Engine, _plan, _select, _Stores
+    from actspec.finite.entk import _Engine, _plan, _Stores, copy_model, select_params
 
     torch.manual_seed(5)
-    net = _copy_model(nn.Sequential(nn.Linear(5, 30), nn.Tanh(), nn.Linear(30, 3)), torch.float64,
+    net = copy_model(nn.Sequential(nn.Linear(5, 30), nn.Tanh(), nn.Linear(30, 3)), torch.float64,
                       torch.device("cpu"))
     X = torch.randn(20, 5, dtype=torch.float64)
-    eng = _Engine(net, X, _select(net, None), "trace", "jacobian")
+    eng = _Engine(net, X, select_params(net, None), "trace", "jacobian")
     passes, b, _ = _plan(eng, 2**20, 4, "jacobian")
     stores = _Stores(eng, passes[0])
     stores.fill(0, 4)
@@ -307,7 +307,7 @@ def test_memory_stays_bounded_for_a_large_model() -> None:
         import resource, torch
         torch.set_num_threads(1)
         from torch import nn
-        from actspec.entk import entk, plan_entk
+        from actspec.finite.entk import entk, plan_entk
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(1000, 2000), nn.ReLU(), nn.Linear(2000, 2000), nn.ReLU(),
                             nn.Linear(2000, 1))

@@ -37,6 +37,8 @@ _API = {
     "spectrum": "spectra.summary",
     "train": "experiments.training",
     "sphere_spectrum": "spectra.sphere",
+    "entk": "finite.entk",
+    "swap_activations": "finite.entk",
 }
 # submodules reachable as attributes, under the names the docs use
 _MODULES = {

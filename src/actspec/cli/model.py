@@ -248,7 +248,7 @@ def model_cmd(
             make_activation(a)
     factory, label = load_factory(model)
     ds = opts.load(labels=labels)
-    from ..entk import model_study
+    from ..experiments.model import model_study
 
     seed_list = [opts.seed + k for k in range(seeds)]
 
@@ -307,7 +307,7 @@ def model_cmd(
         console.print("[yellow]note:[/] some λ_min are below float64 resolution (n·eps·λ_max): those "
                       "condition numbers are lower bounds (≥).")
     if plot is not None:
-        from ..plots_model import plot_model
+        from ..plots.model import plot_model
 
         plot_model(rows, plot, title=f"{label} on {ds.name} (n={ds.n})", steps=train_steps)
         console.print(f"wrote {plot}")

@@ -86,7 +86,7 @@ def _chunk_size(n: int, d: int, itemsize: int, m: int) -> int:
     return max(1, min(k, WEIGHT_BLOCK, m))
 
 
-def _row_blocks(n: int) -> list[tuple[int, int]]:
+def row_blocks(n: int) -> list[tuple[int, int]]:
     """Row blocks of the triangle update: one block for small n, up to _MAX_BLOCKS otherwise."""
     b = max(1, min(_MAX_BLOCKS, n // _MIN_BLOCK_ROWS))
     # edges on multiples of 64 rows: the GEMM kernels then see the same row alignment for
@@ -104,7 +104,7 @@ def _syrk_upper(acc: torch.Tensor, E: torch.Tensor, blocks: list[tuple[int, int]
         acc[r0:r1, r0:].addmm_(E[r0:r1], E[r0:].T)
 
 
-def _mirror_upper(G: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
+def mirror_upper(G: torch.Tensor, blocks: list[tuple[int, int]]) -> None:
     """Make G exactly symmetric from its block-upper triangle (diagonal blocks: upper half)."""
     for r0, r1 in blocks:
         B = G[r0:r1, r0:r1]
@@ -194,7 +194,7 @@ class _Accumulator:
     """Upper-triangle sum of E E^T over chunks, float64 result, float32 or float64 GEMMs."""
 
     def __init__(self, size: int, dtype: torch.dtype, dev: torch.device) -> None:
-        self.blocks = _row_blocks(size)
+        self.blocks = row_blocks(size)
         self.total = torch.zeros(size, size, dtype=torch.float64, device=dev)
         self.low = (
             torch.zeros(size, size, dtype=dtype, device=dev) if dtype != torch.float64 else None
@@ -253,7 +253,7 @@ def _scale_by_data_gram(
             i0 = i1
 
 
-class _InterruptGuard:
+class InterruptGuard:
     """Defers Ctrl-C (SIGINT) to the next chunk boundary, where the state can be saved exactly.
 
     Active only when enabled and on the main thread (Python delivers signals there). The first
@@ -267,7 +267,7 @@ class _InterruptGuard:
         self._old: Any = None
         self._installed = False
 
-    def __enter__(self) -> _InterruptGuard:
+    def __enter__(self) -> InterruptGuard:
         if self.enabled and threading.current_thread() is threading.main_thread():
             try:
                 self._old = signal.signal(signal.SIGINT, self._handler)
@@ -423,7 +423,7 @@ def empirical_gram(
                 progress(first, m)
     chunks = _weight_chunks(m, k, d, scheme, seed, outputs, weights, dtype, dev, first)
     # closing(): on an interrupt the weight prefetch thread is stopped before we return
-    with closing(chunks), _InterruptGuard(enabled=ckpt is not None) as guard:
+    with closing(chunks), InterruptGuard(enabled=ckpt is not None) as guard:
         for stop, w, a, b in chunks:
             _add_chunk(Xt, act, w, a, b, G, H, dtype)
             del w, a, b
@@ -452,11 +452,11 @@ def empirical_gram(
         cheap = 20 * n * d <= m * (d + n)
         Xg = X64 if cheap else Xt
         _scale_by_data_gram(Gt, Xg, scheme.gram_factor(m), outputs, G.blocks)
-        _mirror_upper(Gt, G.blocks)
+        mirror_upper(Gt, G.blocks)
         out = Gt
     if H is not None:
         Ht = H.result()
-        _mirror_upper(Ht, H.blocks)
+        mirror_upper(Ht, H.blocks)
         Ht.mul_(1.0 / m)
         if outputs > 1:
             Ht = torch.block_diag(*([Ht] * outputs))

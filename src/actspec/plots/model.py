@@ -17,7 +17,7 @@ def plot_model(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, 
     """Panels: eigenvalues of Θ (first seed, descending); condition number per activation (mean,
     with each seed as a dot); measured (solid) and predicted (dashed) loss of the first seed when
     ``steps`` > 0, else the gradient angle against the input angle (binned means)."""
-    from .plots.base import pyplot, save_figure
+    from .base import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
