@@ -109,9 +109,12 @@ def run(argv: list[str] | None = None) -> int:
         return _run(args)
 
 
+_INTERRUPTED = "interrupted; no output file was written or left half-written; run the same command again"
+
+
 def _run(args: list[str]) -> int:
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)  # building the parser can be interrupted too
         rv = command.main(args=args, prog_name="actspec", standalone_mode=False)
     except ActspecError as exc:
         return _error(cli_message(exc, command, args))
@@ -128,12 +131,11 @@ def _run(args: list[str]) -> int:
         )
         return _error(exc.format_message() + hint)
     except typer.Exit as exc:
+        if exc.exit_code == 130:  # typer's rendering of Ctrl-C while parsing: say so in one line
+            return _error(_INTERRUPTED, 130)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _error(
-            "interrupted; no output file was written or left half-written; run the same command again",
-            130,
-        )
+        return _error(_INTERRUPTED, 130)
     except MemoryError:
         return _error("out of memory; use a smaller --n or --width (or --dtype float32)", 2)
     except OSError as exc:
@@ -145,4 +147,6 @@ def _run(args: list[str]) -> int:
             else "check the path and its permissions"
         )
         return _error(f"cannot read or write{where}: {reason}; {fix}", 2)
+    if rv == 130:  # typer turns Ctrl-C while parsing into Exit(130), which click returns
+        return _error(_INTERRUPTED, 130)
     return rv if isinstance(rv, int) else 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from ..core.errors import Interrupted
 from ..core.io import check_writable, run_metadata, write_json
 from ._app import app
 from .common import JsonOpt, console
@@ -203,13 +203,10 @@ def sweep_cmd(
             )
     except KeyboardInterrupt:
         written = state[0].written if state else 0
-        print(
-            f"error: interrupted; {written} finished result(s) of this run are stored in "
-            f"{cfg.db}; run the same command again to continue",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise typer.Exit(130) from None
+        raise Interrupted(
+            f"interrupted; {written} finished result(s) of this run are stored in "
+            f"{cfg.db}; run the same command again to continue"
+        ) from None
     parts = [f"{title}: {summary.total} task(s) in the grid, {summary.skipped} already stored"]
     if summary.run:
         rate = summary.tasks_per_minute
