@@ -169,7 +169,12 @@ def infinite_kernel(
         plain = sw2 == 1.0 and b2 == 0.0  # K = X X^T itself
         e_der = _dual_evaluator(act, "derivative", s) if hidden else None
         e_act = _dual_evaluator(act, "activation", s) if output else None
-        angles = None if X is None else _close_pair_angles(X, s, math.sqrt(sw2), b2)
+        # close pairs are re-evaluated at their accurate angle where the dual is a closed form or
+        # a theta-table; direct quadrature (too many distinct variances) keeps its values
+        probe = np.ones(1)
+        in_theta = (act.closed_form_dual(probe, probe, probe, "derivative") is not None
+                    or len(np.unique(quantize(s))) <= MAX_VARIANCE_GROUPS)
+        angles = None if X is None or not in_theta else _close_pair_angles(X, s, math.sqrt(sw2), b2)
 
         def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
             K = gx if plain else sw2 * gx + b2
@@ -225,7 +230,8 @@ def _fix_close(
     k: slice, close: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     """Overwrite the close pairs of a dual tile with the dual at their accurate angle: the closed
-    form at theta, or the theta-table (tables are built in theta); quadrature entries are kept."""
+    form at theta, or the theta-table (tables are built in theta). Only called when the tile's
+    duals come from one of those (see :func:`infinite_kernel`)."""
     i, j, theta = close
     s1, s2, c = s[r][i], s[k][j], K[i, j]
     exact = act.closed_form_dual(s1, s2, c, which, theta=theta)
@@ -234,8 +240,6 @@ def _fix_close(
         return
     keys = quantize(np.concatenate([s1, s2]))
     k1, k2 = keys[: i.size], keys[i.size :]
-    if len(np.unique(quantize(s))) > MAX_VARIANCE_GROUPS:
-        return  # direct quadrature: no table to evaluate in theta
     for a, b in {(int(x), int(y)) for x, y in zip(k1, k2, strict=True)}:
         sel = (k1 == a) & (k2 == b)
         tab = dual_table(act, which, float(s1[sel][0]), float(s2[sel][0]))
