@@ -55,6 +55,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from actspec.core.resources import available_memory
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -234,17 +236,6 @@ def matmul_peak(dtype: torch.dtype, device: str, size: int = 2048, repeats: int 
     return 2.0 * size**3 / best / 1e9
 
 
-def available() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
-
-
 def loadavg() -> float:
     try:
         return os.getloadavg()[0]
@@ -290,7 +281,7 @@ def main() -> None:
                     row: dict[str, Any] = {"case": case, "n": n, "parameters": P, "outputs": C,
                                            "method": method, "load": loadavg()}
                     jac_bytes = 8 * n * P * C
-                    if method == "baseline" and jac_bytes > 0.6 * available():
+                    if method == "baseline" and jac_bytes > 0.6 * available_memory():
                         row["status"] = f"out of memory (its Jacobian alone: {jac_bytes / 2**30:.0f} GiB)"
                     elif method == "baseline" and case == "mlp10m":
                         row["status"] = "out of memory"
