@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
+from ..experiments import params as P
 from ._app import app
 from .common import (
     DATA_PANEL,
@@ -30,6 +31,7 @@ from .common import (
     err_console,
     outputs_ok,
 )
+from .options import option
 
 DEFAULT_ACTIVATIONS = ["original", "relu", "tanh", "gelu"]
 MODEL_PANEL = "Model"
@@ -200,11 +202,9 @@ def model_cmd(
         int | None, typer.Option("--log-every", help="Record the loss every k steps (default steps/100).",
                                  rich_help_panel=TRAIN_PANEL),
     ] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (kernels accumulate in "
-                                       "float64).", rich_help_panel=MODEL_PANEL)] = "float64",
-    device: Annotated[
-        str, typer.Option("--device", help="cpu, cuda or auto.", rich_help_panel=MODEL_PANEL)
-    ] = "cpu",
+    dtype: Annotated[str, option(P.DTYPE, help="float64 or float32 (kernels accumulate in float64).",
+                                 panel=MODEL_PANEL)] = P.DTYPE.default,
+    device: Annotated[str, option(P.DEVICE, panel=MODEL_PANEL)] = P.DEVICE.default,
     memory: Annotated[
         float | None, typer.Option("--memory", help="MiB for entk's working arrays (default: a power "
                                    "of two up to half the available memory, at most 8 GiB).",

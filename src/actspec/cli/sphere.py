@@ -12,8 +12,10 @@ from rich.table import Table
 from ..core.errors import ActspecError
 from ..core.io import run_metadata, write_json
 from ..core.validate import ParameterError, check_int
+from ..experiments import params as P
 from ._app import app
 from .common import JsonOpt, PlotOpt, TimingsOpt, console, outputs_ok
+from .options import option
 
 DEFAULT_ACTIVATIONS = ["relu", "tanh", "elu"]
 
@@ -86,9 +88,9 @@ def sphere_cmd(
     ] = False,
     precision: Annotated[
         str,
-        typer.Option("--precision", help="double (float64, fast; resolves mu_k down to ~1e-15 "
-                     "mu_0 by quadrature) or high (extended precision, digits chosen automatically)."),
-    ] = "double",
+        option(P.PRECISION, help="double (float64, fast; resolves mu_k down to ~1e-15 mu_0 by "
+               "quadrature) or high (extended precision, digits chosen automatically)."),
+    ] = P.PRECISION.default,
     digits: Annotated[
         int | None, typer.Option("--digits", help="With --precision high: fix the number of digits.")
     ] = None,
