@@ -1,19 +1,34 @@
-"""Resources: refuse dense n x n work or outputs that cannot fit (memory, disk), with the size they
-would need; the run-time model of a finite-width G (flops per neuron, measured GEMM rate)."""
+"""Resources: one budget for every command.
+
+Before heavy work a command builds an :class:`Estimate` (``estimate(flops=..., bytes=...)``: time
+from the flops at this machine's measured matmul rate, calibrated once per process; memory as
+given) and calls :func:`check_budget`, which refuses (exit 2, one line) with the estimate and the
+way out when it does not fit: memory against what the machine has available now, time against
+the time budget (``ACTSPEC_MAX_SECONDS``, default 6 hours). The older helpers (dense n x n work,
+disk space, the run-time model of a finite-width G) are kept and share the same numbers."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ActspecError
 from .validate import ParameterError
 
-__all__ = ["available_memory", "dense_bytes", "check_dense_fits", "check_disk_fits",
+__all__ = ["Estimate", "estimate", "check_budget", "time_budget", "memory_budget", "matmul_rate",
+           "format_seconds", "format_bytes",
+           "available_memory", "dense_bytes", "check_dense_fits", "check_disk_fits",
            "flops_per_neuron", "matmul_gflops", "estimate_seconds"]
+
+#: default time budget in seconds (6 h); ``ACTSPEC_MAX_SECONDS`` overrides it
+DEFAULT_MAX_SECONDS = 6 * 3600.0
+#: the share of the available memory one run may plan to use
+MEMORY_SHARE = 0.9
 
 
 def available_memory() -> int:
@@ -77,12 +92,13 @@ def flops_per_neuron(n: int, d: int, outputs: int, train: str) -> float:
     return f
 
 
-def matmul_gflops(dtype: str, device: str) -> float:
-    """Best GFLOP/s of a 1024^3 matmul on ``device`` in ``dtype`` (a ~0.1 s calibration)."""
+@functools.lru_cache(maxsize=None)
+def _calibrate(dtype: str, device: str) -> float:
     import torch
 
     tdt = getattr(torch, dtype)
-    a = torch.randn(1024, 1024, dtype=tdt, device=device)
+    size = 512
+    a = torch.randn(size, size, dtype=tdt, device=device)
     cuda = str(device).startswith("cuda")
     best = math.inf
     for _ in range(4):
@@ -93,7 +109,18 @@ def matmul_gflops(dtype: str, device: str) -> float:
         if cuda:
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t0)
-    return 2.0 * 1024**3 / max(best, 1e-9) / 1e9
+    return 2.0 * size**3 / max(best, 1e-9)
+
+
+def matmul_rate(dtype: str = "float64", device: str = "cpu") -> float:
+    """Flop/s of a dense matmul on ``device`` in ``dtype``: the best of four 512^3 products
+    (about 0.05 s), measured once per process and then cached."""
+    return _calibrate(str(dtype).replace("torch.", ""), str(device))
+
+
+def matmul_gflops(dtype: str, device: str) -> float:
+    """GFLOP/s of a dense matmul on ``device`` in ``dtype`` (:func:`matmul_rate`, cached)."""
+    return matmul_rate(dtype, device) / 1e9
 
 
 def estimate_seconds(
@@ -101,5 +128,122 @@ def estimate_seconds(
 ) -> float:
     """Rough run time of a width-m G: the flops at half the measured matmul rate, plus a third of
     the RNG time (~70 µs per neuron at d = 3072, mostly hidden behind the GEMMs)."""
-    rate = matmul_gflops(dtype, device) * 1e9
+    rate = matmul_rate(dtype, device)
     return m * flops_per_neuron(n, d, outputs, train) / (0.5 * rate) + m * d * 8e-9
+
+
+# ---- the one budget ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a piece of work will cost: ``seconds`` of run time and peak ``bytes`` of memory."""
+
+    seconds: float
+    bytes: int
+    flops: float = 0.0
+    rate: float = 0.0  # flop/s the time was computed with (0: no flops, no calibration)
+
+    def describe(self) -> str:
+        """``"about 3.2 h and 15.0 GiB"``."""
+        return f"about {format_seconds(self.seconds)} and {format_bytes(self.bytes)}"
+
+
+def format_seconds(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"``, ``"3.2 h"``, ``"5.1 days"``, ``"2.0e+04 years"``."""
+    s = float(seconds)
+    if not math.isfinite(s):
+        return "forever"
+    if s < 90:
+        return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    if s < 3 * 86400:
+        return f"{s / 3600:.1f} h"
+    if s < 365 * 86400:
+        return f"{s / 86400:.1f} days"
+    return f"{s / (365.25 * 86400):.2g} years"
+
+
+def format_bytes(nbytes: float) -> str:
+    """``"512 MiB"``, ``"15.0 GiB"``, ``"3.0e+03 TiB"``."""
+    b = float(nbytes)
+    if b < 2**30:
+        return f"{b / 2**20:.0f} MiB"
+    if b < 2**40:
+        return f"{b / 2**30:.1f} GiB"
+    return f"{b / 2**40:.3g} TiB"
+
+
+def time_budget() -> float:
+    """Seconds one command may plan to run: ``ACTSPEC_MAX_SECONDS`` or 6 hours."""
+    raw = os.environ.get("ACTSPEC_MAX_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_MAX_SECONDS
+    except ValueError:
+        value = DEFAULT_MAX_SECONDS
+    return value if value > 0 else DEFAULT_MAX_SECONDS
+
+
+def memory_budget() -> int:
+    """Bytes one command may plan to hold: 90 % of the memory available now."""
+    return int(MEMORY_SHARE * available_memory())
+
+
+def estimate(
+    *,
+    flops: float = 0.0,
+    bytes: float = 0,  # noqa: A002 - the name the callers read best
+    seconds: float = 0.0,
+    dtype: str = "float64",
+    device: str = "cpu",
+    efficiency: float = 0.5,
+    rate: float | None = None,
+) -> Estimate:
+    """The cost of ``flops`` floating-point operations holding ``bytes`` at peak.
+
+    Time is ``flops / (efficiency * rate) + seconds``: ``rate`` (flop/s) defaults to this
+    machine's measured matmul rate on ``device`` in ``dtype`` (:func:`matmul_rate`, one ~0.05 s
+    calibration per process, skipped when ``flops`` is 0); ``seconds`` adds costs that are not
+    flops (per-item overheads, I/O). ``efficiency`` is the share of the matmul rate the work
+    reaches (0.5 for large GEMMs; lower for elementwise or Python-bound loops)."""
+    f = max(0.0, float(flops))
+    r = 0.0
+    t = max(0.0, float(seconds))
+    if f > 0:
+        r = float(rate) if rate else matmul_rate(dtype, device)
+        t += f / (max(efficiency, 1e-6) * r)
+    b = float(bytes)
+    nbytes = int(min(max(b, 0.0), 2.0**62)) if math.isfinite(b) else 2**62
+    return Estimate(seconds=t, bytes=nbytes, flops=f, rate=r)
+
+
+def check_budget(
+    est: Estimate,
+    *,
+    what: str,
+    way_out: str,
+    max_seconds: float | None = None,
+    max_bytes: int | None = None,
+) -> Estimate:
+    """``est`` when it fits; else :class:`ParameterError` (an :class:`ActspecError`: one line,
+    exit 2 from the CLI) saying what would not fit, the estimate, the budget, and ``way_out``.
+
+    Memory is checked against ``max_bytes`` (default :func:`memory_budget`: 90 % of the memory
+    available now), time against ``max_seconds`` (default :func:`time_budget`). ``what`` and
+    ``way_out`` may name parameters as ``{-name}`` (the CLI shows them as its flags)."""
+    have = memory_budget() if max_bytes is None else int(max_bytes)
+    if est.bytes > have:
+        raise ParameterError(
+            f"{what} needs about {format_bytes(est.bytes)} of memory but only "
+            f"{format_bytes(have)} is available; {way_out}"
+        )
+    limit = time_budget() if max_seconds is None else float(max_seconds)
+    if est.seconds > limit:
+        how = (f" at the {est.rate / 1e9:.3g} GFLOP/s measured on this machine"
+               if est.rate else "")
+        raise ParameterError(
+            f"{what} would take about {format_seconds(est.seconds)}{how}, over the "
+            f"{format_seconds(limit)} budget (ACTSPEC_MAX_SECONDS); {way_out}"
+        )
+    return est
