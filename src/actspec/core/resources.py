@@ -92,7 +92,7 @@ def flops_per_neuron(n: int, d: int, outputs: int, train: str) -> float:
     return f
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _calibrate(dtype: str, device: str) -> float:
     import torch
 
