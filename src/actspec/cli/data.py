@@ -22,6 +22,7 @@ from .common import (
     data_options,
     outputs_ok,
 )
+from .options import ActivationsOpt
 
 
 def _g(x: float | None, fmt: str = ".4g") -> str:
@@ -39,6 +40,7 @@ def _pairs(diag: dict, key: str) -> str:
 @app.command("data")
 @data_options
 def data_cmd(
+    activation: ActivationsOpt = None,
     opts: DataOptions = DEFAULT_DATA,
     rank_tol: Annotated[
         float | None,
@@ -94,9 +96,14 @@ def data_cmd(
     Assumption 2, duplicate/(anti)parallel points, pairwise-distance histogram and the cumulative
     singular-value curve (the paper's Figure 2(a), 2(b)).
 
+    For each activation (-a, default relu elu tanh swish) it says whether G∞ is exactly singular
+    on these data for a structural reason (duplicates, antipodal pairs, polynomial rank) and how
+    many of its eigenvalues are exactly zero.
+
     Example: actspec data --data digits --plot-prefix digits --json digits.json
     """
-    from ..data.diagnostics import data_diagnostics
+    from ..activations.registry import activation as resolve
+    from ..data.diagnostics import data_diagnostics, structural_zeros
     from ..plots.data import plot_data_diagnostics
 
     if plot_prefix is not None:
@@ -108,10 +115,18 @@ def data_cmd(
         (singular_png, "--singular-png"),
         (json_path, "--json"),
     )
+    acts = activation or ["relu", "elu", "tanh", "swish"]
+    for a in acts:  # bad activations fail before any work
+        resolve(a)
     ds = opts.load()
     t0 = time.perf_counter()
     diag = data_diagnostics(ds.X, tol=rank_tol, chunk=chunk, bins=bins, svd_method=svd_method)
     elapsed = time.perf_counter() - t0
+    singular = {}
+    for a in acts:
+        z, why = structural_zeros(ds.X, a)
+        singular[a.strip()] = {"zero_eigenvalues": z, "reason": why}
+    diag["structural_zeros"] = singular
 
     table = Table(
         title=f"Data diagnostics — {ds.name}: n={ds.n}, dim={ds.dim}, "
@@ -144,6 +159,13 @@ def data_cmd(
     console.print(table)
     for w in diag["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
+    for a, info in singular.items():
+        z = info["zero_eigenvalues"]
+        if z:
+            console.print(f"{a}: G∞ is exactly singular: {z} zero eigenvalue{'s' if z > 1 else ''} "
+                          f"({info['reason']})")
+        else:
+            console.print(f"{a}: no structural zero eigenvalue of G∞")
 
     if distances_png is not None or singular_png is not None:
         plot_data_diagnostics(diag, distances_png, singular_png, title=ds.name)
@@ -152,6 +174,7 @@ def data_cmd(
                 console.print(f"wrote {p}")
     if json_path is not None:
         settings = {
+            "activations": acts,
             "data": opts.data,
             "n": opts.n,
             "dim": opts.dim,

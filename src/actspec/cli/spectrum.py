@@ -125,9 +125,12 @@ def spectrum_cmd(
     for col in ("activation", "class", "width", "λ_min", "λ_max", "cond", "trace", "eff.rank"):
         table.add_column(col, justify="left" if col in ("activation", "class") else "right", no_wrap=True)
     for r in results:
+        singular = bool(r.get("structural_zeros"))
         lam_min = f"<{r['resolution']:.1e}" if r["lambda_min"] < r["resolution"] else _fmt(r["lambda_min"])
         if "lambda_min_error" in r:  # iterative: value ± residual error bar
             lam_min = f"{r['lambda_min']:.4g}±{r['lambda_min_error']:.1g}"
+        if singular and r.get("eigenvalues_complete", True):
+            lam_min = "0"  # exactly singular: the computed value is rounding noise
         kclass = r["kink_class"].replace("polynomial of degree ", "poly deg ")
         table.add_row(
             r["activation"],
@@ -135,16 +138,25 @@ def spectrum_cmd(
             str(r["width"]),
             lam_min,
             _fmt(r["lambda_max"]),
-            _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
+            "∞" if singular and r.get("eigenvalues_complete", True)
+            else _fmt(r["condition_number"], r["condition_number_is_lower_bound"]),
             _fmt(r["trace"]),
             "—" if r["effective_rank"] is None else f"{r['effective_rank']:.2f}",
         )
     console.print(table)
-    if any(r["condition_number_is_lower_bound"] for r in results):
+    for r in results:
+        if r.get("structural_zeros"):
+            z = r["structural_zeros"]
+            console.print(
+                f"{r['activation']}: G∞ is exactly singular: {z} zero eigenvalue{'s' if z > 1 else ''} "
+                f"({r['structural_reason']}); more precision cannot change that."
+            )
+    if any(r["condition_number_is_lower_bound"] and not r.get("structural_zeros") for r in results):
+        fix = ("raise --digits" if precision == "high"
+               else "rerun with --precision high (infinite width, n ≤ 600)")
         console.print(
-            "[yellow]note:[/] some eigenvalues are below float64 resolution "
-            "(n·eps·λ_max); their condition numbers are lower bounds. To resolve them, rerun "
-            "with --precision high (infinite width, n ≤ 600)."
+            "[yellow]note:[/] some eigenvalues are below the resolution of the arithmetic "
+            f"(n·eps·λ_max); their condition numbers are lower bounds. To resolve them, {fix}."
         )
     if show > 0:
         for r in results:

@@ -17,7 +17,9 @@
   antiparallel pairs (|sin angle| <= parallel_tol, not duplicates), counts and examples: duplicates
   make G singular for every activation; parallel rows make it singular for positively homogeneous
   phi' (ReLU); antiparallel rows make it singular when phi' is even or odd (tanh, erf, sigmoid,
-  polynomials), not for ReLU; zero rows give delta = 0;
+  x^2), and for phi' = constant + odd (ReLU, swish, GELU) when the pairs outnumber the dimensions
+  they span (``structural_zeros`` counts the zero eigenvalues for a given activation); zero rows
+  give delta = 0;
 * the histogram of all n(n-1)/2 pairwise distances (Figure 2(a)): ``counts``, ``edges``, and
   ``mean_distance`` / ``max_distance``. These use the Gram-based distances (absolute error up to
   ~sqrt(eps) * max ||x|| for near-coincident pairs); the minima above are exact.
@@ -40,7 +42,7 @@ import scipy.linalg as sla
 
 from ..core.errors import ActspecError
 
-__all__ = ["data_diagnostics", "format_warnings"]
+__all__ = ["data_diagnostics", "format_warnings", "structural_zeros"]
 
 _EPS = np.finfo(np.float64).eps
 _FINE_BINS = 8192  # internal histogram resolution over [0, 2 max ||x||]
@@ -413,8 +415,259 @@ def format_warnings(diag: dict[str, Any]) -> list[str]:
         w.append(
             f"{diag['antiparallel_pairs']} antiparallel pair(s) "
             f"(e.g. {diag['antiparallel_examples'][0]}): G is singular when phi' is even or odd "
-            "(tanh, erf, sigmoid, polynomials), not for ReLU; --preprocess paper removes them"
+            "(tanh, erf, sigmoid, x^2), and when phi' is a constant plus an odd function (ReLU, "
+            "leaky ReLU, swish, GELU, softplus) once there are more pairs than the dimensions "
+            "they span; --preprocess paper removes them"
         )
     return w
 
 
+
+
+# ------------------------------------------------------------------ structural singularity of G∞
+#
+# G∞ = sum_j b_j (X X^T)^{⊙j} with b_j = c_{j-1}^2 >= 0 (SCIENCE §3: c_a the Hermite coefficients
+# of phi'; unit-norm rows, rescaled rows change the weights but not which b_j vanish). All terms
+# are PSD, so null(G∞) = ∩_{b_j > 0} {v : sum_i v_i x_i^{⊗j} = 0}. Which b_j vanish is read off
+# the parity split of phi' = e + o (e even, o odd): the even part feeds the odd j, the odd part
+# the even j, and a part that is a polynomial of degree q feeds only j <= q + 1 of its parity.
+#
+# * A part with infinitely many coefficients gives a kernel that is strictly positive definite on
+#   points distinct up to sign (Chen, Menegatto & Sun 2003; on the circle: all harmonics of that
+#   parity are > 0). Its features are x^{⊗j} of one parity, so a class of rows equal up to sign
+#   (duplicates x_j = x_i, antipodes x_j = -x_i) collapses to one feature.
+# * Equally spaced circle data (circulant G∞, eigenvalues = DFT of the first row): with
+#   cos^j = 2^{1-j} sum_k C(j, (j-k)/2) cos(k θ), harmonic k has weight
+#   β_k = sum_{j >= k, j ≡ k (2)} b_j 2^{1-j} C(j, (j-k)/2) (>= 0), which vanishes iff b_j = 0 for
+#   all j >= k of k's parity; eigenvalue m of the n-point circulant is n sum_{k ≡ m (n)} β_|k| / 2
+#   and is zero iff every harmonic aliasing to m vanishes. ReLU (phi' = 1/2 + odd: b_1 > 0, odd
+#   j >= 3 absent) on even n: the odd m other than ±1, n/2 - 2 zeros (23 at n = 50); tanh
+#   (phi' even: no even j): all even m, n/2 zeros. This is exactly what the class count below
+#   gives for antipodal pairs (n/2 pairs spanning 2 dimensions), so one rule covers both.
+# * phi a polynomial of degree p (phi' of degree p - 1): rank G∞ = rank of the monomial features
+#   of the degrees fed (on rows of equal norm the top degree of each parity spans the lower ones);
+#   at most sum_{a <= p-1, c_a != 0} C(d0 + a, a + 1) (Thm 4.3, SCIENCE §4).
+
+_ST_TOL = 1e-10  # rows equal up to sign: ||x_i ∓ x_j|| <= _ST_TOL * ||x_i||
+_ST_RANK_RTOL = 1e-10  # numerical rank of monomial feature matrices (singular values, relative)
+_ST_MAX_POLY = 8  # a part of phi' is tested for being a polynomial up to this degree
+_ST_MAX_FEATURES = 2e7  # entries of a monomial feature matrix formed (else a bound is used)
+
+
+def _part_degree(f: np.ndarray, z: np.ndarray, tol: float) -> int | None:
+    """-1 if f vanishes on the grid, the degree q if it is a polynomial of degree <= _ST_MAX_POLY
+    (fit on the inner half, checked on the whole grid), else None (infinitely many terms)."""
+    scale = max(float(np.max(np.abs(f))), 1e-300)
+    if float(np.max(np.abs(f))) <= tol:
+        return -1
+    inner = np.abs(z) <= 0.5 * float(np.max(np.abs(z)))
+    for q in range(_ST_MAX_POLY + 1):
+        p = np.polynomial.Polynomial.fit(z[inner], f[inner], q)
+        if float(np.max(np.abs(p(z) - f))) <= tol * max(1.0, scale):
+            return q
+    return None
+
+
+def _derivative_parts(act: Any) -> dict[str, Any]:
+    """Parity split of phi': degrees of its even and odd parts (see _part_degree) and whether
+    phi' is positively homogeneous of degree 0 (phi'(c z) = phi'(z), c > 0: ReLU-like)."""
+    # irregular grid avoiding 0 and simple kink locations
+    z = np.concatenate([np.linspace(0.0137, 3.0, 301), np.linspace(3.0071, 9.0, 120)])
+    zz = np.concatenate([-z[::-1], z])
+    with np.errstate(all="ignore"):
+        dp, dm = act.dphi(z), act.dphi(-z)
+        dh = act.dphi(np.concatenate([2.0 * z, -2.0 * z]))
+    if not (np.all(np.isfinite(dp)) and np.all(np.isfinite(dm)) and np.all(np.isfinite(dh))):
+        return {"even": None, "odd": None, "homogeneous": False}
+    scale = max(1.0, float(np.max(np.abs(dp))), float(np.max(np.abs(dm))))
+    tol = 1e-9 * scale
+    even = 0.5 * (dp + dm)
+    odd = 0.5 * (dp - dm)
+    return {
+        "even": _part_degree(np.concatenate([even[::-1], even]), zz, tol),
+        "odd": _part_degree(np.concatenate([-odd[::-1], odd]), zz, tol),
+        "homogeneous": bool(np.max(np.abs(dh - np.concatenate([dp, dm]))) <= tol),
+    }
+
+
+def _sign_classes(U: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of rows equal up to sign: (label, sign) per row, sign relative to the class's
+    first row. Sorted on |u . h| (h fixed), so only neighbours are compared: O(n log n + n d)."""
+    n, d = U.shape
+    h = np.random.default_rng(20201).standard_normal(d)
+    key = np.abs(U @ h)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    label = np.full(n, -1, dtype=np.int64)
+    sign = np.ones(n, dtype=np.int64)
+    window = tol * (float(np.linalg.norm(h)) + 1.0) * 4.0
+    nxt = 0
+    for a in range(n):
+        i = order[a]
+        if label[i] >= 0:
+            continue
+        label[i] = nxt
+        b = a + 1
+        while b < n and ks[b] - ks[a] <= window:
+            j = order[b]
+            if label[j] < 0:
+                if np.linalg.norm(U[i] - U[j]) <= tol:
+                    label[j] = nxt
+                elif np.linalg.norm(U[i] + U[j]) <= tol:
+                    label[j], sign[j] = nxt, -1
+            b += 1
+        nxt += 1
+    return label, sign
+
+
+def _monomial_rank(Y: np.ndarray, degrees: list[int]) -> tuple[int, int]:
+    """(numerical rank, number of columns) of the monomial features of the given degrees of the
+    rows of Y (coordinates in the span of the data). If the matrix would be too large, the
+    bound min(rows, columns) is returned as the rank."""
+    from itertools import combinations_with_replacement
+
+    m, d0 = Y.shape
+    cols = sum(math.comb(d0 + j - 1, j) for j in degrees)
+    if m == 0 or cols == 0:
+        return 0, cols
+    if m * cols > _ST_MAX_FEATURES:
+        return min(m, cols), cols
+    F = np.empty((m, cols))
+    c = 0
+    for j in degrees:
+        for idx in combinations_with_replacement(range(d0), j):
+            F[:, c] = np.prod(Y[:, list(idx)], axis=1) if idx else 1.0
+            c += 1
+    F /= np.maximum(np.linalg.norm(F, axis=0), 1e-300)  # columns of unit norm
+    sv = sla.svdvals(F, check_finite=False)
+    return int(np.count_nonzero(sv > _ST_RANK_RTOL * sv[0])) if sv.size and sv[0] > 0 else 0, cols
+
+
+def _span_coordinates(X: np.ndarray) -> np.ndarray:
+    """Coordinates of the rows of X in an orthonormal basis of their span (n x d0)."""
+    if X.shape[0] == 0:
+        return X
+    _, s, vt = sla.svd(X, full_matrices=False, check_finite=False)
+    r = int(np.count_nonzero(s > max(X.shape) * _EPS * 16 * s[0])) if s[0] > 0 else 0
+    return X @ vt[:r].T
+
+
+def _degree_set(q: int, equal_norms: bool) -> list[int]:
+    """Degrees j = a + 1 fed by a polynomial part of degree q: the top one on rows of equal norm
+    (it spans the lower ones there), else all of its parity."""
+    if q < 0:
+        return []
+    return [q + 1] if equal_norms else list(range(q + 1, 0, -2))
+
+
+def structural_zeros(X: Any, activation: Any, *, train: str = "hidden", init: str = "dzps"
+                     ) -> tuple[int, str]:
+    """Number of eigenvalues of G∞ that are exactly zero for a structural reason, and the reason.
+
+    ``(0, "")`` when there is none. Reasons (see the comment block above this function): rows
+    equal up to sign (duplicates; antipodal pairs when phi' is even, odd, or a polynomial plus an
+    even/odd function such as ReLU's 1/2 + step - 1/2: the pairs then give a zero each, less the
+    dimension their polynomial features span); a polynomial phi (rank of its monomial features on
+    the data); zero rows. Equally spaced circle data are the textbook case (circulant G∞): the
+    count equals the number of DFT modes all of whose aliased harmonics vanish.
+
+    Exact in exact arithmetic for ``train="hidden"`` and a scheme without bias (``dzps``);
+    with a bias (``fanin``), the fan-out limit or the output layer trained, only duplicate and zero
+    rows are counted. Rows count as equal up to sign within a relative 1e-10. Where a count
+    depends on norms it cannot resolve (unequal row norms and a polynomial part of degree >= 1),
+    the smaller, certain count is returned.
+    """
+    from ..activations.registry import activation as resolve
+
+    act = resolve(activation)
+    X = as_matrix(X)
+    n = X.shape[0]
+    if n < 2:
+        return 0, ""
+    amax = float(np.max(np.abs(X))) if X.size else 0.0
+    if amax > 0 and (amax > 1e100 or amax < 1e-100):
+        X = X / amax
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    zero = norms == 0.0
+    n_zero = int(np.count_nonzero(zero))
+    keep = np.flatnonzero(~zero)
+    Xk = X[keep]
+    nk = norms[keep]
+    reasons: list[str] = []
+    zeros = 0
+    if n_zero and train == "hidden":  # G_ij = <x_i, x_j> E[...] = 0 on a zero row
+        zeros += n_zero
+        reasons.append(f"{n_zero} zero row{'s' if n_zero > 1 else ''} of the data")
+    if Xk.shape[0] < 2:
+        return zeros, "; ".join(reasons)
+
+    plain = train == "hidden" and init == "dzps"
+    parts = _derivative_parts(act) if plain else {"even": None, "odd": None, "homogeneous": False}
+    homog = parts["homogeneous"]
+    # ReLU-like phi' (0-homogeneous): G∞ = R G∞(unit rows) R, so rows are compared as directions
+    U = Xk / nk[:, None] if homog else Xk
+    scale = float(np.max(nk))
+    label, sign = _sign_classes(U / scale if not homog else U, _ST_TOL)
+    n_cls = int(label.max()) + 1
+    size = np.bincount(label, minlength=n_cls)
+    has_minus = np.bincount(label, weights=(sign < 0), minlength=n_cls) > 0
+    n_dup = int(np.sum(size - 1 - has_minus))  # rows equal (same sign) to an earlier one
+    first = np.full(n_cls, -1, dtype=np.int64)
+    for idx in range(label.size - 1, -1, -1):
+        first[label[idx]] = idx
+    mixed = np.flatnonzero(has_minus)
+    n_pairs = int(mixed.size)  # classes holding both x and -x: one antipodal zero each
+    equal_norms = bool(np.all(np.abs(nk - nk[0]) <= 1e-12 * nk[0])) or homog
+    e, o = parts["even"], parts["odd"]
+    name = act.name
+
+    def dup_text() -> str:
+        return f"{n_dup} duplicate row{'s' if n_dup > 1 else ''}"
+
+    if e is not None and o is not None:  # phi' a polynomial: rank of its monomial features
+        degrees = sorted(_degree_set(e, equal_norms) + _degree_set(o, equal_norms))
+        Y = _span_coordinates(U / (1.0 if homog else scale))
+        rank, cols = _monomial_rank(Y, degrees)
+        z = Xk.shape[0] - rank
+        if z > 0:
+            zeros += z
+            reasons.append(
+                f"{name}′ is a polynomial of degree {max(e, o)}: G∞ is built from the monomials of "
+                f"degree {', '.join(map(str, degrees))} of the data's {Y.shape[1]}-dimensional "
+                f"span ({cols} of them), whose values on the {Xk.shape[0]} rows have rank {rank}"
+            )
+    elif e is None and o is None:  # both parts infinite: only duplicates
+        if n_dup:
+            zeros += n_dup
+            reasons.append(dup_text() + " (G∞ has equal rows)")
+    else:  # one part infinite, the other a polynomial of degree q (q = -1: zero)
+        q = e if e is not None else o
+        assert q is not None
+        inf_par = "odd" if e is not None else "even"  # parity of phi''s infinite part
+        base = n_dup + n_pairs
+        rank = 0
+        if q >= 0 and mixed.size:
+            reps = U[first[mixed]] / (1.0 if homog else scale)
+            Y = _span_coordinates(reps)
+            rank, _ = _monomial_rank(Y, _degree_set(q, equal_norms))
+        z = base - rank
+        if z > 0:
+            zeros += z
+            what = [] if not n_dup else [dup_text()]
+            if n_pairs:
+                what.append(f"{n_pairs} antipodal pair{'s' if n_pairs > 1 else ''} x_j = −x_i")
+            if q < 0:
+                reasons.append(
+                    f"{name}′ is {'odd' if inf_par == 'odd' else 'even'}, so G∞ has equal or "
+                    f"opposite rows for {' and '.join(what)}: one zero each"
+                )
+            else:
+                poly = "a constant" if q == 0 else f"a polynomial of degree {q}"
+                span = ("they span" if q == 0
+                        else f"their degree-{q + 1} monomials span")
+                reasons.append(
+                    f"{name}′ is {poly} plus an {inf_par} function: {' and '.join(what)} give "
+                    f"one zero each, less the {rank} dimension{'s' if rank != 1 else ''} {span} "
+                    f"({base} − {rank})"
+                )
+    return zeros, "; ".join(reasons)

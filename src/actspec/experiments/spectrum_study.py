@@ -65,7 +65,8 @@ def spectrum_study(
         from ..highprec.kernels import run_spectrum_high
 
         _check_high(widths, init)
-        return run_spectrum_high(data, activations, train=train, normalize=normalize, digits=digits)
+        rows = run_spectrum_high(data, activations, train=train, normalize=normalize, digits=digits)
+        return _with_structure(rows, data.X, activations, 1, train, init)
     from ..spectra.iterative import choose_method
     from .cluster import cluster_client
     from .spectrum import run_spectrum
@@ -75,8 +76,24 @@ def spectrum_study(
     on_cluster = (bool(workers or scheduler) and None in widths
                   and choose_method(n, method)[0] == "iterative")  # type: ignore[arg-type]
     with cluster_client(scheduler, workers or 2) if on_cluster else contextlib.nullcontext() as client:
-        return run_spectrum(
+        rows = run_spectrum(
             data.X, activations, widths, train=train, init=init, normalize=normalize, seed=seed,
             dtype=dtype, device=device, on_progress=on_progress, method=method, k=k, tol=tol,
             maxiter=maxiter, client=client, log=log,
         )
+    return _with_structure(rows, data.X, activations, len(widths), train, init)
+
+
+def _with_structure(rows: list[dict[str, Any]], X: Any, activations: Sequence[str | Any],
+                    per_activation: int, train: str, init: str) -> list[dict[str, Any]]:
+    """Adds ``structural_zeros`` (eigenvalues of G∞ exactly zero for a structural reason: antipodal
+    pairs, duplicates, polynomial rank; :func:`actspec.data.diagnostics.structural_zeros`) and
+    ``structural_reason`` to every infinite-width row."""
+    from ..data.diagnostics import structural_zeros
+
+    for r, row in enumerate(rows):  # rows are activation-major, widths inner
+        if row.get("width") == "inf":
+            spec = activations[r // per_activation]
+            row["structural_zeros"], row["structural_reason"] = structural_zeros(
+                X, spec, train=train, init=init)
+    return rows
