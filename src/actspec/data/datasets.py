@@ -256,23 +256,64 @@ def preprocess_paper(X: np.ndarray) -> np.ndarray:
     X = as_matrix(X, "data")
     n, d = X.shape
     _check_size(n, d + 2, "--preprocess paper")
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-    mx = float(norms.max())
     half = math.sqrt(0.5)
     out = np.empty((n, d + 2), dtype=np.float64)
-    if mx == 0.0 or not math.isfinite(mx):
-        if not math.isfinite(mx):  # overflow in the norm: rescale first
-            X = X / np.max(np.abs(X))
-            norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-            mx = float(norms.max())
-        else:
-            mx = 1.0
-    s = half / mx
+    big = float(np.max(np.abs(X)))
+    if big > 0.0 and not 2.0**-400 < big < 2.0**400:  # scale by a power of 2 (exact)
+        X = np.ldexp(X, -math.frexp(big)[1])
+    hi, lo = _squared_norms_dd(X)
+    k = int(np.argmax(hi + lo))
+    m_hi, m_lo = float(hi[k]), float(lo[k])
+    mx = math.sqrt(m_hi + m_lo)
+    s = half / mx if mx > 0.0 else half
     out[:, :d] = X * s
-    sq = np.einsum("ij,ij->i", out[:, :d], out[:, :d])
-    out[:, d] = np.sqrt(np.maximum(0.5 - sq, 0.0))
+    # the lift coordinate s sqrt(M^2 - |x|^2) from squared norms in double-double: the old
+    # sqrt(1/2 - |s x|^2) cancelled catastrophically (unit rows got up to 1.5e-8 instead of 0,
+    # rows close to the largest lost half their digits). Rows whose norm agrees with the largest
+    # to within 4 ulp count as the largest: their lift coordinate is exactly 0 (the stored rows
+    # of unit data differ from norm 1 by rounding only, and sqrt would turn 1e-16 into 1e-8)
+    if mx > 0.0:
+        gap = (m_hi - hi) + (m_lo - lo)  # m_hi - hi is exact where it is small (Sterbenz)
+        gap[gap <= 8 * np.finfo(np.float64).eps * m_hi] = 0.0
+        out[:, d] = s * np.sqrt(gap)
+    else:  # all-zero input: every row is lifted to (0, ..., 0, 1/sqrt2, 1/sqrt2)
+        out[:, d] = half
     out[:, d + 1] = half
     return out
+
+
+def _squared_norms_dd(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared row norms as double-double pairs (hi, lo), |hi + lo - |x|^2| ~ 1e-30 |x|^2.
+
+    Each square is split exactly (Veltkamp/Dekker: x^2 = p + e) and the columns are added by a
+    pairwise tree of error-free TwoSums, vectorised over rows (entries must not overflow when
+    squared; the caller scales them into range)."""
+    n, d = X.shape
+    out_hi = np.empty(n)
+    out_lo = np.empty(n)
+    step = max(1, (1 << 19) // max(1, d))
+    for r0 in range(0, n, step):
+        x = X[r0 : r0 + step]
+        c = 134217729.0 * x  # 2^27 + 1
+        xh = c - (c - x)
+        xl = x - xh
+        hi = x * x
+        lo = ((xh * xh - hi) + 2.0 * xh * xl) + xl * xl
+        while hi.shape[1] > 1:
+            if hi.shape[1] % 2:
+                hi = np.concatenate([hi, np.zeros((hi.shape[0], 1))], axis=1)
+                lo = np.concatenate([lo, np.zeros((lo.shape[0], 1))], axis=1)
+            a, b = hi[:, 0::2], hi[:, 1::2]
+            t = a + b
+            bb = t - a
+            err = (a - (t - bb)) + (b - bb)
+            lo = lo[:, 0::2] + lo[:, 1::2] + err
+            hi = t
+        h, lw = hi[:, 0], lo[:, 0]
+        t = h + lw
+        out_lo[r0 : r0 + step] = lw - (t - h)
+        out_hi[r0 : r0 + step] = t
+    return out_hi, out_lo
 
 
 def _parse_preprocess(preprocess: str | None) -> list[str]:
