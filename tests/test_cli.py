@@ -79,7 +79,7 @@ BAD = [
     (["spectrum", "--bogus"], "No such option"),
     (["hermite", "relu", "--degree", "-1"], "--degree"),
     (["hermite", "relu", "--of", "second"], "--of"),
-    (["hermite"], "Missing argument"),
+    (["hermite"], "missing the activation"),
     (["nosuchcommand"], "No such command"),
 ]
 

@@ -359,3 +359,113 @@ def test_gram_job_keeps_the_checkpoint_when_writing_G_fails(
                        device="cpu")
     assert res["checkpoint"]["resumed_from"] > 0
     assert out.exists() and not ck.exists()
+
+
+# ---- output collisions and outputs written as a group (issue 18) --------------------------------
+
+from actspec.core.errors import Interrupted  # noqa: E402
+from actspec.core.io import check_distinct_paths, output_group  # noqa: E402
+from actspec.core.validate import ParameterError  # noqa: E402
+
+
+def _error_line(code: int, err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, flags", [
+    (["hermite", "relu", "-k", "3", "--json", "{p}", "--plot", "{p}"], ("--plot", "--json")),
+    (["gram", "-a", "relu", "--n", "4", "--out", "{p}", "--json", "{p}"], ("--out", "--json")),
+    (["gram", "-a", "relu", "--n", "4", "--width", "10", "--out", "{p}", "--checkpoint", "{p}"],
+     ("--out", "--checkpoint")),
+    (["results", "{db}", "--parquet", "{p}", "--json", "{p}"], ("--parquet", "--json")),
+    (["spectrum", "--n", "4", "--plot", "{p}", "--json", "{p}"], ("--plot", "--json")),
+])
+def test_outputs_naming_one_file_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], flags: tuple[str, str]
+) -> None:
+    p = tmp_path / "same.out"
+    line = _error_line(run([a.format(p=p, db=tmp_path / "s.duckdb") for a in args]),
+                       capsys.readouterr().err)
+    assert "both name" in line and str(p) in line
+    assert f"{flags[0]} and {flags[1]}" in line or f"{flags[1]} and {flags[0]}" in line
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_collision_after_tilde_expansion_and_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "sub").mkdir()
+    os.symlink(tmp_path / "t.json", tmp_path / "link.json")
+    for plot in ("~/t.json", str(tmp_path / "sub" / ".." / "t.json"), str(tmp_path / "link.json")):
+        line = _error_line(run(["hermite", "relu", "-k", "2", "--json", str(tmp_path / "t.json"),
+                                "--plot", plot]), capsys.readouterr().err)
+        assert "--json and --plot both name" in line, plot
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_output_over_an_input_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "x.npy"
+    np.save(data, np.eye(3))
+    before = data.read_bytes()
+    line = _error_line(run(["spectrum", "--data", str(data), "--json", str(data)]),
+                       capsys.readouterr().err)
+    assert "--json names the input file of --data" in line
+    assert data.read_bytes() == before
+
+
+def test_special_files_may_be_shared() -> None:
+    check_distinct_paths({"json_path": "/dev/null", "plot": "/dev/null"})  # no error
+    with pytest.raises(ParameterError) as info:
+        check_distinct_paths({"json_path": "a.json", "plot": "./a.json"})
+    assert info.value.params == ("json_path", "plot")
+
+
+def test_output_group_renames_all_or_nothing(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    with output_group([a, b]):
+        write_json(a, PAYLOAD)
+        assert not a.exists()  # waits for the group
+        write_json(b, PAYLOAD)
+    assert json.loads(a.read_text()) == json.loads(b.read_text()) == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+    c, d = tmp_path / "c.json", tmp_path / "d.json"
+    with pytest.raises(OSError), output_group([c, d]):
+        write_json(c, PAYLOAD)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no c, no temps
+
+    e = tmp_path / "e.json"  # a command that stops on Ctrl-C keeps what it finished on purpose
+    with pytest.raises(Interrupted), output_group([e]):
+        write_json(e, PAYLOAD)
+        raise Interrupted("interrupted; kept e.json")
+    assert e.exists()
+
+
+def test_full_disk_on_json_after_plot_leaves_no_png(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import actspec.core.io as io
+
+    real = io._fsync_path
+
+    def full_on_json(path: Path) -> None:
+        if str(path).endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path)
+
+    monkeypatch.setattr(io, "_fsync_path", full_on_json)
+    png, js = tmp_path / "h.png", tmp_path / "h.json"
+    line = _error_line(run(["hermite", "relu", "-k", "3", "--plot", str(png), "--json", str(js)]),
+                       capsys.readouterr().err)
+    assert "No space left" in line
+    assert list(tmp_path.iterdir()) == []  # neither the PNG nor a temporary file
+    monkeypatch.setattr(io, "_fsync_path", real)
+    assert run(["hermite", "relu", "-k", "3", "--plot", str(png), "--json", str(js)]) == 0
+    capsys.readouterr()
+    assert png.stat().st_size > 0 and json.loads(js.read_text())["activation"] == "relu"

@@ -250,3 +250,84 @@ def test_query_results_is_a_library_function(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match=r"^agg must be one of"):
         query_results(db, group_by=["seed"], agg="mode")
     assert run_sql(db, "SELECT count(*) AS k FROM results").rows == [(6,)]
+
+
+# ------------------------------------------------------------------ one vocabulary (issue 17, item 7)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from actspec import __version__
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"actspec {__version__}"
+
+
+def test_no_cache_sets_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    monkeypatch.delenv("ACTSPEC_NO_CACHE", raising=False)
+    assert run(["hermite", "relu", "-k", "1"]) == 0
+    assert "ACTSPEC_NO_CACHE" not in os.environ
+    assert run(["--no-cache", "hermite", "relu", "-k", "1"]) == 0
+    assert os.environ["ACTSPEC_NO_CACHE"] == "1"
+    capsys.readouterr()
+    helptext = typer.main.get_command(app).get_help(click.Context(typer.main.get_command(app)))
+    for word in ("--no-cache", "ACTSPEC_NO_CACHE", "ACTSPEC_CACHE_DIR", "--version"):
+        assert word in helptext
+
+
+def test_short_flags_mean_one_thing_in_every_command() -> None:
+    group = typer.main.get_command(app)
+    meaning: dict[str, set[frozenset[str]]] = {}
+    for cmd in group.commands.values():  # type: ignore[attr-defined]
+        for p in cmd.params:
+            longs = [o for o in p.opts if o.startswith("--")]
+            for o in p.opts:
+                if not o.startswith("--") and longs:
+                    meaning.setdefault(o, set()).add(frozenset(longs))
+    assert meaning["-m"] == {frozenset({"--width"})}
+    assert meaning["-a"] == {frozenset({"--activation"})}
+    # -T is the length of training: epochs in train, optimiser steps in model (with --batch-size
+    # a step is not an epoch); every other short flag shares a long flag wherever it appears
+    for short, longs_sets in meaning.items():
+        if short != "-T":
+            assert frozenset.intersection(*longs_sets), (short, longs_sets)
+    assert "-M" in _option("results", "--metric").opts
+
+
+@pytest.mark.parametrize("cmd", ["spectrum", "hermite", "train", "analyze", "depth", "gram",
+                                 "sphere", "model"])
+def test_every_activation_taking_command_has_dash_a(cmd: str) -> None:
+    assert _option(cmd, "-a").opts[:2] in (["--activation", "-a"], ["-a", "--activation"])
+
+
+def test_positional_activation_and_dash_a_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert run(["hermite", "elu:1.0", "-k", "4", "--json", str(a)]) == 0
+    assert run(["hermite", "-a", "elu:1.0", "-k", "4", "--json", str(b)]) == 0
+    assert json.loads(a.read_text())["coefficients"] == json.loads(b.read_text())["coefficients"]
+    capsys.readouterr()
+    line = _one_error_line(*_run(["hermite", "relu", "-a", "tanh"], capsys)[::2])
+    assert "given twice" in line
+    assert "missing the activation" in _one_error_line(*_run(["hermite"], capsys)[::2])
+
+
+def test_dash_m_in_a_command_without_width_says_what_it_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(["results", tmp_path / "s.duckdb", "-m", "lambda_min"], capsys)
+    line = _one_error_line(code, err)
+    assert "-m means --width in every actspec command" in line and "--metric (-M)" in line
+
+
+def test_flags_are_named_after_root_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # json_path is the parameter of --json: found in the command after the root option
+    out = tmp_path / "x.json"
+    code, _, err = _run(["--no-cache", "hermite", "relu", "--json", out, "--plot", out], capsys)
+    assert "--json and --plot both name" in _one_error_line(code, err)

@@ -28,7 +28,7 @@ try:  # Ctrl-C while the installed script imports its libraries: one line, exit 
         from click import exceptions as _cx  # type: ignore[no-redef]
 
     from ._app import app
-    from .options import cli_message
+    from .options import cli_message, short_flag_hint, unify_vocabulary
 
     for _name in _COMMANDS:
         try:
@@ -60,9 +60,27 @@ def _interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Every command's outputs, checked and written as one group (:func:`common.guard_outputs`):
+    outputs naming the same file (or an input file) are refused before any work; the files are
+    renamed into place together when the command succeeds, none when it fails."""
+    if getattr(fn, "_actspec_guarded", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .common import guard_outputs
+
+        with guard_outputs(kwargs):
+            return fn(*args, **kwargs)
+
+    wrapper._actspec_guarded = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 for _info in app.registered_commands:
     if _info.callback is not None:
-        _info.callback = _interruptible(_info.callback)
+        _info.callback = _interruptible(_guarded(unify_vocabulary(_info.callback)))
 
 
 def _error(msg: str, code: int = 2) -> int:
@@ -124,6 +142,9 @@ def _run(args: list[str]) -> int:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stdout)
         return 0
     except _cx.UsageError as exc:
+        moved = short_flag_hint(exc.format_message(), command, args)
+        if moved:
+            return _error(moved)
         hint = (
             f" (see 'actspec {exc.ctx.info_name} --help')"
             if exc.ctx and exc.ctx.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from ..core.errors import Interrupted
-from ..core.io import check_writable
+from ..core.io import check_distinct_paths, check_writable, output_group
 from ..core.validate import check_width
 from ..experiments.data import DataSpec
 from .options import DATA_OPTIONS, DATA_PANEL, OUTPUT_PANEL, JsonOpt, PlotOpt, TimingsOpt
@@ -23,7 +23,8 @@ err_console = Console(stderr=True, highlight=False)
 
 __all__ = [
     "DATA_PANEL", "OUTPUT_PANEL", "DEFAULT_DATA", "DataOptions", "JsonOpt", "PlotOpt", "TimingsOpt",
-    "console", "err_console", "data_options", "outputs_ok", "parse_width", "is_tty",
+    "console", "err_console", "data_options", "outputs_ok", "guard_outputs", "OUTPUT_PARAMS",
+    "INPUT_PARAMS", "GROUPED_OUTPUTS", "parse_width", "is_tty",
     "interruptible", "interrupt_message", "NOTHING_KEPT",
 ]
 
@@ -59,9 +60,35 @@ def data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def outputs_ok(*paths: tuple[Path | None, str]) -> None:
-    """Check every output path is writable before any work starts."""
+    """Check every output path is writable, and that no two name the same file, before any
+    work starts (``what`` is the flag, e.g. ``"--json"``)."""
     for p, what in paths:
         check_writable(p, what)
+    check_distinct_paths({what.lstrip("-").replace("-", "_"): p for p, what in paths})
+
+
+#: parameters (the commands' Python names) naming files a command writes ...
+OUTPUT_PARAMS = ("json_path", "plot", "out", "checkpoint", "parquet", "csv", "save_vectors",
+                 "vectors")
+#: ... and files it reads (an output must not overwrite one of them)
+INPUT_PARAMS = ("data", "labels", "model", "config", "db")
+#: outputs renamed into place together when the command succeeds (not a checkpoint, gram's G or
+#: a sweep's store: each of those must be durable on its own, whatever happens next)
+GROUPED_OUTPUTS = ("json_path", "plot", "parquet", "csv", "save_vectors", "vectors")
+
+
+@contextmanager
+def guard_outputs(kwargs: Mapping[str, object]) -> Iterator[None]:
+    """Around a command called with ``kwargs`` (its parameters by name): refuse, before any work,
+    two outputs naming the same file or an output naming an input file
+    (:func:`~actspec.core.io.check_distinct_paths`: one line, exit 2, the flags named); then
+    write the grouped outputs as one group (:func:`~actspec.core.io.output_group`): all are
+    renamed into place when the command succeeds, none when it fails."""
+    outputs = {n: kwargs[n] for n in OUTPUT_PARAMS if kwargs.get(n) is not None}
+    inputs = {n: kwargs[n] for n in INPUT_PARAMS if kwargs.get(n) is not None}
+    check_distinct_paths(outputs, inputs)
+    with output_group(outputs[n] for n in GROUPED_OUTPUTS if n in outputs):
+        yield
 
 
 def parse_width(text: str) -> int | None:

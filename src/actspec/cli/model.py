@@ -173,8 +173,8 @@ def model_cmd(
                      rich_help_panel=MODEL_PANEL),
     ] = None,
     seeds: Annotated[
-        int, typer.Option("--seeds", "-K", help="Number of weight seeds (seed, seed+1, ...): mean ± "
-                          "spread.", rich_help_panel=MODEL_PANEL),
+        int, typer.Option("--seeds", "--repeats", "-K", help="Number of weight seeds (seed, seed+1, "
+                          "...): mean ± spread (--repeats, as in train).", rich_help_panel=MODEL_PANEL),
     ] = 3,
     params: Annotated[
         list[str] | None,

@@ -11,8 +11,11 @@ command's flag for it (:func:`cli_message`).
 
 from __future__ import annotations
 
+import functools
+import inspect
+from copy import copy
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
@@ -29,6 +32,9 @@ __all__ = [
     "flag",
     "flag_of",
     "cli_message",
+    "SHORT_FLAGS",
+    "unify_vocabulary",
+    "short_flag_hint",
     "DATA_OPTIONS",
     "ActivationOpt",
     "ActivationsOpt",
@@ -62,7 +68,9 @@ def flag_of(command: Any, args: list[str], name: str) -> str:
     """The command line's flag for the library parameter ``name`` (the subcommand's option whose
     Python name is ``name``, e.g. spectrum_mode -> --spectrum; an argument in capitals), else
     ``--name-with-dashes``."""
-    sub = getattr(command, "commands", {}).get(args[0]) if args else None
+    commands = getattr(command, "commands", {})
+    name_of_sub = next((a for a in args if a in commands), None)  # after root options
+    sub = commands.get(name_of_sub) if name_of_sub else None
     for p in getattr(sub, "params", ()):
         if p.name in (name, name + "_"):
             longs = [o for o in p.opts if o.startswith("--")]
@@ -165,3 +173,132 @@ PlotOpt = Annotated[
     Path | None,
     typer.Option("--plot", help="Write a PNG figure to this file.", rich_help_panel=OUTPUT_PANEL),
 ]
+
+
+# ---- one vocabulary across commands ------------------------------------------------------------
+#: short flags that mean one thing in every command: -m is the width m (as in the papers), -a the
+#: activation. A command whose own option used one of them for something else gets the short
+#: flag named here instead (the long flag is unchanged); ``-m`` there says what to use.
+SHORT_FLAGS = {"-a": "--activation", "-m": "--width"}
+_MOVED_SHORT = {"--metric": "-M"}
+#: commands that take the activation as a positional argument (kept): ``-a`` works there too
+_POSITIONAL_ACTIVATION = ("name", "activation")
+
+
+def _decls(info: Any) -> list[str]:
+    """The flags of a typer OptionInfo declared in ``Annotated`` (first flag kept in default)."""
+    first = [info.default] if isinstance(info.default, str) and info.default.startswith("-") else []
+    return [*first, *(info.param_decls or ())]
+
+
+def _split(annotation: Any) -> tuple[Any, Any]:
+    """(the Python type, the typer Option/Argument info) of an ``Annotated`` parameter."""
+    if get_origin(annotation) is Annotated:
+        base, *extra = get_args(annotation)
+        for e in extra:
+            if isinstance(e, (typer.models.OptionInfo, typer.models.ArgumentInfo)):
+                return base, e
+    return annotation, None
+
+
+def _reserved_short(param: inspect.Parameter) -> inspect.Parameter:
+    """``param`` without a reserved short flag it uses for another long flag."""
+    base, info = _split(param.annotation)
+    if not isinstance(info, typer.models.OptionInfo):
+        return param
+    decls = _decls(info)
+    longs = [d for d in decls if d.startswith("--")]
+    if not longs:
+        return param
+    new = []
+    for d in decls:
+        if d in SHORT_FLAGS and SHORT_FLAGS[d] not in longs:
+            moved = _MOVED_SHORT.get(longs[0])
+            if moved:
+                new.append(moved)
+            continue
+        new.append(d)
+    if new == decls:
+        return param
+    info = copy(info)
+    info.default, info.param_decls = ..., tuple(new)  # all flags in param_decls
+    return param.replace(annotation=Annotated[base, info])
+
+
+def unify_vocabulary(fn: Any) -> Any:
+    """The command ``fn`` with the shared vocabulary: a reserved short flag (:data:`SHORT_FLAGS`)
+    used for another option is given another one; an activation taken as a positional argument
+    (``actspec hermite relu``) may also be given as ``-a/--activation`` (both: they must agree)."""
+    try:
+        sig = inspect.signature(fn, eval_str=True)
+    except (NameError, TypeError):  # pragma: no cover - unresolvable annotations: leave it
+        return fn
+    params = [_reserved_short(p) for p in sig.parameters.values()]
+    has_activation_opt = any(
+        "--activation" in _decls(info)
+        for _, info in (_split(p.annotation) for p in params)
+        if isinstance(info, typer.models.OptionInfo)
+    )
+    positional = None
+    if not has_activation_opt:
+        for k, p in enumerate(params):
+            base, info = _split(p.annotation)
+            if isinstance(info, typer.models.ArgumentInfo) and p.name in _POSITIONAL_ACTIVATION:
+                positional = p.name
+                info = copy(info)
+                info.help = (info.help or "") + " (or give it as -a/--activation)"
+                params[k] = p.replace(annotation=Annotated[base | None, info], default=None)
+                break
+    if positional is None and params == list(sig.parameters.values()):
+        return fn
+    if positional is not None:
+        flag_help = P.ACTIVATION.help + " Same as the positional argument."
+        extra = inspect.Parameter(
+            "activation_flag_", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[str | None, typer.Option("--activation", "-a", help=flag_help)],
+        )
+        # keyword-only after every positional-or-keyword parameter
+        params = [*params, extra]
+        params = sorted(params, key=lambda p: p.kind == inspect.Parameter.KEYWORD_ONLY)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if positional is not None:
+            given = kwargs.pop("activation_flag_", None)
+            value = kwargs.get(positional)
+            if given is not None and value is not None and given != value:
+                raise ActspecError(
+                    f"the activation is given twice ({value!r} and -a {given!r}); give it once"
+                )
+            if given is None and value is None:
+                raise ActspecError(
+                    "missing the activation: give it as an argument or with -a, e.g. 'relu' or "
+                    "-a relu (see --help)"
+                )
+            kwargs[positional] = value if value is not None else given
+        return fn(*args, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def short_flag_hint(message: str, command: Any, args: list[str]) -> str | None:
+    """For "No such option: -m" in a command without --width: say what -m means and what the
+    command uses instead (``results --metric`` is ``-M``)."""
+    for short, long in SHORT_FLAGS.items():
+        if not message.rstrip(".").endswith(f"No such option: {short}"):
+            continue
+        commands = getattr(command, "commands", {})
+        name = next((a for a in args if a in commands), None)
+        sub = commands.get(name) if name else None
+        if sub is None:
+            return None
+        here = [
+            o for p in getattr(sub, "params", ())
+            for o in p.opts if o in [k for k, v in _MOVED_SHORT.items() if v]
+        ]
+        instead = "; here use " + " or ".join(
+            f"{o} ({_MOVED_SHORT[o]})" for o in here) if here else ""
+        return (f"{short} means {long} in every actspec command, and 'actspec {name}' has no "
+                f"{long}{instead} (see 'actspec {name} --help')")
+    return None

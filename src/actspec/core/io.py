@@ -21,6 +21,9 @@ import stat
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ from .errors import ActspecError
 __all__ = [
     "check_writable",
     "check_output_dir",
+    "check_distinct_paths",
+    "output_group",
     "write_json",
     "without_timings",
     "TIMING_KEYS",
@@ -96,6 +101,138 @@ def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
             f"cannot create {what} {str(p)!r}: directory {str(anc)!r} is not writable"
         )
     return p
+
+
+def _file_key(path: Any) -> str | None:
+    """The file ``path`` names, for comparing outputs: ``~`` expanded, symbolic links and ``..``
+    resolved; None for what two outputs may share (a special file such as ``/dev/null`` or
+    ``/dev/stdout``, a directory) or for a value that is not a path."""
+    if path is None or isinstance(path, bool):
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text.strip() or text == "-":
+        return None
+    p = Path(text).expanduser()
+    try:
+        st = os.stat(p)
+    except (OSError, ValueError):
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return None  # a directory, device, FIFO: shared or checked elsewhere
+    if _via_descriptor(p):
+        return None
+    try:
+        return os.path.realpath(p)
+    except (OSError, ValueError):
+        return None
+
+
+def check_distinct_paths(
+    outputs: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
+) -> None:
+    """Refuse, before any work, outputs that name the same file, or an output that names an
+    existing input file (``--json`` and ``--plot`` both ``r.json``; ``--json`` over the
+    ``--data`` file). ``outputs`` and ``inputs`` map parameter names to paths (None: not
+    given); paths are compared after ``~`` expansion and resolving links and ``..``. Special
+    files (``/dev/null``) may be shared. Raises :class:`ParameterError` naming both parameters
+    (the CLI shows them as its flags)."""
+    from .validate import ParameterError
+
+    seen: dict[str, str] = {}
+    for name, path in outputs.items():
+        key = _file_key(path)
+        if key is None:
+            continue
+        if key in seen:
+            raise ParameterError(
+                f"{{-{seen[key]}}} and {{-{name}}} both name {key!r}: one would overwrite the "
+                f"other; give each output its own file"
+            )
+        seen[key] = name
+    for name, path in (inputs or {}).items():
+        key = _file_key(path)
+        if key is None or key not in seen or not os.path.isfile(key):
+            continue
+        raise ParameterError(
+            f"{{-{seen[key]}}} names the input file of {{-{name}}} ({key!r}): writing it would "
+            f"destroy the input; write the output elsewhere"
+        )
+
+
+class _OutputGroup:
+    """Outputs written together: their temporary files are renamed into place only when the
+    whole group succeeds (see :func:`output_group`)."""
+
+    def __init__(self, keys: set[str]) -> None:
+        self.keys = keys
+        self.pending: dict[str, Path] = {}  # final target -> its finished temporary file
+
+    def wants(self, target: Path) -> bool:
+        try:
+            return os.path.realpath(target) in self.keys
+        except (OSError, ValueError):
+            return False
+
+    def add(self, tmp: Path, target: Path) -> None:
+        old = self.pending.pop(str(target), None)
+        if old is not None:  # written twice: the later content wins
+            old.unlink(missing_ok=True)
+        self.pending[str(target)] = tmp
+
+    def discard(self) -> None:
+        for tmp in self.pending.values():
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+    def commit(self) -> None:
+        items = list(self.pending.items())
+        self.pending.clear()
+        try:
+            for k, (target, tmp) in enumerate(items):
+                os.replace(tmp, target)
+                items[k] = (target, Path(target))
+        finally:
+            for target, tmp in items:
+                if str(tmp) != target:
+                    tmp.unlink(missing_ok=True)
+        for parent in {os.path.dirname(t) or "." for t, _ in items}:
+            _fsync_dir(Path(parent))
+
+
+_GROUP: ContextVar[_OutputGroup | None] = ContextVar("actspec_output_group", default=None)
+
+
+@contextmanager
+def output_group(paths: Iterable[Any]) -> Iterator[None]:
+    """Write the files at ``paths`` as one group: inside the block each finished file waits as
+    a temporary file next to its target; when the block ends without an error all are renamed
+    into place, when it fails none is (the temporary files are removed). So a full disk on
+    ``--json`` after ``--plot`` leaves no PNG behind. :class:`~actspec.core.errors.Interrupted`
+    (a command that stops on Ctrl-C and says which files it kept) renames what was finished.
+    Other files (checkpoints, caches) are
+    written as usual; special files (``/dev/null``) are written directly."""
+    keys = {k for k in (_file_key(p) for p in paths) if k is not None}
+    if not keys:
+        yield
+        return
+    from .errors import Interrupted
+
+    group = _OutputGroup(keys)
+    token = _GROUP.set(group)
+    try:
+        yield
+    except Interrupted:  # a command that stops on Ctrl-C after writing what it kept, on purpose
+        _GROUP.reset(token)
+        group.commit()
+        raise
+    except BaseException:
+        _GROUP.reset(token)
+        group.discard()
+        raise
+    _GROUP.reset(token)
+    group.commit()
 
 
 # ---- where and how a file is written ------------------------------------------------------------
@@ -228,9 +365,13 @@ class atomic_path:
             finally:
                 self.tmp.unlink(missing_ok=True)
             return
+        group = _GROUP.get()
         try:
             os.chmod(self.tmp, 0o666 & ~current_umask())
             _fsync_path(self.tmp)
+            if group is not None and group.wants(self.target):
+                group.add(self.tmp, Path(os.path.realpath(self.target)))
+                return  # renamed with the rest of its group (output_group)
             os.replace(self.tmp, self.target)
         except BaseException:
             self.tmp.unlink(missing_ok=True)
