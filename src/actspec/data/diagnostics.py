@@ -490,34 +490,44 @@ def _derivative_parts(act: Any) -> dict[str, Any]:
     }
 
 
-def _sign_classes(U: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Classes of rows equal up to sign: (label, sign) per row, sign relative to the class's
-    first row. Sorted on |u . h| (h fixed), so only neighbours are compared: O(n log n + n d)."""
-    n, d = U.shape
+def _sign_classes(X: np.ndarray, w: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of rows equal up to sign, compared as u_i = w_i x_i (w: 1/||x_i|| to compare
+    directions, or 1/max ||x||): (label, sign) per row, sign relative to the class's first row.
+    Rows are sorted on |u . h| (h fixed) and only runs of neighbours closer than the tolerance
+    are compared: O(n d + n log n) time, no copy of X."""
+    n, d = X.shape
     h = np.random.default_rng(20201).standard_normal(d)
-    key = np.abs(U @ h)
+    key = np.abs(X @ h) * w
     order = np.argsort(key, kind="stable")
     ks = key[order]
-    label = np.full(n, -1, dtype=np.int64)
+    label = np.arange(n, dtype=np.int64)  # singletons: each row its own class
     sign = np.ones(n, dtype=np.int64)
     window = tol * (float(np.linalg.norm(h)) + 1.0) * 4.0
-    nxt = 0
-    for a in range(n):
-        i = order[a]
-        if label[i] >= 0:
-            continue
-        label[i] = nxt
-        b = a + 1
-        while b < n and ks[b] - ks[a] <= window:
-            j = order[b]
-            if label[j] < 0:
-                if np.linalg.norm(U[i] - U[j]) <= tol:
-                    label[j] = nxt
-                elif np.linalg.norm(U[i] + U[j]) <= tol:
-                    label[j], sign[j] = nxt, -1
-            b += 1
-        nxt += 1
-    return label, sign
+    close = np.flatnonzero(np.diff(ks) <= window)  # sorted neighbours that may be equal
+    if close.size == 0:
+        return label, sign
+    # runs of consecutive close neighbours: positions [start, end] in sorted order
+    breaks = np.flatnonzero(np.diff(close) > 1)
+    starts = np.concatenate([[close[0]], close[breaks + 1]])
+    ends = np.concatenate([close[breaks], [close[-1]]]) + 1
+    for s0, e0 in zip(starts, ends, strict=True):
+        idx = order[s0:e0 + 1]
+        U = X[idx] * w[idx, None]
+        lab = np.full(idx.size, -1, dtype=np.int64)
+        for a in range(idx.size):
+            if lab[a] >= 0:
+                continue
+            lab[a] = a
+            rest = np.flatnonzero(lab[a + 1:] < 0) + a + 1
+            if rest.size == 0:
+                continue
+            same = np.linalg.norm(U[rest] - U[a], axis=1) <= tol
+            opp = np.linalg.norm(U[rest] + U[a], axis=1) <= tol
+            lab[rest[same | opp]] = a
+            sign[idx[rest[opp & ~same]]] = -1
+        label[idx] = idx[lab]
+    _, inv = np.unique(label, return_inverse=True)  # labels 0..k-1
+    return inv.ravel().astype(np.int64), sign
 
 
 def _monomial_rank(Y: np.ndarray, degrees: list[int]) -> tuple[int, int]:
@@ -605,9 +615,9 @@ def structural_zeros(X: Any, activation: Any, *, train: str = "hidden", init: st
     parts = _derivative_parts(act) if plain else {"even": None, "odd": None, "homogeneous": False}
     homog = parts["homogeneous"]
     # ReLU-like phi' (0-homogeneous): G∞ = R G∞(unit rows) R, so rows are compared as directions
-    U = Xk / nk[:, None] if homog else Xk
     scale = float(np.max(nk))
-    label, sign = _sign_classes(U / scale if not homog else U, _ST_TOL)
+    w = 1.0 / nk if homog else np.full(nk.size, 1.0 / scale)
+    label, sign = _sign_classes(Xk, w, _ST_TOL)
     n_cls = int(label.max()) + 1
     size = np.bincount(label, minlength=n_cls)
     has_minus = np.bincount(label, weights=(sign < 0), minlength=n_cls) > 0
@@ -626,7 +636,7 @@ def structural_zeros(X: Any, activation: Any, *, train: str = "hidden", init: st
 
     if e is not None and o is not None:  # phi' a polynomial: rank of its monomial features
         degrees = sorted(_degree_set(e, equal_norms) + _degree_set(o, equal_norms))
-        Y = _span_coordinates(U / (1.0 if homog else scale))
+        Y = _span_coordinates(Xk * w[:, None])
         rank, cols = _monomial_rank(Y, degrees)
         z = Xk.shape[0] - rank
         if z > 0:
@@ -647,7 +657,7 @@ def structural_zeros(X: Any, activation: Any, *, train: str = "hidden", init: st
         base = n_dup + n_pairs
         rank = 0
         if q >= 0 and mixed.size:
-            reps = U[first[mixed]] / (1.0 if homog else scale)
+            reps = Xk[first[mixed]] * w[first[mixed], None]
             Y = _span_coordinates(reps)
             rank, _ = _monomial_rank(Y, _degree_set(q, equal_norms))
         z = base - rank
