@@ -55,6 +55,8 @@ import csv
 import math
 import os
 import pickle
+import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -562,6 +564,21 @@ def _read_cifar_batch(path: Path, spec: str) -> tuple[np.ndarray, np.ndarray]:
         )
     if not np.issubdtype(data.dtype, np.number) or not np.issubdtype(labels.dtype, np.integer):
         raise ActspecError(f"{spec}: {str(path)!r} has non-numeric data or labels")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        bad = int(np.flatnonzero((labels < 0) | (labels > 9))[0])
+        raise ActspecError(
+            f"{spec}: {str(path)!r} has label {int(labels[bad])} (image {bad}) outside 0..9; "
+            "the batch file is corrupt or not CIFAR-10"
+        )
+    if data.dtype != np.uint8 and data.size:
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(data) & (data >= 0) & (data <= 255) & (data == np.round(data))
+        if not np.all(ok):
+            i, k = (int(v) for v in np.argwhere(~ok)[0])
+            raise ActspecError(
+                f"{spec}: {str(path)!r} has pixel value {data[i, k]!r} (image {i}, entry {k}) "
+                "that is not an integer in 0..255; the batch file is corrupt or not CIFAR-10"
+            )
     return data, labels.astype(np.int64)
 
 
@@ -593,10 +610,17 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def _is_header(first: list[str]) -> bool:
+    """A header by content: the first row has a cell that is not a number (a byte-order mark
+    has already been stripped by the reader; blank cells do not count)."""
+    return any(c.strip() and not _is_number(c.strip()) for c in first)
+
+
 def _read_csv(path: Path, what: str, *, labels_only: bool = False
               ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     try:
-        with open(path, newline="") as fh:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first cell
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ActspecError(
@@ -605,11 +629,16 @@ def _read_csv(path: Path, what: str, *, labels_only: bool = False
     if not rows:
         raise ActspecError(f"{what}: the CSV file is empty; give at least one row of numbers")
     header: list[str] | None = None
-    if not all(_is_number(c.strip()) for c in rows[0]):
+    if _is_header(rows[0]):
         header = [c.strip() for c in rows[0]]
         rows = rows[1:]
         if not rows:
             raise ActspecError(f"{what}: the CSV file has a header but no data rows")
+        shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
+        warnings.warn(
+            f"{what}: the first row ({shown}) is taken as a column header, not data",
+            UserWarning, stacklevel=3,
+        )
     width = len(header) if header is not None else len(rows[0])
     for k, r in enumerate(rows):
         if len(r) != width:
@@ -669,7 +698,23 @@ def _existing_file(path: str | os.PathLike[str]) -> tuple[Path, str]:
         )
     if p.is_dir():
         raise ActspecError(f"{what} is a directory; give a .npy, .npz or .csv file")
+    _check_regular(p, what)
     return p, what
+
+
+def _check_regular(p: Path, what: str) -> None:
+    """Refuse FIFOs, devices and sockets: reading one may block for ever (or never end)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        raise ActspecError(f"{what}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ActspecError(
+            f"{what} is {kind}; give a regular file (save the stream to a file first)"
+        )
 
 
 def load_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -735,10 +780,11 @@ def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
     """Labels from a .npy / .csv / .txt file (one value per row; a one-column header is allowed)."""
     p = Path(path).expanduser()
     what = f"label file {str(p)!r}"
-    if not p.is_file():
+    if not p.exists() or p.is_dir():
         raise ActspecError(
             f"{what} does not exist; give a .npy or .csv file with one label per row"
         )
+    _check_regular(p, what)
     suffix = p.suffix.lower()
     if suffix == ".npy":
         arr = _load_npy(p, what)
