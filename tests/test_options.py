@@ -319,9 +319,22 @@ def test_positional_activation_and_dash_a_agree(
 def test_dash_m_in_a_command_without_width_says_what_it_means(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _run(["results", tmp_path / "s.duckdb", "-m", "lambda_min"], capsys)
+    code, _, err = _run(["hermite", "relu", "-m", "100"], capsys)
     line = _one_error_line(code, err)
-    assert "-m means --width in every actspec command" in line and "--metric (-M)" in line
+    assert "-m means --width in every actspec command" in line and "has no --width" in line
+
+
+def test_results_old_dash_m_still_means_metric(tmp_path: Path) -> None:
+    """``results -m`` (before -m meant --width everywhere) keeps working there, with a note:
+    results has no --width, so it cannot be misread; values and --opt=value are left alone."""
+    from actspec.cli.options import legacy_short_flags
+
+    group = typer.main.get_command(app)
+    got = legacy_short_flags(["results", "s.duckdb", "-m", "lambda_min", "--sql", "-m",
+                              "-mtrace", "--where=-m"], group)
+    assert got == ["results", "s.duckdb", "-M", "lambda_min", "--sql", "-m", "-Mtrace",
+                   "--where=-m"]
+    assert legacy_short_flags(["spectrum", "-m", "10"], group) == ["spectrum", "-m", "10"]
 
 
 def test_flags_are_named_after_root_options(

@@ -28,7 +28,7 @@ try:  # Ctrl-C while the installed script imports its libraries: one line, exit 
         from click import exceptions as _cx  # type: ignore[no-redef]
 
     from ._app import app
-    from .options import cli_message, short_flag_hint, unify_vocabulary
+    from .options import cli_message, legacy_short_flags, short_flag_hint, unify_vocabulary
 
     for _name in _COMMANDS:
         try:
@@ -133,6 +133,7 @@ _INTERRUPTED = "interrupted; no output file was written or left half-written; ru
 def _run(args: list[str]) -> int:
     try:
         command = typer.main.get_command(app)  # building the parser can be interrupted too
+        args = legacy_short_flags(args, command)
         rv = command.main(args=args, prog_name="actspec", standalone_mode=False)
     except ActspecError as exc:
         return _error(cli_message(exc, command, args))

@@ -35,6 +35,7 @@ __all__ = [
     "SHORT_FLAGS",
     "unify_vocabulary",
     "short_flag_hint",
+    "legacy_short_flags",
     "DATA_OPTIONS",
     "ActivationOpt",
     "ActivationsOpt",
@@ -302,3 +303,47 @@ def short_flag_hint(message: str, command: Any, args: list[str]) -> str | None:
         return (f"{short} means {long} in every actspec command, and 'actspec {name}' has no "
                 f"{long}{instead} (see 'actspec {name} --help')")
     return None
+
+
+def legacy_short_flags(args: list[str], command: Any) -> list[str]:
+    """``args`` with a short flag a command used before the shared vocabulary, spelled the new
+    way (``results -m lambda_min`` -> ``results -M lambda_min``), with a one-line note on stderr.
+    Only in a command that has no option of that short flag's shared meaning (results has no
+    --width), so the old spelling keeps working where it cannot be misread."""
+    import sys
+
+    commands = getattr(command, "commands", {})
+    pos = next((k for k, a in enumerate(args) if a in commands), None)
+    if pos is None:
+        return args
+    sub = commands[args[pos]]
+    params = getattr(sub, "params", ())
+    opts = {o: p for p in params for o in (*p.opts, *getattr(p, "secondary_opts", ()))}
+    moved = {}
+    for short in SHORT_FLAGS:
+        if short in opts:
+            continue
+        for p in params:
+            for o in p.opts:
+                if o.startswith("--") and _MOVED_SHORT.get(o) in p.opts:
+                    moved[short] = (_MOVED_SHORT[o], o)
+    if not moved:
+        return args
+    out = list(args[: pos + 1])
+    takes_value = False
+    for a in args[pos + 1:]:
+        if takes_value or a == "--":
+            takes_value = False
+            out.append(a)
+            continue
+        new = a
+        for short, (repl, long) in moved.items():
+            if a == short or (a.startswith(short) and not a.startswith("--")):
+                new = repl + a[len(short):]
+                print(f"note: {short} is {long}'s old short flag here, now {repl}; {short} means "
+                      f"{SHORT_FLAGS[short]} in every actspec command", file=sys.stderr)
+        p = opts.get(new) if new.startswith("-") else None  # "--opt=value", "-Mvalue": no
+        takes_value = (p is not None and not getattr(p, "is_flag", False)
+                       and not getattr(p, "count", False))
+        out.append(new)
+    return out
