@@ -61,7 +61,8 @@ def _interruptible(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Every command's outputs, checked and written as one group (:func:`common.guard_outputs`):
+    """Every command's declared limits checked (:func:`options.check_limits`: seeds, --bins,
+    --noise), and its outputs checked and written as one group (:func:`common.guard_outputs`):
     outputs naming the same file (or an input file) are refused before any work; the files are
     renamed into place together when the command succeeds, none when it fails."""
     if getattr(fn, "_actspec_guarded", False):
@@ -70,7 +71,9 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from .common import guard_outputs
+        from .options import check_limits
 
+        check_limits(kwargs)
         with guard_outputs(kwargs):
             return fn(*args, **kwargs)
 

@@ -36,6 +36,7 @@ __all__ = [
     "unify_vocabulary",
     "short_flag_hint",
     "legacy_short_flags",
+    "check_limits",
     "DATA_OPTIONS",
     "ActivationOpt",
     "ActivationsOpt",
@@ -347,3 +348,16 @@ def legacy_short_flags(args: list[str], command: Any) -> list[str]:
                        and not getattr(p, "count", False))
         out.append(new)
     return out
+
+
+def check_limits(kwargs: dict[str, Any]) -> None:
+    """The validation gate's declared limits (:data:`actspec.experiments.params.LIMITS`: seeds,
+    --bins, --noise) on a command's parameters, whichever command declares them: one line,
+    exit 2, before any work."""
+    from ..core.validate import check_range
+
+    for name, (lo, hi, why) in P.LIMITS.items():
+        value = kwargs.get(name)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is not None:
+                check_range(v, name, lo, hi, why)

@@ -22,6 +22,7 @@ __all__ = [
     "check_inputs",
     "check_choice",
     "check_int",
+    "check_range",
     "check_precision",
     "check_width",
     "MAX_WIDTH",
@@ -103,6 +104,27 @@ def check_int(value: Any, param: str, *, minimum: int | None = None,
     if maximum is not None and v > maximum:
         raise ParameterError(f"{{-{param}}} must be <= {maximum} (got {v})")
     return v
+
+
+def check_range(value: Any, param: str, minimum: float, maximum: float, why: str = "") -> Any:
+    """``value`` (a number: int, float, or numeric text) when ``minimum <= value <= maximum``,
+    else a :class:`ParameterError` naming ``param`` (``why`` says why the largest value is the
+    limit). NaN and infinities are refused."""
+    import math
+
+    try:
+        v = float(value) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise ParameterError(f"{{-{param}}} must be a number (got {value!r})") from None
+    if isinstance(value, bool) or (isinstance(v, float) and not math.isfinite(v)):
+        raise ParameterError(f"{{-{param}}} must be a finite number (got {value!r})")
+    if v < minimum:
+        raise ParameterError(f"{{-{param}}} must be >= {minimum:g} (got {value!r})")
+    if v > maximum:
+        limit = f"{maximum:g}" if maximum < 1e15 else f"{int(maximum)} (2^{math.log2(maximum + 1):.0f} - 1)"
+        tail = f": {why}" if why else ""
+        raise ParameterError(f"{{-{param}}} must be <= {limit} (got {value!r}){tail}")
+    return value
 
 
 def check_precision(value: Any, param: str = "precision") -> str:

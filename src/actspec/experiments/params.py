@@ -46,6 +46,10 @@ __all__ = [
     "PRECISION",
     "DIGITS",
     "report_card_precision",
+    "MAX_SEED",
+    "MAX_BINS",
+    "MAX_NOISE",
+    "LIMITS",
 ]
 
 TYPES = ("str", "int", "float", "bool", "width")
@@ -69,6 +73,7 @@ class Param:
     required: bool = False
     choices: tuple[Any, ...] = ()
     minimum: int | None = None  # smallest allowed value of an int parameter
+    maximum: float | None = None  # largest allowed value of an int or float parameter
     aliases: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
@@ -115,6 +120,11 @@ class Param:
                 raise ActspecError(
                     f"parameter {self.name!r} must be an integer >= {self.minimum}, got {value!r}{at}"
                 )
+            if self.maximum is not None and out > self.maximum:
+                raise ActspecError(
+                    f"parameter {self.name!r} must be an integer <= {int(self.maximum)}, got "
+                    f"{value!r}{at}"
+                )
         elif t == "float":
             if isinstance(value, bool):
                 raise bad
@@ -122,6 +132,11 @@ class Param:
                 out = float(value)
             except (TypeError, ValueError):
                 raise bad from None
+            if self.maximum is not None and not abs(out) <= self.maximum:
+                raise ActspecError(
+                    f"parameter {self.name!r} must be a finite number of size <= "
+                    f"{self.maximum:g}, got {value!r}{at}"
+                )
         else:  # width
             if isinstance(value, str) and value.strip().lower() in ("inf", "infinite", "infinity"):
                 out = "inf"
@@ -179,9 +194,20 @@ DIM = Param("dim", "int", None, "Ambient dimension of synthetic data (circle: 10
             minimum=1)
 SPAN_DIM = Param("span_dim", "int", None, "Dimension d0 of the span (subspace/smoothed data).",
                  minimum=1)
-NOISE = Param("noise", "float", 0.1, "Gaussian noise scale within the span (smoothed data).")
-SEED = Param("seed", "int", 0, "Seed for the data and the network weights.", minimum=0)
-DATA_SEED = Param("data_seed", "int", None, "Seed of the data only (default: seed).", minimum=0)
+#: seeds are 63-bit (they are stored as BIGINT in sweeps and read back as int64)
+MAX_SEED = 2**63 - 1
+#: histogram bins of ``actspec data`` (a figure and a JSON list; more cannot be told apart)
+MAX_BINS = 10_000
+#: noise scale of smoothed/cone data: rows are renormalised, so beyond this the points are pure
+#: Gaussian directions (and at ~1e154 their squared norms overflow)
+MAX_NOISE = 1e6
+
+NOISE = Param("noise", "float", 0.1, "Gaussian noise scale within the span (smoothed data).",
+              maximum=MAX_NOISE)
+SEED = Param("seed", "int", 0, "Seed for the data and the network weights.", minimum=0,
+             maximum=MAX_SEED)
+DATA_SEED = Param("data_seed", "int", None, "Seed of the data only (default: seed).", minimum=0,
+                  maximum=MAX_SEED)
 DATA_DIR = Param("data_dir", "str", None, "Directory with CIFAR-10 python batches (cifar10 source).")
 NORMALIZE_INPUTS = Param("normalize_inputs", "bool", True,
                          "Scale every row to unit norm (the theory's Assumption 1).")
@@ -230,3 +256,14 @@ def report_card_precision(precision: str) -> str:
     """``precision`` in the spelling :func:`actspec.experiments.theory.report_card` takes
     (``"float64"`` for ``"double"``; its JSON records that spelling)."""
     return "float64" if precision == "double" else precision
+
+
+#: limits the validation gate applies to a command parameter of that name, wherever it is
+#: declared: name -> (smallest, largest, why the largest)
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "seed": (0, MAX_SEED, "seeds are 63-bit integers, the size the results store keeps"),
+    "data_seed": (0, MAX_SEED, "seeds are 63-bit integers, the size the results store keeps"),
+    "bins": (1, MAX_BINS, "more histogram bins cannot be told apart"),
+    "noise": (0.0, MAX_NOISE, "rows are renormalised, so larger noise is pure Gaussian "
+              "directions: use --data sphere"),
+}
