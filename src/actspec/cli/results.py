@@ -66,7 +66,12 @@ def results_cmd(
                      "several values; COLUMN~text for a pattern). Repeatable (all must hold)."),
     ] = None,
     where: Annotated[
-        str | None, typer.Option("--where", help="Any SQL condition, e.g. \"n >= 40 AND seed < 3\".")
+        str | None,
+        typer.Option("--where", help="Conditions on columns, e.g. \"n >= 40 AND (seed < 3 OR "
+                     "activation IN ('relu', 'elu'))\": COLUMN OP VALUE (=, !=, <, <=, >, >=), IN "
+                     "(...), [NOT] LIKE 'pat%', BETWEEN A AND B, IS [NOT] NULL, joined by AND, OR, "
+                     "NOT and parentheses. Values are bound as parameters (no SQL functions or "
+                     "subqueries: use --sql)."),
     ] = None,
     status: Annotated[
         str, typer.Option("--status", help="ok (default), error, lost, failed (error or lost), all.")
@@ -96,8 +101,12 @@ def results_cmd(
     limit: Annotated[int | None, typer.Option("--limit", min=0, help="At most N rows.")] = None,
     sql: Annotated[
         str | None,
-        typer.Option("--sql", help="Run this SQL query (tables: results, arrays) instead; "
-                     "read-only."),
+        typer.Option("--sql", help="Run this one SELECT query instead (tables: results, arrays, "
+                     "columns). The database is opened read-only with file and network access "
+                     "disabled: only SELECT (and EXPLAIN) runs; COPY, ATTACH, INSTALL/LOAD, SET, "
+                     "PRAGMA, CREATE/INSERT/UPDATE/DELETE and file-reading functions (read_csv, "
+                     "read_parquet, glob ...) are refused. Save its rows with --csv, --parquet "
+                     "or --json."),
     ] = None,
     plot: PlotOpt = None,
     x: Annotated[str, typer.Option("--x", help="--plot: x-axis column.", rich_help_panel="Plot")] = "n",
@@ -122,18 +131,27 @@ def results_cmd(
         typer.Option("--parquet", help="Export the selected rows (every column) to a Parquet file.",
                      rich_help_panel="Output"),
     ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Export the selected rows (every column; grouped: the table) "
+                     "to a CSV file with a header line.", rich_help_panel="Output"),
+    ] = None,
     with_arrays: Annotated[
         bool,
-        typer.Option("--with-arrays", help="--parquet/--json: add the stored arrays (eigenvalues "
-                     "...) as list columns.", rich_help_panel="Output"),
+        typer.Option("--with-arrays", help="--parquet/--csv/--json: add the stored arrays "
+                     "(eigenvalues ...) as list columns.", rich_help_panel="Output"),
     ] = False,
     json_path: JsonOpt = None,
 ) -> None:
-    """Show a sweep's results: a table (filters, group-by, sort), a plot, SQL, Parquet export.
+    """Show a sweep's results: a table (filters, group-by, sort), a plot, SQL, CSV/Parquet export.
 
     The table shows the parameters that vary among the selected rows and the command's main
-    results; --json and --parquet hold every column. Tables for --sql: results (one row per
-    task) and arrays (key, name, shape, data: eigenvalues ...).
+    results; --json, --csv and --parquet hold every column. With --group-by, an aggregate over
+    fewer values than runs (a metric missing in some runs) gets a counted(METRIC) column. Tables
+    for --sql: results (one row per task), arrays (key, name, shape, data: eigenvalues ...) and
+    columns. The database is checked before use (every block's checksum, the row count) and
+    opened read-only; --where and --sql cannot read or write other files. With --plot --x width
+    the infinite-width rows are drawn as dashed reference lines ("∞ width").
 
     \b
     Examples:
@@ -146,14 +164,17 @@ def results_cmd(
           FROM results GROUP BY 1"
       actspec results sweep.duckdb --status failed      (failed tasks and their errors)
       actspec results sweep.duckdb --parquet all.parquet --with-arrays
+      actspec results sweep.duckdb -g activation --csv by_activation.csv
     """
-    from ..sweep.query import query_results, run_sql
+    from ..sweep.query import check_select, query_results, run_sql
     from ..sweep.store import open_store
 
+    for path, what in ((plot, "--plot"), (json_path, "--json"), (parquet, "--parquet"),
+                       (csv, "--csv")):
+        check_writable(path, what)
+    if sql is not None:
+        check_select(sql)  # before the database is read
     store = open_store(db)
-    check_writable(plot, "--plot")
-    check_writable(json_path, "--json")
-    check_writable(parquet, "--parquet")
     shown = None if limit is not None else SHOW_ROWS
 
     if sql is not None:
@@ -161,6 +182,8 @@ def results_cmd(
         _print_table("", res.names, res.rows, shown=shown)
         if parquet is not None:
             console.print(f"wrote {parquet} ({res.export_parquet(parquet)} rows)")
+        if csv is not None:
+            console.print(f"wrote {csv} ({res.export_csv(csv)} rows)")
         if json_path is not None:
             write_json(json_path, res.to_json(str(db)))
             console.print(f"wrote {json_path}")
@@ -169,8 +192,10 @@ def results_cmd(
     sel = query_results(store, command=command, filters=filter_, where=where, status=status,
                         group_by=group_by, metrics=metric, agg=agg, columns=[columns] if columns else None,
                         sort=sort, limit=limit)
-    if plot is None and parquet is None:  # with --plot/--parquet the file is the output
+    if plot is None and parquet is None and csv is None:  # else the file is the output
         _print_table(sel.title(db.name), sel.names, sel.rows, shown=shown)
+    for line in sel.notes():
+        console.print(line, markup=False, highlight=False)
     if sel.n_failed:
         console.print(f"{sel.n_failed} failed task(s) not shown (--status failed lists them with "
                       "their errors)")
@@ -179,10 +204,12 @@ def results_cmd(
 
         ps = sel.plot_series(x, y, by)
         plot_results(plot, ps.series, x=x, y=y, by=ps.by, agg=agg, logx=logx, logy=logy,
-                     dropped=ps.dropped)
+                     dropped=ps.dropped, reference=ps.reference)
         console.print(f"wrote {plot}")
     if parquet is not None:
         console.print(f"wrote {parquet} ({sel.export_parquet(parquet, with_arrays)} rows)")
+    if csv is not None:
+        console.print(f"wrote {csv} ({sel.export_csv(csv, with_arrays)} rows)")
     if json_path is not None:
         write_json(json_path, sel.to_json(str(db), with_arrays))
         console.print(f"wrote {json_path}")

@@ -14,7 +14,7 @@ from rich.table import Table
 from ..core.errors import Interrupted
 from ..core.io import check_writable, run_metadata, write_json
 from ._app import app
-from .common import JsonOpt, console
+from .common import JsonOpt, console, err_console
 from .progress import SweepProgress
 
 RUN_PANEL = "Cluster"
@@ -122,6 +122,12 @@ def sweep_cmd(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print a line for every finished task.")
     ] = False,
+    no_code: Annotated[
+        bool,
+        typer.Option("--no-code", help="Refuse a sweep whose activation is module:function "
+                     "(it imports and runs that Python module here and on every worker): for "
+                     "sweep files from others."),
+    ] = False,
     json_path: JsonOpt = None,
 ) -> None:
     """Run a grid of task parameters on Dask; every finished task is a row of a DuckDB file.
@@ -132,6 +138,13 @@ def sweep_cmd(
     --retry-failed); one whose worker dies is re-submitted up to --retries times, then recorded
     as lost (tried again by the next run). Commands: spectrum, train, depth, analyze (--list).
 
+    An activation given as module:function (in the file or with -p) imports that Python module
+    and runs its code in this process and on every worker: that is code execution by design.
+    Use --no-code to refuse such sweeps (e.g. a sweep file someone else wrote). A grid is
+    counted before it is built: more than 100000 tasks is refused (split the sweep into parts
+    writing into the same --db). --workers is capped at this machine's cores. An existing
+    database is checked (every block's checksum, its row count) before any task runs.
+
     \b
     Examples:
       actspec sweep examples/sweep.toml
@@ -141,7 +154,7 @@ def sweep_cmd(
       actspec sweep sweep.toml --scheduler tcp://10.0.0.5:8786
     """
     from ..sweep.grid import build_config, varying_params
-    from ..sweep.runner import plan, run_sweep
+    from ..sweep.runner import plan, run_sweep, usable_cores
     from ..sweep.store import ResultStore
 
     if list_commands:
@@ -149,10 +162,18 @@ def sweep_cmd(
         return
     check_writable(json_path, "--json")
     cfg = build_config(config, command, param or [], db=db, scheduler=scheduler, workers=workers,
-                       threads_per_worker=threads_per_worker, retries=retries)
+                       threads_per_worker=threads_per_worker, retries=retries,
+                       allow_code=not no_code)
     check_writable(cfg.db, "--db")
     store = ResultStore(cfg.db)
+    if store.path.exists():
+        store.verify()  # a damaged database: one line, exit 2, before any task runs
     title = f"sweep {cfg.name}" if cfg.name else "sweep"
+    if not dry_run and cfg.scheduler is None and cfg.workers > usable_cores():
+        err_console.print(f"[yellow]warning:[/] {cfg.workers} workers asked for, but this "
+                          f"machine gives this process {usable_cores()} core(s): using "
+                          f"{usable_cores()}", highlight=False, soft_wrap=True)
+        cfg.workers = usable_cores()
 
     if dry_run:
         todo, counts = plan(cfg.tasks, store, retry_failed=retry_failed)

@@ -8,6 +8,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,47 @@ __all__ = [
     "build_config",
     "varying_params",
     "describe_kinds",
+    "MAX_TASKS",
+    "is_code_activation",
 ]
+
+#: the most tasks one sweep may have: its task list is built in memory (about 2 kB a task) and
+#: checked against the store; a larger grid is refused before anything is built, with the way to
+#: split it into several sweeps writing into the same database (stored tasks are skipped)
+MAX_TASKS = 100_000
+
+
+def _split_hint(name: str | None) -> str:
+    axis = f" over parts of {name!r}" if name else ""
+    return (f"split it into several sweeps{axis} writing into the same --db (tasks already "
+            "stored are skipped, so the parts add up), or make an axis coarser")
+
+
+def is_code_activation(value: Any) -> bool:
+    """Whether an activation value is ``module:function``: using it imports that Python module
+    (runs its code) in the submitting process and on every worker. Built-in names with a
+    parameter (``elu:1.0``, ``leaky_relu:0.2``) and expressions are not code."""
+    if not isinstance(value, str):
+        return False
+    from ..activations.builtins import ALIASES, BUILTIN_NAMES
+
+    mod, sep, fn = value.strip().partition(":")
+    if not (sep and fn.isidentifier() and mod and all(part.isidentifier() for part in mod.split("."))):
+        return False
+    return mod.lower() not in BUILTIN_NAMES and mod.lower() not in ALIASES
+
+
+def _refuse_code(name: str, values: Any, where: str) -> None:
+    if "activation" not in name or isinstance(values, range):
+        return
+    for v in values:
+        if is_code_activation(v):
+            raise ParameterError(
+                f"activation {v!r}{where} is a module:function: it would import and run that "
+                "Python module in this process and on every worker, which {-no_code} refuses; "
+                "use a built-in name or an expression such as 'x*sigmoid(x)', or drop {-no_code} "
+                "if you trust the code"
+            )
 
 # ============================================================================ task kinds
 
@@ -162,7 +203,7 @@ def make_task(command: str, params: Mapping[str, Any], where: str = "") -> Task:
     return Task(command=kind.name, params=ordered, key=task_key(kind.name, ordered))
 
 
-def _axis_values(name: str, value: Any, where: str) -> list[Any]:
+def _axis_values(name: str, value: Any, where: str) -> Sequence[Any]:
     """A TOML value as a list of grid values: lists are axes, tables give ranges, scalars one."""
     if isinstance(value, list):
         if not value:
@@ -181,7 +222,7 @@ def _axis_values(name: str, value: Any, where: str) -> list[Any]:
                 )
             if len(r) == 3 and r[2] == 0:
                 raise ActspecError(f"parameter {name!r}: range step must not be 0{where}")
-            vals = list(range(*r))
+            vals = range(*r)  # lazy: its length is known without building it
             if not vals:
                 raise ActspecError(f"parameter {name!r}: range {r} is empty{where}")
             return vals
@@ -194,6 +235,11 @@ def _axis_values(name: str, value: Any, where: str) -> list[Any]:
                     f"parameter {name!r}: geom must be [start, stop, count] with positive "
                     f"start and stop{where}"
                 )
+            if g[2] > MAX_TASKS:
+                raise ActspecError(
+                    f"parameter {name!r}: geom asks for {int(g[2])} values{where}, more than the "
+                    f"{MAX_TASKS} tasks one sweep may have; {_split_hint(name)}"
+                )
             geo = np.geomspace(g[0], g[1], int(g[2]))
             if all(isinstance(x, int) for x in g[:2]):
                 return list(dict.fromkeys(int(round(v)) for v in geo))
@@ -205,11 +251,18 @@ def _axis_values(name: str, value: Any, where: str) -> list[Any]:
     return [value]
 
 
-def expand_grid(command: str, grid: Mapping[str, Any], where: str = "") -> list[Task]:
-    """The cartesian product of one grid: lists (and range/geom tables) are axes, scalars fixed."""
+def expand_grid(command: str, grid: Mapping[str, Any], where: str = "", *,
+                max_tasks: int | None = None, allow_code: bool = True) -> list[Task]:
+    """The cartesian product of one grid: lists (and range/geom tables) are axes, scalars fixed.
+
+    The number of tasks is counted from the axes' lengths before any task is built: more than
+    ``max_tasks`` (default :data:`MAX_TASKS`) is refused with the count and how to split the
+    sweep. ``allow_code=False`` refuses ``module:function`` activations (they import and run a
+    Python module) before anything is imported."""
     kind = get_kind(command)
+    limit = MAX_TASKS if max_tasks is None else max_tasks
     names: list[str] = []
-    axes: list[list[Any]] = []
+    raw_axes: list[Sequence[Any]] = []
     seen: dict[str, str] = {}
     for raw, value in grid.items():
         name = _resolve_name(kind, raw, where)
@@ -217,8 +270,23 @@ def expand_grid(command: str, grid: Mapping[str, Any], where: str = "") -> list[
             raise ActspecError(f"parameter {name!r} is given twice ({seen[name]!r} and {raw!r}){where}")
         seen[name] = raw
         vals = _axis_values(name, value, where)
-        p = kind.params[name]
+        if not allow_code:
+            _refuse_code(name, vals, where)
         names.append(name)
+        raw_axes.append(vals)
+    count = math.prod(len(v) for v in raw_axes)
+    if count > limit:
+        sizes = " x ".join(f"{n}: {len(v)}" for n, v in zip(names, raw_axes, strict=True)
+                           if len(v) > 1)
+        largest = max(zip(names, raw_axes, strict=True), key=lambda nv: len(nv[1]))[0] if names else None
+        extra = "" if limit == MAX_TASKS else f" ({MAX_TASKS - limit} in the grids before it)"
+        raise ActspecError(
+            f"the grid{where} has {count} tasks ({sizes}), more than the {MAX_TASKS} one sweep "
+            f"may have{extra}; {_split_hint(largest)}"
+        )
+    axes: list[list[Any]] = []
+    for name, vals in zip(names, raw_axes, strict=True):
+        p = kind.params[name]
         axes.append(list(dict.fromkeys(p.coerce(v, where.strip(" ;,")) for v in vals)))
     tasks = [make_task(kind.name, dict(zip(names, combo, strict=True)), where)
              for combo in itertools.product(*axes)]
@@ -264,11 +332,13 @@ def config_from_dict(
     default_db: str | os.PathLike[str] = "sweep.duckdb",
     default_name: str | None = None,
     overrides: Mapping[str, Sequence[Any]] | None = None,
+    allow_code: bool = True,
 ) -> SweepConfig:
     """A :class:`SweepConfig` from the parsed TOML (see the module docstring for the format).
 
     ``overrides``: parameter -> values replacing that parameter in every grid whose command has
-    it (``actspec sweep --param``)."""
+    it (``actspec sweep --param``). ``allow_code=False`` refuses ``module:function``
+    activations (``actspec sweep --no-code``). At most :data:`MAX_TASKS` tasks in all."""
     unknown = [k for k in data if k not in ("sweep", "grid")]
     if unknown:
         raise ActspecError(
@@ -332,7 +402,8 @@ def config_from_dict(
                 if k.replace("-", "_") == key or (k.endswith("s") and k[:-1] == key):
                     del g[k]
             g[key] = list(ovals)
-        tasks.extend(expand_grid(command, g, where))
+        tasks.extend(expand_grid(command, g, where, max_tasks=MAX_TASKS - len(tasks),
+                                 allow_code=allow_code))
         plain_grids.append({"command": command, **g})
     unused = [k for k in overrides if k not in used]
     if unused:
@@ -354,7 +425,8 @@ def config_from_dict(
 
 
 def load_config(
-    path: str | os.PathLike[str], *, overrides: Mapping[str, Sequence[Any]] | None = None
+    path: str | os.PathLike[str], *, overrides: Mapping[str, Sequence[Any]] | None = None,
+    allow_code: bool = True,
 ) -> SweepConfig:
     """Read a sweep TOML file (the database defaults to the same name with ``.duckdb``)."""
     import tomllib
@@ -372,7 +444,7 @@ def load_config(
         raise ActspecError(f"cannot read sweep config {str(p)!r}: {exc}") from None
     cfg = config_from_dict(
         data, base_dir=p.parent, default_db=p.with_suffix(".duckdb").name, default_name=p.stem,
-        overrides=overrides,
+        overrides=overrides, allow_code=allow_code,
     )
     cfg.source = p
     return cfg
@@ -391,7 +463,7 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
     key = key.strip()
     if not key:
         raise ParameterError(f"{{-param}} {text!r} has no parameter name before '='")
-    out: list[str] = []
+    pieces: list[str | range] = []
     for v in (v.strip() for v in rest.split(",")):
         if ".." in v:
             a, _, b = v.partition("..")
@@ -401,9 +473,21 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
                 raise ParameterError(f"{{-param}} {key}: range {v!r} must be two integers A..B") from None
             if hi < lo:
                 raise ParameterError(f"{{-param}} {key}: range {v!r} is empty")
-            out.extend(str(i) for i in range(lo, hi + 1))
+            pieces.append(range(lo, hi + 1))
         elif v:
-            out.append(v)
+            pieces.append(v)
+    count = sum(len(x) if isinstance(x, range) else 1 for x in pieces)  # before building any
+    if count > MAX_TASKS:
+        raise ParameterError(
+            f"{{-param}} {text.strip()!r} gives {count} values, more than the {MAX_TASKS} tasks "
+            f"one sweep may have; {_split_hint(key)}"
+        )
+    out: list[str] = []
+    for x in pieces:
+        if isinstance(x, range):
+            out.extend(str(i) for i in x)
+        else:
+            out.append(x)
     if not out:
         raise ParameterError(f"{{-param}} {key} has no values; give NAME=V1,V2,...")
     return key, out
@@ -419,10 +503,12 @@ def build_config(
     workers: int | None = None,
     threads_per_worker: int | None = None,
     retries: int | None = None,
+    allow_code: bool = True,
 ) -> SweepConfig:
     """A sweep from a ``config`` file, or from one ``command``, with ``params`` axes
     (``NAME=V1,V2``, :func:`parse_axis`: with a config they replace that parameter in every
-    grid); the other keywords, when given, override the file's settings."""
+    grid); the other keywords, when given, override the file's settings. ``allow_code=False``
+    refuses ``module:function`` activations (``--no-code``)."""
     overrides: dict[str, list[str]] = {}
     for text in params:
         key, vals = parse_axis(text)
@@ -432,10 +518,11 @@ def build_config(
     if config is not None and command is not None:
         raise ParameterError("give either a {-config} file or {-command} (with {-param}), not both")
     if config is not None:
-        cfg = load_config(config, overrides=overrides)
+        cfg = load_config(config, overrides=overrides, allow_code=allow_code)
     elif command is not None:
         cfg = config_from_dict({"grid": [{"command": command, **overrides}]},
-                               default_db="sweep.duckdb", default_name=command)
+                               default_db="sweep.duckdb", default_name=command,
+                               allow_code=allow_code)
     else:
         raise ParameterError("give a sweep {-config} file (TOML), or {-command} NAME with {-param} "
                              "NAME=V1,V2 (the sweepable commands: actspec sweep --list)")

@@ -32,6 +32,8 @@ __all__ = [
     "SqlResult",
     "query_results",
     "run_sql",
+    "where_sql",
+    "check_select",
     "split_names",
     "is_numeric",
     "json_row",
@@ -47,6 +49,8 @@ AGGS = {
     "count": "count({})",
     "geomean": "exp(avg(ln(CASE WHEN {0} > 0 THEN {0} END)))",
 }
+#: the values an aggregate actually uses (geomean skips values <= 0)
+COUNTED = {"geomean": "count(CASE WHEN {0} > 0 THEN {0} END)"}
 STATUSES = ("ok", "error", "lost", "failed", "all")
 NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "HUGEINT", "SMALLINT", "TINYINT", "DECIMAL",
            "UBIGINT", "UINTEGER")
@@ -76,7 +80,7 @@ def check_column(name: str, types: dict[str, str], param: str) -> str:
     raise ParameterError(f"{{-{param}}}: unknown column {name!r}{extra}; columns: {', '.join(shown)}")
 
 
-def _typed(value: str, sql_type: str, col: str) -> Any:
+def _typed(value: str, sql_type: str, col: str, param: str = "filter") -> Any:
     v = value.strip()
     if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
         v = v[1:-1]
@@ -87,13 +91,13 @@ def _typed(value: str, sql_type: str, col: str) -> Any:
             return True
         if low in ("false", "no", "0"):
             return False
-        raise ParameterError(f"{{-filter}} {col}: {value!r} is not true/false")
+        raise ParameterError(f"{{-{param}}} {col}: {value!r} is not true/false")
     if is_numeric(t):
         try:
             return float(v)
         except ValueError:
             raise ParameterError(
-                f"{{-filter}} {col}: {value!r} is not a number (column {col} is numeric)"
+                f"{{-{param}}} {col}: {value!r} is not a number (column {col} is numeric)"
             ) from None
     return v
 
@@ -122,6 +126,227 @@ def filter_sql(text: str, types: dict[str, str]) -> tuple[str, list[Any]]:
         return f"{quote(col)} IS {'NOT ' if op in ('!=', '<>') else ''}NULL", []
     sql_op = {"==": "=", "<>": "!="}.get(op, op)
     return f"{quote(col)} {sql_op} ?", [_typed(value, t, col)]
+
+
+_TOKEN = re.compile(r"""
+    \s*(?:
+      (?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])
+    | (?P<str>'(?:[^']|'')*')
+    | (?P<dstr>"(?:[^"]|"")*")
+    | (?P<op><=|>=|<>|!=|==|=|<|>)
+    | (?P<punct>[(),])
+    | (?P<word>[A-Za-z_]\w*)
+    )""", re.VERBOSE)
+_WHERE_HELP = ("{-where} takes conditions COLUMN OP VALUE (=, !=, <, <=, >, >=; also COLUMN IN "
+               "(A, B), COLUMN [NOT] LIKE 'pat%', COLUMN BETWEEN A AND B, COLUMN IS [NOT] NULL) "
+               "joined by AND, OR, NOT and parentheses, e.g. \"n >= 40 AND seed < 3\"; values "
+               "are numbers, 'text', true, false, null or another column; for anything else use "
+               "{-sql} (one read-only SELECT)")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            bad = text[pos:].strip()[:30]
+            raise ParameterError(f"{{-where}} {text!r}: cannot read {bad!r}; {_WHERE_HELP}")
+        kind = m.lastgroup or ""
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+class _WhereParser:
+    """Recursive descent over the --where grammar; builds SQL with every value as a parameter
+    and every column checked and quoted."""
+
+    def __init__(self, text: str, types: dict[str, str]) -> None:
+        self.text = text
+        self.types = types
+        self.toks = _tokens(text)
+        self.i = 0
+        self.args: list[Any] = []
+
+    def fail(self, what: str) -> ParameterError:
+        at = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
+        return ParameterError(f"{{-where}} {self.text!r}: {what} at {at!r}; {_WHERE_HELP}")
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def word(self, *words: str) -> bool:
+        t = self.peek()
+        if t is not None and t[0] == "word" and t[1].upper() in words:
+            self.i += 1
+            return True
+        return False
+
+    def punct(self, ch: str) -> bool:
+        t = self.peek()
+        if t is not None and t[0] == "punct" and t[1] == ch:
+            self.i += 1
+            return True
+        return False
+
+    def parse(self) -> str:
+        if not self.toks:
+            raise ParameterError(f"{{-where}} is empty; {_WHERE_HELP}")
+        sql = self.expr()
+        if self.i != len(self.toks):
+            raise self.fail("unexpected text")
+        return sql
+
+    def expr(self) -> str:
+        parts = [self.term()]
+        while self.word("OR"):
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    def term(self) -> str:
+        parts = [self.factor()]
+        while self.word("AND"):
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def factor(self) -> str:
+        if self.word("NOT"):
+            return f"(NOT {self.factor()})"
+        if self.punct("("):
+            inner = self.expr()
+            if not self.punct(")"):
+                raise self.fail("expected ')'")
+            return f"({inner})"
+        return self.condition()
+
+    def column(self) -> str:
+        t = self.peek()
+        if t is None or t[0] not in ("word", "dstr") or t[1].upper() in _KEYWORDS:
+            raise self.fail("expected a column name")
+        self.i += 1
+        name = t[1][1:-1].replace('""', '"') if t[0] == "dstr" else t[1]
+        check_column(name, self.types, "where")
+        return name
+
+    def value(self, col: str) -> str:
+        t = self.peek()
+        if t is None:
+            raise self.fail("expected a value")
+        kind, text = t
+        self.i += 1
+        if kind == "word":
+            up = text.upper()
+            if up == "NULL":
+                self.args.append(None)
+                return "?"
+            if up in ("TRUE", "FALSE"):
+                self.args.append(up == "TRUE")
+                return "?"
+            if up in ("INF", "INFINITY", "NAN") and is_numeric(self.types[col]):
+                self.args.append(float(text))
+                return "?"
+            if text in self.types:  # another column
+                return quote(text)
+            self.i -= 1
+            raise self.fail(f"{text!r} is not a column nor a value (quote text: '{text}')")
+        if kind == "num":
+            self.args.append(_typed(text, self.types[col], col, "where"))
+            return "?"
+        if kind in ("str", "dstr"):
+            raw = text[1:-1].replace(text[0] * 2, text[0])
+            t_ = self.types[col].upper()
+            self.args.append(_typed(raw, t_, col, "where") if (is_numeric(t_) or t_ == "BOOLEAN")
+                             else raw)
+            return "?"
+        self.i -= 1
+        raise self.fail("expected a value")
+
+    def condition(self) -> str:
+        col = self.column()
+        c = quote(col)
+        if self.word("IS"):
+            neg = self.word("NOT")
+            if not self.word("NULL"):
+                raise self.fail("expected NULL after IS")
+            return f"{c} IS {'NOT ' if neg else ''}NULL"
+        neg = self.word("NOT")
+        if self.word("IN"):
+            if not self.punct("("):
+                raise self.fail("expected '(' after IN")
+            vals = [self.value(col)]
+            while self.punct(","):
+                vals.append(self.value(col))
+            if not self.punct(")"):
+                raise self.fail("expected ')'")
+            return f"{c} {'NOT ' if neg else ''}IN ({', '.join(vals)})"
+        if self.word("LIKE", "ILIKE"):
+            op = self.toks[self.i - 1][1].upper()
+            t = self.peek()
+            if t is None or t[0] not in ("str", "dstr"):
+                raise self.fail(f"expected a quoted pattern after {op}")
+            self.i += 1
+            self.args.append(t[1][1:-1].replace(t[1][0] * 2, t[1][0]))
+            return f"CAST({c} AS VARCHAR) {'NOT ' if neg else ''}{op} ?"
+        if self.word("BETWEEN"):
+            lo = self.value(col)
+            if not self.word("AND"):
+                raise self.fail("expected AND in BETWEEN")
+            hi = self.value(col)
+            return f"{c} {'NOT ' if neg else ''}BETWEEN {lo} AND {hi}"
+        if neg:
+            raise self.fail("expected IN, LIKE or BETWEEN after NOT")
+        t = self.peek()
+        if t is None or t[0] != "op":
+            raise self.fail("expected a comparison (=, !=, <, <=, >, >=)")
+        self.i += 1
+        op = {"==": "=", "<>": "!="}.get(t[1], t[1])
+        return f"{c} {op} {self.value(col)}"
+
+
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "BETWEEN", "TRUE",
+                       "FALSE", "SELECT", "UNION", "FROM"})
+
+
+def where_sql(text: str, types: dict[str, str]) -> tuple[str, list[Any]]:
+    """A ``--where`` condition as SQL and its parameters.
+
+    Only conditions on columns of the results table are accepted (``COLUMN OP VALUE``, ``IN``,
+    ``LIKE``, ``BETWEEN``, ``IS [NOT] NULL``, joined by ``AND``/``OR``/``NOT`` and parentheses);
+    every value is bound as a parameter, so no SQL text of the user reaches the query (no
+    functions, subqueries, ``UNION``, file readers). Anything else is refused naming ``where``."""
+    p = _WhereParser(text, types)
+    sql = p.parse()
+    return sql, p.args
+
+
+def check_select(sql: str) -> str:
+    """``sql`` when it is exactly one read-only query (SELECT, also WITH/FROM/SUMMARIZE/EXPLAIN
+    forms); COPY, ATTACH, INSTALL/LOAD, SET, PRAGMA, EXPORT, CREATE/INSERT/UPDATE/DELETE and
+    several statements are refused naming ``sql``. (The query then runs on a connection without
+    file or network access: read_csv, read_parquet, glob ... fail there.)"""
+    import duckdb
+
+    text = sql.strip().rstrip(";").strip()
+    if not text:
+        raise ParameterError("{-sql} is empty; give one SELECT query, e.g. \"SELECT * FROM results\"")
+    try:
+        stmts = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        raise ParameterError(f"{{-sql}} query failed: {' '.join(str(exc).split())[:200]}") from None
+    if len(stmts) != 1:
+        raise ParameterError(f"{{-sql}} takes one query, got {len(stmts)} statements; run them one "
+                             "at a time")
+    kind = stmts[0].type
+    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        name = str(kind).rsplit(".", 1)[-1]
+        raise ParameterError(
+            f"{{-sql}} runs read-only SELECT queries only; a {name} statement is refused (COPY, "
+            "ATTACH, INSTALL/LOAD, SET, PRAGMA, EXPORT, CREATE, INSERT, UPDATE, DELETE are); "
+            "to save rows use --csv, --parquet or --json"
+        )
+    return text
 
 
 def json_row(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
@@ -160,7 +385,10 @@ class PlotSeries:
     by: str | None
     agg: str
     series: dict[Any, list[tuple[float, float, float, float, int]]]
-    dropped: int  # rows at a non-finite x, left out
+    dropped: int  # rows at a non-finite x (other than the reference rows), left out
+    #: rows at x = +inf (for x = width also a null width: the infinite-width rows), per group:
+    #: (agg y, min y, max y, count), drawn as horizontal reference lines
+    reference: dict[Any, tuple[float, float, float, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,6 +412,17 @@ class ResultsQuery:
     limit: int | None
     names: list[str] = field(default_factory=list)
     rows: list[tuple] = field(default_factory=list)
+    #: grouped: metric -> (runs with a value the aggregate uses, selected runs), for the metrics
+    #: some runs lack (null: e.g. epochs_to_target of a run that never reached the target); the
+    #: table then has a column counted(metric) per group next to runs
+    missing: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """Lines saying which aggregates are over fewer values than runs."""
+        what = "a positive value" if self.agg == "geomean" else "a value"
+        return [f"{self.agg}({m}) is over the {c} of {n} run(s) with {what} ({n - c} without); "
+                f"counted({m}) gives the number per group"
+                for m, (c, n) in self.missing.items()]
 
     def title(self, db_name: str) -> str:
         st = self.status
@@ -231,10 +470,18 @@ class ResultsQuery:
 
     def export_parquet(self, path: str | os.PathLike[str], with_arrays: bool = False) -> int:
         """Write the selected rows (every column; grouped: the table) to Parquet; row count."""
+        return self.export(path, with_arrays, fmt="parquet")
+
+    def export_csv(self, path: str | os.PathLike[str], with_arrays: bool = False) -> int:
+        """Write the selected rows (every column; grouped: the table) to CSV; row count."""
+        return self.export(path, with_arrays, fmt="csv")
+
+    def export(self, path: str | os.PathLike[str], with_arrays: bool = False, *,
+               fmt: str = "parquet") -> int:
         sql = self.query if self.groups else self.base
         if with_arrays and not self.groups:
             sql = self._with_array_columns(self.base)
-        return self.store.export_parquet(sql, path, self.args)
+        return self.store.export(sql, path, self.args, fmt=fmt)
 
     def plot_series(self, x: str, y: str, by: str | None = None) -> PlotSeries:
         """``y`` (aggregated with :attr:`agg`, plus min and max) against ``x`` per ``by`` (default
@@ -258,16 +505,33 @@ class ResultsQuery:
               f"max({q(y)}), count({q(y)}) FROM ({self.base}) WHERE {q(x)} IS NOT NULL AND "
               f"{q(y)} IS NOT NULL AND {fin} GROUP BY 1, 2 ORDER BY 1, 2")
         _, prow = self.store.query(pq, self.args)
+        # the reference rows: x = +inf; for width also a null width of a command that has one
+        ref = f"CAST({q(x)} AS DOUBLE) = CAST('inf' AS DOUBLE)"
+        ref_args: list[Any] = []
+        if x == "width":
+            with_width = sorted({cmd for cmd, name, role in self.store.roles()
+                                 if name == "width" and role == "param"})
+            if with_width:
+                ref = (f"({ref} OR ({q(x)} IS NULL AND command IN "
+                       f"({', '.join('?' for _ in with_width)})))")
+                ref_args = list(with_width)
+        rq = (f"SELECT {byx}, {AGGS[self.agg].format(q(y))}, min({q(y)}), max({q(y)}), "
+              f"count({q(y)}) FROM ({self.base}) WHERE {ref} AND {q(y)} IS NOT NULL "
+              "GROUP BY 1 ORDER BY 1")
+        _, rrow = self.store.query(rq, [*self.args, *ref_args])
         dropped = self.store.query(
-            f"SELECT count(*) FROM ({self.base}) WHERE {q(x)} IS NOT NULL AND NOT {fin}", self.args
+            f"SELECT count(*) FROM ({self.base}) WHERE {q(x)} IS NOT NULL AND NOT {fin} "
+            f"AND NOT ({ref})", [*self.args, *ref_args]
         )[1][0][0]
-        if not prow:
+        reference = {b: (float(yv), float(lo), float(hi), int(cnt))
+                     for b, yv, lo, hi, cnt in rrow if yv is not None}
+        if not prow and not reference:
             raise ParameterError(f"nothing to plot: no rows with finite {x} and {y}; check the "
                                  "filters and {-x}/{-y}")
         series: dict[Any, list[tuple[float, float, float, float, int]]] = {}
         for b, xv, yv, lo, hi, cnt in prow:
             series.setdefault(b, []).append((float(xv), float(yv), float(lo), float(hi), int(cnt)))
-        return PlotSeries(x, y, by_col, self.agg, series, dropped)
+        return PlotSeries(x, y, by_col, self.agg, series, dropped, reference)
 
 
 def _select(store: ResultStore, types: dict[str, str], *, command: str | None,
@@ -288,8 +552,10 @@ def _select(store: ResultStore, types: dict[str, str], *, command: str | None,
         c, a = filter_sql(f, types)
         conds.append(c)
         args.extend(a)
-    if where:
-        conds.append(f"({where})")
+    if where is not None:
+        wsql, wargs = where_sql(where, types)
+        conds.append(f"({wsql})")
+        args.extend(wargs)
     base = "SELECT * FROM results" + (f" WHERE {' AND '.join(conds)}" if conds else "")
     total = store.query(f"SELECT count(*) FROM ({base})", args)[1][0][0]
     n_failed = 0
@@ -376,7 +642,15 @@ def query_results(
         raise ParameterError(f"{{-agg}} must be one of {', '.join(AGGS)} (got {agg!r})")
     order_terms = _sort_terms(sort)
     q = quote
+    missing: dict[str, tuple[int, int]] = {}
     if groups:
+        # how many values each aggregate is over, where that is not every run of the group
+        counted_sql = {m: COUNTED.get(agg, "count({})").format(q(m)) for m in metric_list}
+        if metric_list and total and agg != "count":
+            got = store.query("SELECT " + ", ".join(counted_sql[m] for m in metric_list)
+                              + f" FROM ({base})", args)[1][0]
+            missing = {m: (int(c), int(total)) for m, c in zip(metric_list, got, strict=True)
+                       if int(c) < total}
         names = [*groups, "runs"]
         sel = [q(g) for g in groups] + ["count(*) AS runs"]
         agg_names = {}
@@ -385,6 +659,11 @@ def query_results(
             agg_names[m] = alias
             sel.append(f"{AGGS[agg].format(q(m))} AS {q(alias)}")
             names.append(alias)
+            if m in missing:
+                calias = f"counted({m})"
+                agg_names[calias] = calias
+                sel.append(f"{counted_sql[m]} AS {q(calias)}")
+                names.append(calias)
         order = []
         for name, desc in order_terms:
             col = agg_names.get(name, name)
@@ -414,7 +693,8 @@ def query_results(
         query += f" LIMIT {int(limit)}"
     res = ResultsQuery(store=store, types=types, status=st, base=base, args=args, commands=cmds,
                        params=params, total_rows=total, n_failed=n_failed, groups=groups,
-                       metrics=metric_list, agg=agg, query=query, order=order, limit=limit)
+                       metrics=metric_list, agg=agg, query=query, order=order, limit=limit,
+                       missing=missing)
     res.names, res.rows = store.query(query, args)
     return res
 
@@ -435,12 +715,20 @@ class SqlResult:
     def export_parquet(self, path: str | os.PathLike[str]) -> int:
         return self.store.export_parquet(self.sql, path)
 
+    def export_csv(self, path: str | os.PathLike[str]) -> int:
+        return self.store.export_csv(self.sql, path)
+
 
 def run_sql(db: str | os.PathLike[str] | ResultStore, sql: str, limit: int | None = None
             ) -> SqlResult:
-    """Run a read-only SQL query (tables ``results`` and ``arrays``); at most ``limit`` rows."""
+    """Run one read-only SQL query (tables ``results``, ``arrays``, ``columns``); at most
+    ``limit`` rows.
+
+    Only a SELECT (or EXPLAIN) is accepted (:func:`check_select`), and it runs on a read-only
+    connection without file or network access and with its settings locked: COPY, ATTACH,
+    INSTALL/LOAD, SET and file-reading functions (read_csv, read_parquet, glob ...) are refused."""
+    text = check_select(sql)
     store = db if isinstance(db, ResultStore) else open_store(db)
-    text = sql.strip().rstrip(";")
     names, rows = store.query(text)
     if limit is not None:
         rows = rows[:limit]

@@ -94,6 +94,7 @@ __all__ = [
     "execute_task",
     "split_result",
     "tasks",
+    "usable_cores",
 ]
 
 log = logging.getLogger(__name__)
@@ -316,6 +317,14 @@ class SweepSummary:
         }
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def unique_tasks(tasks: Iterable[Task]) -> list[Task]:
     """Tasks with duplicate keys removed (first kept, order preserved)."""
     seen: dict[str, Task] = {}
@@ -329,8 +338,11 @@ def plan(tasks: Iterable[Task], store: ResultStore, *, retry_failed: bool = Fals
     """(tasks to run, counts of stored statuses among the grid's tasks).
 
     Stored ``ok`` and ``error`` tasks are skipped (``retry_failed`` re-runs errors); ``lost``
-    tasks (their worker died too often) are always re-run."""
+    tasks (their worker died too often) are always re-run. An existing store is verified first
+    (:meth:`ResultStore.verify`): a damaged file is refused before any task runs."""
     uniq = unique_tasks(tasks)
+    if store.path.exists():
+        store.verify()
     stored = store.statuses()
     counts = {"ok": 0, "error": 0, "lost": 0, "new": 0}
     todo = []
@@ -393,7 +405,8 @@ def run_sweep(
     """Run every task not yet in the store on Dask, writing each result as it finishes.
 
     ``client``: an existing ``distributed.Client`` (else ``scheduler`` address, else a local
-    cluster of ``workers`` processes x ``threads_per_worker``). ``retries``: re-submissions of a
+    cluster of ``workers`` processes x ``threads_per_worker``; ``workers`` is capped at
+    :func:`usable_cores`, with a warning). ``retries``: re-submissions of a
     task whose worker died (after that the row is stored with status ``lost``; a task that raises
     is stored with status ``error`` at once). ``max_tasks``: run at most this many tasks now.
     The calling process is the only writer: results are committed in batches (at most every
@@ -406,6 +419,14 @@ def run_sweep(
         raise ActspecError(f"retries must be >= 0 (got {retries})")
     if max_tasks is not None and max_tasks < 0:
         raise ActspecError(f"max_tasks must be >= 0 (got {max_tasks})")
+    if client is None and scheduler is None and workers > usable_cores():
+        import warnings
+
+        warnings.warn(f"{workers} workers asked for, but this machine gives this process "
+                      f"{usable_cores()} core(s): using {usable_cores()}", stacklevel=2)
+        workers = usable_cores()
+    if store.path.exists():
+        store.verify()  # a damaged store is refused before any task runs
     store.init()
     uniq = unique_tasks(tasks)
     todo, counts = plan(uniq, store, retry_failed=retry_failed)

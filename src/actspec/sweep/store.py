@@ -14,7 +14,15 @@ Layout (DuckDB, queryable with plain SQL; ``actspec results DB --sql ...``):
 ``arrays``   large arrays stored alongside, referenced by (key, name): ``key, name, shape, data``
              (``data`` a flat DOUBLE[] in C order); ``results.arrays`` lists a row's array names.
 ``columns``  which columns are parameters and which are results, per command.
-``actspec_store``  schema version and creation time.
+``actspec_store``  schema version, creation time and ``rows``: the number of rows of ``results``
+             as of the last committed batch (the store's own index, checked on open).
+
+Reading: every connection that reads is opened read-only, with DuckDB's external access
+(files, network, ATTACH, COPY) and extension auto-loading/installing disabled and the
+configuration locked, so no query can read or write anything but this file. Before a store is
+used (``actspec results``, and ``actspec sweep`` before it runs a task) :meth:`ResultStore.verify`
+reads every block of every table (DuckDB checks each block's checksum as it reads it) and
+compares the row count with the ``rows`` index: a damaged file is refused with its path.
 
 Writing: a single writer (the process that runs the sweep) appends finished tasks in batches,
 each batch one transaction (rows and their arrays together), so an interrupted or killed sweep
@@ -45,8 +53,25 @@ __all__ = [
     "ResultStore",
     "CORE_COLUMNS",
     "STATUSES",
+    "READ_CONFIG",
+    "WRITE_CONFIG",
     "open_store",
 ]
+
+#: DuckDB settings of every reading connection: no file or network access beyond the database
+#: itself (no COPY, ATTACH, read_csv ...), no extension downloads, settings locked.
+READ_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "lock_configuration": True,
+}
+#: DuckDB settings of the writer (the sweep's own statements only): no extension downloads.
+WRITE_CONFIG: dict[str, Any] = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
+TABLES = ("actspec_store", "columns", "results", "arrays")
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "error", "lost")
@@ -138,17 +163,72 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set" in text)
 
 
+def is_corruption(exc: BaseException) -> bool:
+    """Whether a DuckDB error says the file is damaged (a block checksum, a corrupt header)."""
+    text = str(exc).lower()
+    return "corrupt" in text or "checksum" in text
+
+
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    return " ".join(str(exc).split())[:limit]
+
+
 class ResultStore:
     """A results database file (DuckDB). Cheap to create: nothing is opened until used."""
 
     def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0) -> None:
         self.path = Path(path).expanduser()
         self.lock_timeout = float(lock_timeout)
+        self._verified: int | None = None
 
     # ---------------------------------------------------------------- connections
+    def corrupt(self, exc: BaseException) -> ActspecError:
+        """The error for a damaged file: its path and DuckDB's reason, on one line."""
+        return ActspecError(
+            f"results database {str(self.path)!r} is corrupt ({_reason(exc)}); restore it from "
+            "a backup or run the sweep again into a new --db"
+        )
+
+    def db_error(self, exc: BaseException) -> ActspecError:
+        """A DuckDB error while reading or writing the file, as one line naming the path."""
+        if is_corruption(exc):
+            return self.corrupt(exc)
+        return ActspecError(f"cannot use results database {str(self.path)!r}: {_reason(exc)}")
+
+    def check_file(self) -> None:
+        """An existing file must be a DuckDB database: refuse anything else (a SQLite file would
+        make DuckDB look for an extension) before DuckDB opens it."""
+        p = str(self.path)
+        if self.path.is_dir():
+            raise ActspecError(f"results database {p!r} is a directory; give the .duckdb file")
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as exc:
+            raise ActspecError(f"cannot read results database {p!r}: {exc.strerror}") from None
+        if not head:
+            raise ActspecError(
+                f"results database {p!r} is an empty file (0 bytes), not a DuckDB database; "
+                "delete it or give another file"
+            )
+        if head.startswith(b"SQLite format 3"):
+            raise ActspecError(
+                f"{p!r} is a SQLite database, not a DuckDB results database; give the .duckdb "
+                "file that 'actspec sweep' wrote"
+            )
+        if head[8:12] != b"DUCK":
+            raise ActspecError(
+                f"{p!r} is not a DuckDB database (no DuckDB header); give the .duckdb file that "
+                "'actspec sweep' wrote"
+            )
+
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[Any]:
-        """A DuckDB connection to the file, waiting while another process holds its lock."""
+        """A DuckDB connection to the file, waiting while another process holds its lock.
+
+        Read-only connections get :data:`READ_CONFIG` (no external access, no extensions,
+        settings locked), the writer :data:`WRITE_CONFIG`. DuckDB errors inside the block become
+        one-line :class:`ActspecError` naming the file (a checksum error: "is corrupt")."""
         import duckdb
 
         if read_only and not self.path.exists():
@@ -165,11 +245,14 @@ class ResultStore:
                 )
             if self.path.is_dir():
                 raise ActspecError(f"results database {str(self.path)!r} is a directory; give a file")
+        if self.path.exists():
+            self.check_file()
+        config = dict(READ_CONFIG if read_only else WRITE_CONFIG)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=config)
                 break
             except duckdb.Error as exc:
                 if _is_lock_error(exc) and time.monotonic() < deadline:
@@ -179,16 +262,62 @@ class ResultStore:
                 if _is_lock_error(exc):
                     raise ActspecError(
                         f"results database {str(self.path)!r} is locked by another process "
-                        f"({' '.join(str(exc).split())[:160]}); wait for it to finish"
+                        f"({_reason(exc, 160)}); wait for it to finish"
                     ) from None
+                if is_corruption(exc):
+                    raise self.corrupt(exc) from None
                 raise ActspecError(
                     f"cannot open results database {str(self.path)!r}: "
-                    f"{' '.join(str(exc).split())[:200]}; is it a DuckDB file written by actspec sweep?"
+                    f"{_reason(exc)}; is it a DuckDB file written by actspec sweep?"
                 ) from None
         try:
             yield con
+        except duckdb.Error as exc:
+            raise self.db_error(exc) from None
         finally:
             con.close()
+
+    def verify(self) -> int:
+        """Check the whole file; returns the number of result rows.
+
+        Reads every row of every table (so DuckDB verifies the checksum of every block in use)
+        and compares the row count with the store's own index (``rows`` in ``actspec_store``,
+        written with every batch) and with the number of distinct task keys. A damaged or
+        inconsistent file raises :class:`ActspecError` naming it. Done once per object."""
+        if self._verified is not None:
+            return self._verified
+        p = str(self.path)
+        with self.connect(read_only=True) as con:
+            self._check_actspec_db(con)
+            counts = {}
+            for table in TABLES:
+                counts[table] = con.execute(
+                    f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone()[0]
+            nres = int(counts["results"])
+            nkeys = int(con.execute("SELECT count(DISTINCT key) FROM results").fetchone()[0])
+            rec = con.execute("SELECT value FROM actspec_store WHERE name = 'rows'").fetchall()
+        if nkeys != nres:
+            raise ActspecError(
+                f"results database {p!r} is inconsistent: {nres} rows but {nkeys} distinct task "
+                "keys (a key is stored once); restore it from a backup or run the sweep again "
+                "into a new --db"
+            )
+        if rec:
+            try:
+                recorded = int(rec[-1][0])
+            except (TypeError, ValueError):
+                raise ActspecError(
+                    f"results database {p!r} is corrupt: its row index holds {rec[-1][0]!r}, not a "
+                    "count; restore it from a backup or run the sweep again into a new --db"
+                ) from None
+            if recorded != nres:
+                raise ActspecError(
+                    f"results database {p!r} is inconsistent: {nres} rows in its results table but "
+                    f"{recorded} recorded by the sweep that wrote it (rows lost or added outside "
+                    "actspec); restore it from a backup or run the sweep again into a new --db"
+                )
+        self._verified = nres
+        return nres
 
     # ---------------------------------------------------------------- schema
     def init(self) -> None:
@@ -260,6 +389,13 @@ class ResultStore:
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple]]:
         """Run a read-only query: (column names, rows)."""
+        names, _, rows = self.query_typed(sql, params)
+        return names, rows
+
+    def query_typed(self, sql: str, params: Sequence[Any] | None = None
+                    ) -> tuple[list[str], list[str], list[tuple]]:
+        """Run a read-only query (on a connection with :data:`READ_CONFIG`): (column names, their
+        DuckDB types, rows)."""
         import duckdb
 
         with self.connect(read_only=True) as con:
@@ -267,10 +403,19 @@ class ResultStore:
             try:
                 cur = con.execute(sql, list(params or []))
                 names = [d[0] for d in cur.description] if cur.description else []
+                types = [str(d[1]) for d in cur.description] if cur.description else []
                 rows = cur.fetchall() if cur.description else []
+            except duckdb.PermissionException as exc:
+                raise ActspecError(
+                    f"query refused: {_reason(exc, 160)}; queries on a results database read "
+                    "only its tables (results, arrays, columns): no files, network, ATTACH, "
+                    "COPY or extensions"
+                ) from None
             except duckdb.Error as exc:
-                raise ActspecError(f"query failed: {' '.join(str(exc).split())[:300]}") from None
-        return names, rows
+                if is_corruption(exc):
+                    raise self.corrupt(exc) from None
+                raise ActspecError(f"query failed: {_reason(exc, 300)}") from None
+        return names, types, rows
 
     def load_arrays(self, key: str) -> dict[str, np.ndarray]:
         """The arrays stored with one task (name -> ndarray)."""
@@ -279,26 +424,29 @@ class ResultStore:
             rows = con.execute("SELECT name, shape, data FROM arrays WHERE key = ?", [key]).fetchall()
         return {name: np.asarray(data, dtype=np.float64).reshape(shape) for name, shape, data in rows}
 
+    def export(self, sql: str, path: str | os.PathLike[str], params: Sequence[Any] | None = None,
+               *, fmt: str = "parquet") -> int:
+        """Write the rows of ``sql`` to a Parquet or CSV file; returns the row count.
+
+        The query runs on the read-only, locked connection like any other; its rows are then
+        written by a separate in-memory DuckDB (DuckDB's COPY) that sees only those rows, never
+        the query, so no query text ever runs where files can be written."""
+        fmt = fmt.lower()
+        if fmt not in ("parquet", "csv"):
+            raise ActspecError(f"export format must be parquet or csv (got {fmt!r})")
+        names, types, rows = self.query_typed(sql, params)
+        write_rows(names, types, rows, path, fmt=fmt)
+        return len(rows)
+
     def export_parquet(self, sql: str, path: str | os.PathLike[str],
                        params: Sequence[Any] | None = None) -> int:
-        """Write the rows of ``sql`` to a Parquet file (DuckDB's COPY); returns the row count."""
-        import duckdb
+        """Write the rows of ``sql`` to a Parquet file; returns the row count."""
+        return self.export(sql, path, params, fmt="parquet")
 
-        from ..core.io import atomic_path
-
-        out = Path(path)
-        with self.connect(read_only=True) as con, atomic_path(out, spool=True) as tmp:
-            self._check_actspec_db(con)
-            try:
-                n = con.execute(f"SELECT count(*) FROM ({sql})", list(params or [])).fetchone()[0]
-                tmp.unlink(missing_ok=True)
-                con.execute(
-                    f"COPY ({sql}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)",
-                    list(params or []),
-                )
-            except duckdb.Error as exc:
-                raise ActspecError(f"parquet export failed: {' '.join(str(exc).split())[:300]}") from None
-        return int(n)
+    def export_csv(self, sql: str, path: str | os.PathLike[str],
+                   params: Sequence[Any] | None = None) -> int:
+        """Write the rows of ``sql`` to a CSV file (with a header line); returns the row count."""
+        return self.export(sql, path, params, fmt="csv")
 
     # ---------------------------------------------------------------- writing
     def write(self, records: Iterable[Record]) -> int:
@@ -409,6 +557,9 @@ class ResultStore:
             )
         if array_rows:
             con.executemany("INSERT INTO arrays VALUES (?, ?, ?, ?)", array_rows)
+        # the store's own index, checked by verify(): same transaction as the rows
+        con.execute("DELETE FROM actspec_store WHERE name = 'rows'")
+        con.execute("INSERT INTO actspec_store SELECT 'rows', CAST(count(*) AS VARCHAR) FROM results")
         return len(todo)
 
 
@@ -418,8 +569,58 @@ def _jsonable(obj: Any) -> Any:
     return to_jsonable(obj)
 
 
-def open_store(path: str | os.PathLike[str]) -> ResultStore:
-    """A :class:`ResultStore` for an existing database file (clear error when missing)."""
+def _unique_names(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        name = str(n) or f"column{i + 1}"
+        base, k = name, 1
+        while name in seen:
+            k += 1
+            name = f"{base}_{k}"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def write_rows(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
+               path: str | os.PathLike[str], *, fmt: str = "parquet") -> None:
+    """Write rows (with their DuckDB column types) to a Parquet or CSV file, atomically, through
+    an in-memory DuckDB that holds only these rows."""
+    import duckdb
+
+    from ..core.io import atomic_path
+
+    cols = _unique_names(names)
+    out = Path(path)
+    mem = duckdb.connect(":memory:", config=dict(WRITE_CONFIG))
+    try:
+        try:
+            mem.execute("CREATE TABLE export (" + ", ".join(
+                f"{quote(c)} {t}" for c, t in zip(cols, types, strict=True)) + ")")
+        except duckdb.Error:  # a type DuckDB cannot declare by name: keep the values as text
+            mem.execute("CREATE TABLE export (" + ", ".join(f"{quote(c)} VARCHAR" for c in cols) + ")")
+            rows = [[None if v is None else str(v) for v in r] for r in rows]
+        ncol = max(1, len(cols))
+        per = max(1, 4000 // ncol)  # rows per INSERT (DuckDB binds every value as a parameter)
+        one = "(" + ", ".join("?" for _ in cols) + ")"
+        for i in range(0, len(rows), per):
+            chunk = rows[i:i + per]
+            mem.execute(f"INSERT INTO export VALUES {', '.join(one for _ in chunk)}",
+                        [v for r in chunk for v in r])
+        opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        with atomic_path(out, spool=True) as tmp:
+            tmp.unlink(missing_ok=True)
+            mem.execute(f"COPY export TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({opts})")
+    except duckdb.Error as exc:
+        raise ActspecError(f"cannot write {fmt} file {str(out)!r}: {_reason(exc, 300)}") from None
+    finally:
+        mem.close()
+
+
+def open_store(path: str | os.PathLike[str], *, verify: bool = True) -> ResultStore:
+    """A :class:`ResultStore` for an existing database file (clear error when missing), checked
+    with :meth:`ResultStore.verify` unless ``verify`` is False."""
     store = ResultStore(path)
     if not store.path.exists():
         raise ActspecError(
@@ -428,4 +629,6 @@ def open_store(path: str | os.PathLike[str]) -> ResultStore:
         )
     if store.path.is_dir():
         raise ActspecError(f"results database {str(store.path)!r} is a directory; give the .duckdb file")
+    if verify:
+        store.verify()
     return store
