@@ -223,7 +223,7 @@ def _block_offsets(db: Path) -> list[int]:
     return [header + b * int(size) for b in sorted(ids)]
 
 
-def test_corrupt_store_is_refused_by_results(tmp_path: Path, capsys) -> None:
+def test_corrupt_store_is_refused_by_results(tmp_path: Path, capsys, monkeypatch) -> None:
     good = _probe_store(tmp_path / "good.duckdb")
     offsets = _block_offsets(good)
     assert offsets
@@ -237,8 +237,20 @@ def test_corrupt_store_is_refused_by_results(tmp_path: Path, capsys) -> None:
             code, _, err = _run(["results", bad, *extra, "--json", tmp_path / "o.json"], capsys)
             _one_error(code, err, str(bad), "corrupt")
             assert not (tmp_path / "o.json").exists()
+    trunc = tmp_path / "truncated.duckdb"  # a copy cut short
+    shutil.copy(good, trunc)
+    with open(trunc, "r+b") as fh:
+        fh.truncate(offsets[-1] + 4096)
+    code, _, err = _run(["results", trunc], capsys)
+    _one_error(code, err, str(trunc), "corrupt")
     code, _, err = _run(["results", good], capsys)
     assert code == 0, err
+    import actspec.sweep.store as store_mod
+
+    assert store_mod.MAX_ROWS == 2_000_000
+    monkeypatch.setattr(store_mod, "MAX_ROWS", 1000)  # a query is not held in memory unbounded
+    code, _, err = _run(["results", good, "--sql", "SELECT * FROM range(100000)"], capsys)
+    _one_error(code, err, "more than 1000 rows", "LIMIT")
 
 
 def test_corrupt_store_is_refused_by_sweep_before_any_task(tmp_path: Path, capsys,
@@ -343,8 +355,11 @@ def test_no_code_refuses_module_function_before_importing(tmp_path: Path, capsys
 def test_huge_grids_are_counted_not_built(tmp_path: Path, capsys, monkeypatch) -> None:
     import tracemalloc
 
-    monkeypatch.setattr(grid_mod, "MAX_TASKS", 50)  # (the old code has no cap: fails here)
-    from actspec.sweep.grid import MAX_TASKS, expand_grid
+    MAX_TASKS = grid_mod.MAX_TASKS  # (the old code has no cap: fails here)
+    from actspec.sweep.grid import expand_grid
+
+    assert MAX_TASKS == 100_000
+    monkeypatch.setattr(grid_mod, "MAX_TASKS", 50)
 
     code, _, err = _run(["sweep", "-c", "_probe", "-p", "seed=0..99", "--dry-run",
                          "--db", tmp_path / "s.duckdb"], capsys)

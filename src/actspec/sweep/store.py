@@ -72,6 +72,9 @@ WRITE_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
 }
 TABLES = ("actspec_store", "columns", "results", "arrays")
+#: the most rows one query may return (they are held in memory): a sweep stores at most
+#: MAX_TASKS rows, so only a query that multiplies rows (a join, range()) gets near it
+MAX_ROWS = 2_000_000
 
 SCHEMA_VERSION = "1"
 STATUSES = ("ok", "error", "lost")
@@ -164,9 +167,10 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 def is_corruption(exc: BaseException) -> bool:
-    """Whether a DuckDB error says the file is damaged (a block checksum, a corrupt header)."""
+    """Whether a DuckDB error says the file is damaged (a block checksum, a corrupt header, a
+    truncated file)."""
     text = str(exc).lower()
-    return "corrupt" in text or "checksum" in text
+    return "corrupt" in text or "checksum" in text or "could not read enough bytes" in text
 
 
 def _reason(exc: BaseException, limit: int = 200) -> str:
@@ -404,7 +408,17 @@ class ResultStore:
                 cur = con.execute(sql, list(params or []))
                 names = [d[0] for d in cur.description] if cur.description else []
                 types = [str(d[1]) for d in cur.description] if cur.description else []
-                rows = cur.fetchall() if cur.description else []
+                rows = []
+                while cur.description:
+                    chunk = cur.fetchmany(50_000)
+                    if not chunk:
+                        break
+                    rows.extend(chunk)
+                    if len(rows) > MAX_ROWS:
+                        raise ActspecError(
+                            f"the query returns more than {MAX_ROWS} rows; add a LIMIT, a "
+                            "filter or an aggregate"
+                        )
             except duckdb.PermissionException as exc:
                 raise ActspecError(
                     f"query refused: {_reason(exc, 160)}; queries on a results database read "
