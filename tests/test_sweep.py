@@ -271,7 +271,7 @@ def test_cli_sweep_and_results(cluster, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0
     assert "activation" in out and "lambda_min" in out and "12 ok row(s)" in out
     jr = tmp_path / "r.json"
-    code, out, _ = _run(["results", db, "-g", "activation", "-m", "lambda_min", "--agg", "min",
+    code, out, _ = _run(["results", db, "-g", "activation", "--metric", "lambda_min", "--agg", "min",
                          "--sort", "-min(lambda_min)", "--json", jr], capsys)
     assert code == 0 and "min(lambda_min)" in out
     rows = json.loads(jr.read_text())["rows"]

@@ -156,7 +156,7 @@ def results_cmd(
     \b
     Examples:
       actspec results sweep.duckdb
-      actspec results sweep.duckdb -g activation,n -m lambda_min --agg geomean
+      actspec results sweep.duckdb -g activation,n --metric lambda_min --agg geomean
       actspec results sweep.duckdb -f activation=relu,tanh -f "n>=40" --sort -lambda_min
       actspec results sweep.duckdb --plot lmin.png --x n --y lambda_min --by activation
       actspec results depth.duckdb --plot cond.png --x depth --y condition_number

@@ -148,7 +148,7 @@ def sweep_cmd(
     \b
     Examples:
       actspec sweep examples/sweep.toml
-      actspec results examples/sweep.duckdb -g activation,n -m lambda_min
+      actspec results examples/sweep.duckdb -g activation,n --metric lambda_min
       actspec sweep -c spectrum -p activation=relu,tanh -p n=10,20,40 -p seed=0..4 --db s.duckdb
       actspec sweep -c depth -p activation=relu,tanh -p depth=1..8 -p data=cone --db d.duckdb
       actspec sweep sweep.toml --scheduler tcp://10.0.0.5:8786

@@ -32,6 +32,12 @@ Config file (TOML)::
     seed = { range = [0, 10] }    # range(0, 10); also { range = [a, b, step] }
     width = ["inf", 1000]         # also { geom = [start, stop, count] } (geometric)
 
+An activation given as ``module:function`` imports that Python module (runs its code) in the
+submitting process and on every worker: code execution by design. ``allow_code=False``
+(``actspec sweep --no-code``) refuses such a config before anything is imported. A sweep has at
+most :data:`~actspec.sweep.grid.MAX_TASKS` tasks, counted from the axes before any is built;
+split a larger one into parts writing into the same database (stored tasks are skipped).
+
 Python use::
 
     from actspec.sweep.runner import load_config, run_sweep
