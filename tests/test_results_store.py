@@ -202,6 +202,8 @@ def test_where_conditions_are_parsed_and_bound(tmp_path: Path, capsys) -> None:
     assert args == ["_pro%"] and '"seed" != "value"' in sql
     res = query_results(db, where="epochs_to_target IS NULL AND seed = 0")
     assert res.total_rows == 3
+    _, args = where_sql("seed = 9007199254740993", types)  # 2**53 + 1: bound exactly, as an int
+    assert args == [9007199254740993] and isinstance(args[0], int)
 
 
 # ------------------------------------------------------------------------------ damaged stores

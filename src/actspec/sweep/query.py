@@ -93,6 +93,8 @@ def _typed(value: str, sql_type: str, col: str, param: str = "filter") -> Any:
             return False
         raise ParameterError(f"{{-{param}}} {col}: {value!r} is not true/false")
     if is_numeric(t):
+        if "INT" in t and re.fullmatch(r"[+-]?\d+", v):
+            return int(v)  # exact: seeds beyond 2**53 compare right
         try:
             return float(v)
         except ValueError:
