@@ -259,3 +259,66 @@ def test_sigint_while_installed_script_starts(tmp_path: Path) -> None:
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: interrupted"), err
     assert err.strip().splitlines()[-1] == errors[0]
+
+
+# ---- a second Ctrl-C while the first is reported (issue 18: torch traceback, 1 in 14 runs) -----
+
+_SECOND_CTRL_C_AT_EXIT = r"""
+import atexit, os, signal, sys, time
+import actspec.experiments.spectrum as runs
+from actspec import cli
+
+def second_ctrl_c():  # where torch's finalizers run at exit: a second Ctrl-C lands here
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+
+atexit.register(second_ctrl_c)
+
+def first_ctrl_c(*a, **k):
+    raise KeyboardInterrupt
+
+runs.run_hermite = first_ctrl_c
+cli.main(["hermite", "relu", "-k", "2"])
+"""
+
+
+def test_second_ctrl_c_while_exiting_prints_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _SECOND_CTRL_C_AT_EXIT], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == 130, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["error: interrupted; no output file was written or left half-written; run "
+                     "the same command again"], proc.stderr
+
+
+def test_second_ctrl_c_while_reporting_the_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second Ctrl-C lands after the error line (e.g. in warnings.catch_warnings' exit):
+    main still exits 130 with that one line; or before it: main prints it."""
+    import actspec.cli as cli
+
+    old = signal.getsignal(signal.SIGINT)
+
+    def reported_then_interrupted(args: list[str]) -> int:
+        cli._error("interrupted after 3 of 9 neurons; checkpoint saved to c.ckpt", 130)
+        raise KeyboardInterrupt
+
+    try:
+        for fake, expected in [
+            (reported_then_interrupted, "error: interrupted after 3 of 9 neurons; checkpoint "
+             "saved to c.ckpt"),
+            (lambda args: (_ for _ in ()).throw(KeyboardInterrupt()),
+             "error: interrupted; no output file was written or left half-written; run the "
+             "same command again"),
+        ]:
+            monkeypatch.setattr(cli, "_run", fake)
+            with pytest.raises(SystemExit) as info:
+                cli.main(["gram"])
+            assert info.value.code == 130
+            assert capsys.readouterr().err.splitlines() == [expected]
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # further Ctrl-C: ignored
+    finally:
+        signal.signal(signal.SIGINT, old)
+        monkeypatch.setattr(cli, "_ON_INTERRUPT", None)

@@ -87,8 +87,10 @@ for _info in app.registered_commands:
 
 
 def _error(msg: str, code: int = 2) -> int:
+    global _REPORTED
     text = " ".join(str(msg).split())
     print(f"error: {text}", file=sys.stderr)
+    _REPORTED = True
     return code
 
 
@@ -99,8 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     ``ACTSPEC_DEBUG=1`` shows the traceback instead."""
     if os.environ.get("ACTSPEC_DEBUG"):
         sys.exit(run(argv))
+    global _ON_INTERRUPT
+    _ON_INTERRUPT = _ignore_further_interrupts
     try:
         code = run(argv)
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+        _ignore_further_interrupts()
+        if not _REPORTED:
+            _error(_INTERRUPTED, 130)
+        code = 130
     except Exception as exc:  # noqa: BLE001 - last resort of the console script
         text = " ".join(f"{type(exc).__name__}: {exc}".split())
         print(
@@ -109,7 +118,31 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         code = 1
+    if code == 130:
+        _ignore_further_interrupts()  # Ctrl-C again while exiting (atexit, torch finalizers)
     sys.exit(code)
+
+
+#: called when a command is interrupted; the console script sets it to ignore further Ctrl-C
+#: (a second Ctrl-C while the first is reported or while torch shuts down printed a traceback);
+#: in-process callers of :func:`run` (tests, notebooks) keep their own SIGINT handling
+_ON_INTERRUPT: Callable[[], None] | None = None
+_REPORTED = False  # an error line was printed by this run
+
+
+def _ignore_further_interrupts() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover - not the main thread
+        pass
+
+
+def _interrupted(msg: str) -> int:
+    if _ON_INTERRUPT is not None:
+        _ON_INTERRUPT()
+    return _error(msg, 130)
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
@@ -124,6 +157,8 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI in-process and return its exit status (errors never raise)."""
+    global _REPORTED
+    _REPORTED = False
     args = sys.argv[1:] if argv is None else list(argv)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
@@ -141,7 +176,7 @@ def _run(args: list[str]) -> int:
     except ActspecError as exc:
         return _error(cli_message(exc, command, args))
     except Interrupted as exc:
-        return _error(str(exc), 130)
+        return _interrupted(str(exc))
     except _cx.NoArgsIsHelpError as exc:  # bare "actspec": help text, status 0
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stdout)
         return 0
@@ -157,10 +192,10 @@ def _run(args: list[str]) -> int:
         return _error(exc.format_message() + hint)
     except typer.Exit as exc:
         if exc.exit_code == 130:  # typer's rendering of Ctrl-C while parsing: say so in one line
-            return _error(_INTERRUPTED, 130)
+            return _interrupted(_INTERRUPTED)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        return _error(_INTERRUPTED, 130)
+        return _interrupted(_INTERRUPTED)
     except MemoryError:
         return _error("out of memory; use a smaller --n or --width (or --dtype float32)", 2)
     except OSError as exc:
@@ -173,5 +208,5 @@ def _run(args: list[str]) -> int:
         )
         return _error(f"cannot read or write{where}: {reason}; {fix}", 2)
     if rv == 130:  # typer turns Ctrl-C while parsing into Exit(130), which click returns
-        return _error(_INTERRUPTED, 130)
+        return _interrupted(_INTERRUPTED)
     return rv if isinstance(rv, int) else 0
