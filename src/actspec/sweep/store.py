@@ -292,6 +292,8 @@ class ResultStore:
             return self._verified
         p = str(self.path)
         with self.connect(read_only=True) as con:
+            if not con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]:
+                return 0  # a new, empty DuckDB file: nothing to check (a sweep may fill it)
             self._check_actspec_db(con)
             counts = {}
             for table in TABLES:
