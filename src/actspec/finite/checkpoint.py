@@ -11,7 +11,13 @@ just been flushed into the float64 accumulator, the state is written to PATH:
 * the number of neurons done, and the float32 buffers with their pending neuron counts when
   the state was saved between flushes (only on an interrupt, see below);
 * the settings that determine the result (data hash, activation, width, seed, init, train,
-  dtype, outputs, chunk size, weights hash ...) and their hash.
+  dtype, outputs, chunk size, weights hash, and for seeded weights the generator scheme
+  ``weights_scheme``, :data:`actspec.core.inits.WEIGHTS_SCHEME`) and their hash.
+
+A checkpoint of seeded weights made with another generator scheme (e.g. by an actspec from
+before ``blocked-randn32-v2``, whose settings have no ``weights_scheme``) is refused with a
+one-line error that says to delete it and start again: its partial sums belong to a different
+network.
 
 Because the weights are drawn per RNG block (:func:`actspec.inits.sample_block`) and the
 chunks and flush points after neuron ``done`` are the same whether or not the run was
@@ -54,6 +60,7 @@ import numpy as np
 import torch
 
 from ..core.errors import ActspecError
+from ..core.inits import LEGACY_WEIGHTS_SCHEMES
 from ..core.io import array_digest, atomic_path
 
 __all__ = [
@@ -84,7 +91,8 @@ class Checkpoint:
     deletes it with :meth:`finish` once the result it writes is durable. The fields after
     ``keep`` are set by the run: ``resumed_from`` (neurons loaded from an existing
     checkpoint), ``saves``, ``save_seconds`` (time spent writing), ``saved_neurons`` (neurons
-    in the last save), ``bytes`` (size of the last save), ``interrupted``.
+    in the last save), ``bytes`` (size of the last save), ``interrupted``, ``weights_scheme``
+    (the generator scheme of seeded weights; None for given weights or before a save/load).
     """
 
     path: Path
@@ -97,6 +105,7 @@ class Checkpoint:
     saved_neurons: int = 0
     bytes: int = 0
     interrupted: bool = False
+    weights_scheme: str | None = None
     _last: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +162,7 @@ class Checkpoint:
             "saved_neurons": self.saved_neurons,
             "bytes": self.bytes,
             "interrupted": self.interrupted,
+            "weights_scheme": self.weights_scheme,
             "kept": self.keep and self.path.exists(),
         }
 
@@ -290,6 +300,7 @@ def save_state(
                         _write_upper(zf, f"{name}_low", acc.low, acc.blocks)
         ckpt.bytes = tmp.stat().st_size  # atomic_path fsyncs the file and its directory
     ckpt.saves += 1
+    ckpt.weights_scheme = settings.get("weights_scheme")
     ckpt.saved_neurons = int(done)
     ckpt.save_seconds += time.perf_counter() - t0
     ckpt._last = time.monotonic()
@@ -325,6 +336,27 @@ def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return [f"{k}: {short(saved.get(k))} -> {short(now.get(k))}" for k in keys if saved.get(k) != now.get(k)]
 
 
+_FIRST_SCHEME = "blocked-randn64-v1"  # what checkpoints without a weights_scheme were made with
+
+
+def _check_weights_scheme(path: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """ActspecError (one line: what happened, how to restart) when the checkpoint's seeded
+    weights came from another generator scheme than this version's."""
+    if saved.get("seed") is None or now.get("seed") is None:  # given weights: no generator
+        return
+    old = saved.get("weights_scheme") or _FIRST_SCHEME
+    new = now.get("weights_scheme")
+    if old == new:
+        return
+    what = "an older actspec" if old in LEGACY_WEIGHTS_SCHEMES else "another actspec version"
+    raise ActspecError(
+        f"checkpoint {str(path)!r} was written by {what} whose seeded weights came from the "
+        f"generator scheme {old!r}; this version draws them with {new!r}, so it cannot continue "
+        f"those partial sums: delete {str(path)!r} and run the same command again to restart "
+        "from the beginning"
+    )
+
+
 def load_state(ckpt: Checkpoint, settings: dict[str, Any], accumulators: dict[str, Any]) -> int:
     """Restore the accumulators from ``ckpt.path``; return the number of neurons done.
 
@@ -333,6 +365,7 @@ def load_state(ckpt: Checkpoint, settings: dict[str, Any], accumulators: dict[st
     """
     path = ckpt.path
     meta = read_meta(path)
+    _check_weights_scheme(path, meta.get("settings") or {}, settings)
     if meta.get("hash") != settings_hash(settings):
         diff = _differences(meta.get("settings") or {}, settings)
         raise ActspecError(
@@ -360,5 +393,6 @@ def load_state(ckpt: Checkpoint, settings: dict[str, Any], accumulators: dict[st
     if not 0 <= done <= int(settings["width"]):
         raise _corrupt(path, f"neurons done {done} outside 0..{settings['width']}")
     ckpt.resumed_from = ckpt.saved_neurons = done
+    ckpt.weights_scheme = settings.get("weights_scheme")
     ckpt.bytes = path.stat().st_size
     return done

@@ -11,9 +11,11 @@ Performance notes (CPU, see ``benchmarks/bench_gram.py``):
   blocks and each block row gets one GEMM against the rows at and below its diagonal
   (about (1 + 1/b)/2 of the full D D^T flops for b blocks); the lower triangle is mirrored once
   at the end, which also makes the result exactly symmetric.
-* The weights of the next chunk are drawn in a background thread while the current chunk is
-  being multiplied (drawing is a serial float64 RNG; it overlaps with the BLAS work). The
-  automatic chunk size is a multiple of the RNG block size, so no block is drawn twice.
+* Seeded weights come from independent streams, one per block of
+  :data:`~actspec.core.inits.WEIGHT_BLOCK` neurons (:data:`~actspec.core.inits.WEIGHTS_SCHEME`):
+  the blocks of a chunk are drawn concurrently (float32 normals, torch's thread count), in a
+  background thread one chunk ahead of the GEMMs. The automatic chunk size is a multiple of
+  the RNG block, so no block is drawn twice, and the weights do not depend on it.
 * ``dtype=float32``: the GEMMs run in float32, but the partial sums are flushed into a float64
   accumulator every few thousand neurons, so the float32 rounding error does not grow with
   the width m; X X^T is formed in float64 when that costs under ~5 % of the run.
@@ -41,7 +43,7 @@ import torch
 
 from ..activations.base import Activation
 from ..core.devices import check_device
-from ..core.inits import WEIGHT_BLOCK, InitScheme, sample_block
+from ..core.inits import WEIGHT_BLOCK, WEIGHTS_SCHEME, InitScheme, sample_block
 from .checkpoint import (
     FORMAT,
     Checkpoint,
@@ -60,7 +62,8 @@ _FLUSH_NEURONS = 8192  # float32 mode: neurons summed in float32 before a float6
 _MIN_BLOCK_ROWS = 1024  # rows per triangle block (one plain GEMM below 2048 rows)
 _MAX_BLOCKS = 12
 _PREFETCH = True
-_PREFETCH_BLOCKS = 2  # RNG blocks drawn ahead, concurrently (the RNG is serial per block)
+_PREFETCH_BLOCKS = 1  # chunk ranges drawn ahead (each range draws its RNG blocks in parallel)
+_MAX_CHUNK = 4096  # neurons per automatic chunk at most
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -76,14 +79,15 @@ def auto_chunk(n: int, d: int, itemsize: int = 8, budget_bytes: int = 512 * 2**2
 
 
 def _chunk_size(n: int, d: int, itemsize: int, m: int) -> int:
-    """Automatic chunk: about :func:`auto_chunk`, as a power of two up to the RNG block size.
+    """Automatic chunk: about :func:`auto_chunk`, as a power of two up to ``_MAX_CHUNK``.
 
-    Chunks then tile the RNG blocks exactly (each block is drawn once) and there are several
-    chunks per run, so drawing the next block overlaps with computing the current one.
+    Chunks and RNG blocks (both powers of two) then tile each other exactly (each block is drawn
+    once) and there are several chunks per run, so drawing the next chunk's weights overlaps
+    with computing the current one.
     """
     k = auto_chunk(n, d, itemsize)
     k = 2 ** max(6, round(math.log2(k)))
-    return max(1, min(k, WEIGHT_BLOCK, m))
+    return max(1, min(k, _MAX_CHUNK, m))
 
 
 def row_blocks(n: int) -> list[tuple[int, int]]:
@@ -127,8 +131,8 @@ def _weight_chunks(
 ) -> Generator[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None], None, None]:
     """(stop, w, a, b) per chunk, in compute dtype on ``dev``; b is None when it is all zeros.
 
-    Weights are drawn one RNG block ahead in a worker thread (torch releases the GIL), so the
-    serial float64 RNG overlaps with the GEMMs of the current block. ``first`` (a chunk
+    Weights are drawn one range of chunks ahead in a worker thread (torch releases the GIL),
+    the RNG blocks of a range concurrently, so drawing overlaps with the GEMMs. ``first`` (a chunk
     boundary of this chunking, e.g. from a checkpoint) skips the chunks before it: the chunks
     from ``first`` on are exactly those of a run from 0, with the same weights.
     """
@@ -156,7 +160,8 @@ def _weight_chunks(
         if not starts:
             return []
         if weights is None:  # whole RNG blocks: the same numbers whatever the first neuron
-            w_r, a_r, b_r = sample_block(d, m, starts[0], hi, scheme, seed, outputs)
+            w_r, a_r, b_r = sample_block(d, m, starts[0], hi, scheme, seed, outputs,
+                                         dtype=torch.float64 if dtype == torch.float64 else torch.float32)
         out = []
         for start in starts:
             stop = min(hi, start + k)
@@ -169,9 +174,11 @@ def _weight_chunks(
             out.append((stop, *convert(w, a, b)))
         return out
 
-    # ranges of neurons prepared together: whole RNG blocks when drawing (no block is drawn
-    # twice, whatever the chunk size), single chunks for explicit weights
-    step = k if weights is not None else WEIGHT_BLOCK * max(1, -(-k // WEIGHT_BLOCK))
+    # ranges of neurons prepared together: single chunks, or one RNG block of several chunks
+    # when the chunk divides the block (then no block is drawn twice; with a chunk that is
+    # neither a multiple nor a divisor of the block, a block shared by two chunks is drawn by
+    # both, with the same numbers). Chunks always start at multiples of k.
+    step = WEIGHT_BLOCK if weights is None and k < WEIGHT_BLOCK and WEIGHT_BLOCK % k == 0 else k
     ranges = [(lo, min(m, lo + step)) for lo in range(0, m, step) if min(m, lo + step) > first]
     if not ranges:
         return
@@ -323,6 +330,7 @@ def _run_settings(
         "chunk": int(chunk),
         "flush_neurons": _FLUSH_NEURONS if low else None,
         "weight_block": WEIGHT_BLOCK,
+        **({"weights_scheme": WEIGHTS_SCHEME} if weights is None else {}),
         "torch": torch.__version__.split("+")[0],
     }
 
