@@ -1,6 +1,11 @@
 """Dask clusters for the work that runs on several processes or machines (sweeps, the
 matrix-free spectrum passes): a local cluster configured for crash reporting, or a connection to
-a running scheduler."""
+a running scheduler.
+
+A worker that dies is restarted by its nanny (local clusters); work pinned to it is moved by its
+caller: the sweep re-submits tasks that got ``KilledWorker``, and passes over G∞ whose block
+groups are pinned to workers go through :class:`actspec.core.cluster_tasks.PinnedGroups`, which
+gives a lost worker's group to the replacement (or a survivor) and recomputes its blocks there."""
 
 from __future__ import annotations
 
