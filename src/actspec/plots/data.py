@@ -17,7 +17,7 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
     """Figure 2(a) (pairwise-distance histogram) and 2(b) (cumulative normalised sum of squared
     singular values, semilog in k) as PNGs, each written atomically; a None path is skipped."""
     from ..core.io import check_writable
-    from .base import pyplot, save_figure
+    from .base import legend_outside, pyplot, save_figure
 
     check_writable(distances_png, "figure")
     check_writable(singular_png, "figure")
@@ -43,7 +43,7 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
             ax.set_ylabel("number of pairs")
             ax.set_title(f"Pairwise distances, n = {diag.get('n')}{suffix}")
             if diag.get("min_distance") is not None:
-                ax.legend(loc="best", fontsize=8)
+                legend_outside(ax)
             fig.tight_layout()
             save_figure(fig, distances_png)
         finally:
@@ -67,7 +67,7 @@ def plot_data_diagnostics(diag: dict[str, Any], distances_png: str | os.PathLike
             ax.set_xlabel("k (number of top singular values)")
             ax.set_ylabel(r"$\sum_{i\leq k}\sigma_i^2 / \sum_i \sigma_i^2$")
             ax.set_title(f"Cumulative normalised squared singular values{suffix}")
-            ax.legend(loc="lower right", fontsize=8)
+            legend_outside(ax)
             ax.grid(True, which="both", alpha=0.3)
             fig.tight_layout()
             save_figure(fig, singular_png)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import pyplot, save_figure
+from .base import activation_colors, legend_outside, pyplot, save_figure
 
 __all__ = ["plot_depth_spectrum", "plot_gradient_angles"]
 
@@ -33,13 +33,15 @@ def plot_depth_spectrum(
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     panels = (("lambda_min", "λ_min"), ("lambda_max", "λ_max"), ("condition_number", "condition number"))
-    for name, rows in _by_activation(results).items():
+    groups = _by_activation(results)
+    colors = activation_colors(groups)
+    for name, rows in groups.items():
         depth = np.array([r["depth"] for r in rows])
         lower = np.array([bool(r["condition_number_is_lower_bound"]) for r in rows])
         for ax, (key, _label) in zip(axes, panels, strict=True):
             y = np.array([np.nan if r[key] is None else float(r[key]) for r in rows])
             y = np.where(y > 0, y, np.nan)
-            (line,) = ax.semilogy(depth, y, "-", lw=1.2, label=name)
+            (line,) = ax.semilogy(depth, y, "-", lw=1.2, color=colors[str(name)], label=name)
             ok = ~lower
             ax.plot(depth[ok], y[ok], "o", ms=4, color=line.get_color())
             if np.any(lower):
@@ -48,9 +50,9 @@ def plot_depth_spectrum(
         ax.set_xlabel("depth L (hidden layers)")
         ax.set_title(label)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
     fig.suptitle(title or "Kernel spectrum against depth")
     fig.tight_layout()
+    legend_outside(axes[-1])
     save_figure(fig, path)
 
 
@@ -89,9 +91,10 @@ def plot_gradient_angles(
         ax.set_xlabel("angle between inputs (degrees)")
         ax.set_ylabel("angle between gradients (degrees)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
     for ax in axes.ravel()[len(groups) :]:
         ax.set_visible(False)
     fig.suptitle(title or "Gradient-feature angles (Liu & Hui 2023)")
-    fig.tight_layout()
+    fig.tight_layout(h_pad=4.0)
+    for ax in axes.ravel()[: len(groups)]:
+        legend_outside(ax, "below", fontsize=7, ncol=3)
     save_figure(fig, path)

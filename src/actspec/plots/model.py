@@ -17,29 +17,29 @@ def plot_model(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, 
     """Panels: eigenvalues of Θ (first seed, descending); condition number per activation (mean,
     with each seed as a dot); measured (solid) and predicted (dashed) loss of the first seed when
     ``steps`` > 0, else the gradient angle against the input angle (binned means)."""
-    from .base import pyplot, save_figure
+    from .base import activation_colors, legend_outside, loss_label, pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     ax_s, ax_c, ax_t = axes
     names = [r["activation"] for r in rows]
-    colors = {}
+    colors = activation_colors(names)
     for r in rows:
         first = r["per_seed"][0]
         ev = first.get("eigenvalues")
         res = float(first.get("resolution") or 0.0)
         if ev is not None:
             ev = np.asarray(ev, dtype=float)
-            (line,) = ax_s.semilogy(np.arange(1, ev.size + 1), np.where(ev > res, ev, np.nan), "-", lw=1.2,
-                                    label=r["activation"])
+            ax_s.semilogy(np.arange(1, ev.size + 1), np.where(ev > res, ev, np.nan), "-", lw=1.2,
+                          color=colors[r["activation"]], label=r["activation"])
         else:
-            (line,) = ax_s.semilogy([1], [first["lambda_max"]], "o", label=r["activation"])
-        colors[r["activation"]] = line.get_color()
+            ax_s.semilogy([1], [first["lambda_max"]], "o", color=colors[r["activation"]],
+                          label=r["activation"])
     ax_s.set_xlabel("eigenvalue index (descending)")
     ax_s.set_ylabel("eigenvalue of Θ")
     ax_s.set_title("eNTK spectrum at initialisation (first seed)")
     ax_s.grid(True, which="both", alpha=0.3)
-    ax_s.legend(fontsize=8)
+    legend_outside(ax_s, "below")
 
     x = np.arange(len(rows))
     for k, r in enumerate(rows):
@@ -64,7 +64,7 @@ def plot_model(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, 
             ax_t.semilogy(tr["log_steps"], measured, "-", color=c, label=r["activation"])
             ax_t.semilogy(tr["predicted_log_steps"], predicted, "--", color=c)
         ax_t.set_xlabel("step")
-        ax_t.set_ylabel("loss ½Σ‖f − y‖²")
+        ax_t.set_ylabel(loss_label("mse"))
         ax_t.set_title("measured (solid) vs predicted by the eNTK (dashed), first seed")
     else:
         for r in rows:
@@ -80,8 +80,8 @@ def plot_model(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], *, 
         ax_t.set_ylabel("angle between gradients ∇f (deg)")
         ax_t.set_title("gradient-feature angles (Liu & Hui), first seed")
     ax_t.grid(True, which="both", alpha=0.3)
-    ax_t.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    legend_outside(ax_t, "below")
     save_figure(fig, path)

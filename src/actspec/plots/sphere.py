@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import pyplot, save_figure
+from .base import activation_colors, legend_outside, pyplot, save_figure
 
 __all__ = ["plot_mercer"]
 
@@ -29,9 +29,9 @@ def plot_mercer(
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.2, 4.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, r in enumerate(results):
-        col = colors[i % len(colors)]
+    colors = activation_colors(str(r["activation"]) for r in results)
+    for r in results:
+        col = colors[str(r["activation"])]
         k = np.asarray(r["degrees"], dtype=float)
         mu = np.asarray(r["eigenvalues"], dtype=float)
         ok = np.asarray(r["resolved"], dtype=bool) & (k >= 1) & (mu > 0)
@@ -85,5 +85,5 @@ def plot_mercer(
     if hi_y / max(lo_y, 1e-300) > 1e60:  # keep tiny resolved values from squashing the rest
         ax.set_ylim(max(lo_y, hi_y * 1e-60), hi_y)
     if math.isfinite(hi_y):
-        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        legend_outside(ax, fontsize=7.5)
     save_figure(fig, path)

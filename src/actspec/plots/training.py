@@ -1,10 +1,12 @@
 """Figures of ``actspec train``: measured vs predicted loss, and the lazy-regime diagnostics.
 
-Left panel: loss against epoch (log scale), one colour per activation, measured solid (with the
+Left panel: loss against epoch (log scale; the axis says which loss: ½Σ‖f − y‖² or summed
+cross-entropy), one colour per activation (the same in every figure), measured solid (with the
 min-max band over repeats), predicted from the spectrum of G(0) dashed, from G∞ dotted; the
 target loss as a grey line; divergent runs end with a cross. Right panel: the relative change of
 the G-matrix ||G(t) - G(0)||_F / ||G(0)||_F (solid) and the relative weight movement
-||W(t) - W(0)||_F / ||W(0)||_F (dotted). PNGs are written atomically."""
+||W(t) - W(0)||_F / ||W(0)||_F (dotted). Legends sit below the panels. PNGs are written
+atomically."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import pyplot, save_figure
+from .base import activation_colors, legend_outside, loss_label, pyplot, save_figure
 
 __all__ = ["plot_training"]
 
@@ -36,22 +38,28 @@ def plot_training(
     title: str = "",
     target_loss: float | None = None,
     show_infinite: bool = True,
+    loss: str | None = None,
 ) -> None:
-    """Two-panel figure from the ``results`` of :func:`actspec.experiments.training.train`."""
+    """Two-panel figure from the ``results`` of :func:`actspec.experiments.training.train`;
+    ``loss`` (``"mse"`` or ``"ce"``, the run's ``settings["loss"]``) names the loss on the axis
+    (default: a row's ``"loss_kind"``, else both definitions)."""
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
-    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2", "C3"])
-    for i, r in enumerate(results):
-        col = colors[i % len(colors)]
+    colors = activation_colors(str(r.get("activation")) for r in results)
+    if loss is None:
+        loss = next((r["loss_kind"] for r in results if r.get("loss_kind")), None)
+    ylabel = loss_label(loss)
+    for r in results:
+        col = colors[str(r.get("activation"))]
         ep = _arr(r.get("epoch"))
         if ep.size == 0:
             continue
-        loss = _positive(_arr(r.get("loss")))
+        measured = _positive(_arr(r.get("loss")))
         label = str(r.get("activation"))
         status = r.get("status", "ok")
         if status != "ok":
             label += f" ({status})"
-        ax.plot(ep, loss, "-", color=col, lw=1.8, label=f"{label}: measured")
+        ax.plot(ep, measured, "-", color=col, lw=1.8, label=f"{label}: measured")
         if r.get("loss_min") is not None and r.get("loss_max") is not None:
             ax.fill_between(
                 ep, _positive(_arr(r["loss_min"])), _positive(_arr(r["loss_max"])),
@@ -68,10 +76,10 @@ def plot_training(
         if status == "diverged":
             t_div, l_div = r.get("diverged_at_epoch"), r.get("loss_at_divergence")
             if t_div is not None and l_div is not None and np.isfinite(l_div):
-                ax.plot([ep[-1], t_div], [loss[-1], l_div], ":", color=col, lw=1.0)
+                ax.plot([ep[-1], t_div], [measured[-1], l_div], ":", color=col, lw=1.0)
                 ax.plot([t_div], [l_div], "x", color=col, ms=9, mew=2)
             else:
-                ax.plot(ep[-1:], loss[-1:], "x", color=col, ms=9, mew=2)
+                ax.plot(ep[-1:], measured[-1:], "x", color=col, ms=9, mew=2)
         drift = _positive(_arr(r.get("gram_drift")))
         if drift.size and np.any(np.isfinite(drift)):
             ax2.plot(ep, drift, "-", color=col, marker=".", ms=3, label=f"{r.get('activation')}: G drift")
@@ -82,16 +90,15 @@ def plot_training(
         ax.axhline(target_loss, color="0.5", lw=0.8, ls="-.", label="target loss")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "Training loss: measured (solid) vs spectrum prediction (dashed)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=1 if len(results) <= 3 else 2)
+    legend_outside(ax, "below", fontsize=7, ncol=2 if len(results) <= 4 else 3)
     ax2.set_yscale("log")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("relative change")
     ax2.set_title("||G(t)-G(0)||/||G(0)|| (solid), ||W(t)-W(0)||/||W(0)|| (dotted)", fontsize=9)
     ax2.grid(True, which="both", alpha=0.3)
-    if ax2.lines:
-        ax2.legend(fontsize=7)
+    legend_outside(ax2, "below", fontsize=7, ncol=2)
     fig.tight_layout()
     save_figure(fig, path)
