@@ -77,3 +77,77 @@ def test_antipodal_circle_exact_zeros() -> None:
     ev = np.linalg.eigvalsh(G)
     assert np.sum(ev < 1e-14 * ev.max()) == n // 2 - 2
     assert ev[n // 2 - 2] > 1e-3 * ev.max()  # and the others are well away from 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the deep recursion (issue 17 item 2): layer-1 angles from the rows, accurate angles propagated
+# ---------------------------------------------------------------------------------------------
+
+
+def _leaky_deep_reference(X: np.ndarray, depth: int, alpha: float) -> list[np.ndarray]:
+    """Theta^1..Theta^depth of the leaky-ReLU net (cphi scaling 2/(1 + alpha^2)) in 40-digit
+    mpmath: angles from the rows at layer 1, arccos of the 40-digit correlations afterwards."""
+    with mp.workdps(40):
+        n = len(X)
+        A = [[mp.mpf(float(t)) for t in r] for r in X]
+        S = [[mp.fsum(p * q for p, q in zip(A[i], A[j], strict=True)) for j in range(n)]
+             for i in range(n)]
+        th = [[2 * mp.atan2(mp.sqrt(mp.fsum((p - q) ** 2 for p, q in zip(A[i], A[j], strict=True))),
+                            mp.sqrt(mp.fsum((p + q) ** 2 for p, q in zip(A[i], A[j], strict=True))))
+               for j in range(n)] for i in range(n)]
+        a = mp.mpf(alpha)
+        w2 = 2 / (1 + a * a)
+        Th = [r[:] for r in S]
+        out = []
+        for _ in range(depth):
+            Sd = [[w2 * ((1 + a * a) * (mp.pi - th[i][j]) / (2 * mp.pi) + a * th[i][j] / mp.pi)
+                   for j in range(n)] for i in range(n)]
+            Sn = [[None] * n for _ in range(n)]
+            for i in range(n):
+                for j in range(n):
+                    t, s = th[i][j], mp.sqrt(S[i][i] * S[j][j])
+                    j1 = s * (mp.sin(t) + (mp.pi - t) * mp.cos(t)) / (2 * mp.pi)
+                    c = s * mp.cos(t)
+                    Sn[i][j] = w2 * (a * a * c + a * (1 - a) * c + (1 - a) ** 2 * j1)
+            Th = [[Sn[i][j] + Th[i][j] * Sd[i][j] for j in range(n)] for i in range(n)]
+            S = Sn
+            th = [[mp.acos(max(-1, min(1, S[i][j] / mp.sqrt(S[i][i] * S[j][j])))) for j in range(n)]
+                  for i in range(n)]
+            out.append(np.array([[float(v) for v in r] for r in Th]))
+        return out
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.2])
+def test_deep_ntk_at_close_pairs_closed_form(alpha: float) -> None:
+    """relu / leaky_relu depth 1..4: was 3.6e-10 .. 7.4e-10 lambda_max off (relu), now ~5e-16."""
+    from actspec.kernels.deep import iter_deep_kernels
+
+    X = _pairs()
+    ref = _leaky_deep_reference(X, 4, alpha)
+    name = "relu" if alpha == 0.0 else f"leaky_relu:{alpha:g}"
+    for layer, R in zip(iter_deep_kernels(X, name, 4), ref, strict=True):
+        lmax = np.linalg.eigvalsh(R).max()
+        assert np.max(np.abs(layer.ntk - R)) <= 1e-14 * lmax, layer.depth
+
+
+def test_deep_ntk_at_close_pairs_table_path() -> None:
+    """A kinked user callable (theta-tables, no closed form) through 3 layers."""
+    from actspec.kernels.deep import iter_deep_kernels
+
+    X = _pairs()
+    ref = _leaky_deep_reference(X, 3, 0.2)
+    user = actspec.activation(lambda x: torch.where(x > 0, x, 0.2 * x), kinks=(0.0,), name="lk")
+    for layer, R in zip(iter_deep_kernels(X, user, 3), ref, strict=True):
+        lmax = np.linalg.eigvalsh(R).max()
+        assert np.max(np.abs(layer.ntk - R)) <= 1e-14 * lmax, layer.depth
+
+
+def test_deep_depth1_equals_two_layer_gram_at_close_pairs() -> None:
+    """Depth 1, raw scaling: Theta^1 = G∞ + H∞, whose close pairs the 2-layer gram fixes."""
+    from actspec.kernels.deep import deep_ntk
+
+    X = _pairs()
+    for name in ("selu", "tanh"):
+        T = deep_ntk(X, name, 1, scaling="raw")
+        G = actspec.gram(X, name, train="both")
+        assert np.max(np.abs(T - G)) <= 1e-14 * np.abs(G).max(), name

@@ -200,6 +200,8 @@ class _LayerMap:
         self.closed = closed_form_dual(self.act, probe, probe, probe, "activation") is not None
         self._reps: dict[int, float] = {}  # group key -> representative variance
         self._pairs: dict[tuple[float, float], _Pair] = {}
+        self.last_qs: np.ndarray | None = None
+        self._is_odd: bool | None = None
 
     # ---- variance groups ------------------------------------------------------------------
     def _snap(self, q: np.ndarray) -> np.ndarray:
@@ -233,6 +235,7 @@ class _LayerMap:
         Dot = np.empty((n, n))
         Th = np.empty((n, n)) if Theta is not None else None
 
+        self.last_qs = None  # snapped variances of this layer (None: closed form or quadrature)
         if self.closed:
             evaluate = self._closed_evaluator(q)
             order = np.arange(n)
@@ -241,6 +244,7 @@ class _LayerMap:
             groups = np.unique(qs)
             if len(groups) > MAX_VARIANCE_GROUPS:
                 return self._quadrature_layer(S, q, Theta)
+            self.last_qs = qs
             order = np.argsort(qs, kind="stable")
             evaluate = self._table_evaluator(qs, order, pool)
         # work in the order that makes variance groups contiguous (identity for one group)
@@ -284,6 +288,139 @@ class _LayerMap:
             if Th is not None:
                 Th = Th[np.ix_(inv, inv)]
         return Sig, Dot, Th
+
+    # ---- close pairs ------------------------------------------------------------------------
+    def close_pairs(
+        self, S: np.ndarray, Sig: np.ndarray, Dot: np.ndarray, Th: np.ndarray | None,
+        Theta: np.ndarray | None, close: _Close | None,
+    ) -> _Close | None:
+        """Re-evaluate the close pairs of this layer at their accurate angles and return the
+        accurate angles of the next layer's close pairs (issue 17).
+
+        Near rho = +-1 a kinked (J_1) dual moves like sqrt(1 -+ rho): from arccos of a rounded
+        correlation the angle keeps only half its digits (1e-16 in rho is 1e-8 in theta). The
+        angles of layer 1 come from the rows; each layer's duals of a tracked pair are evaluated
+        at its angle (closed form with ``theta``, or the theta-table), and the next angle comes
+        from 1 -+ rho' = sigma_w^2 D / Sigma'_ii without cancellation, with (Price's theorem,
+        equal variances s) D = k(0) - k(theta) = s int_0^theta kdot(t) sin t dt for nearly equal
+        rows and k(theta) - k(pi) = s int_theta^pi kdot(t) sin t dt for nearly opposite rows
+        (kdot the derivative dual; k(pi) = -k(0) exactly for odd phi). Pairs whose two variances
+        fall in different groups, and layers evaluated by direct quadrature, keep arccos.
+        Updates Sig, Dot, Th in place (both triangles).
+        """
+        n = S.shape[0]
+        q = np.diag(S)
+        w2, b2 = self.p.weight_var, self.p.bias_var
+        fixable = self.closed or self.last_qs is not None
+        if close is not None and close.i.size and fixable:
+            i, j, th = close.i, close.j, close.theta
+            ea, ed = self._duals_at(q, S, i, j, th)
+            sv = w2 * ea + b2
+            dv = w2 * ed
+            Sig[i, j] = Sig[j, i] = sv
+            Dot[i, j] = Dot[j, i] = dv
+            if Th is not None and Theta is not None:
+                Th[i, j] = Th[j, i] = sv + Theta[i, j] * dv
+        # the next layer's close pairs: from the matrix, tracked ones with their accurate angle
+        qn = np.diag(Sig).copy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.sqrt(qn)
+        iu, ju = _close_in(Sig, sd)
+        if iu.size == 0:
+            return None
+        rho = np.clip(Sig[iu, ju] / (sd[iu] * sd[ju]), -1.0, 1.0)
+        theta = np.arccos(rho)
+        if close is not None and close.i.size and fixable:
+            same = self._same_group(q, close.i, close.j)
+            i, j, th = close.i[same], close.j[same], close.theta[same]
+            if i.size:
+                nxt = self._next_angles(q, Sig, i, j, th)
+                pos = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(iu, ju, strict=True))}
+                for a, b, t in zip(i, j, nxt, strict=True):
+                    k = pos.get((int(a), int(b)))
+                    if k is not None:
+                        theta[k] = t
+        return _Close(iu, ju, theta)
+
+    def _same_group(self, q: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        keys = quantize(q)
+        return keys[i] == keys[j]
+
+    def _tables_for(self, q: np.ndarray, i: int, j: int) -> _Pair:
+        assert self.last_qs is not None
+        return self._pair(float(self.last_qs[i]), float(self.last_qs[j]))
+
+    def _duals_at(
+        self, q: np.ndarray, S: np.ndarray, i: np.ndarray, j: np.ndarray, th: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """E[phi phi], E[phi' phi'] of the pairs (i, j) at angles th."""
+        if self.closed:
+            ea = self.act.closed_form_dual(q[i], q[j], S[i, j], "activation", theta=th)
+            ed = self.act.closed_form_dual(q[i], q[j], S[i, j], "derivative", theta=th)
+            assert ea is not None and ed is not None
+            return np.asarray(ea, dtype=np.float64), np.asarray(ed, dtype=np.float64)
+        ea = np.empty(i.size)
+        ed = np.empty(i.size)
+        for k in range(i.size):
+            pair = self._tables_for(q, int(i[k]), int(j[k]))
+            t = th[k : k + 1]
+            ea[k] = pair.ta.evaluate_theta(t, ct=pair.Ca)[0]
+            ed[k] = pair.td.evaluate_theta(t, ct=pair.Cd)[0]
+        return ea, ed
+
+    def _kdot(self, q: np.ndarray, i: int, j: int, t: np.ndarray) -> np.ndarray:
+        if self.closed:
+            ones = np.ones(t.shape)
+            out = self.act.closed_form_dual(q[i] * ones, q[j] * ones, math.sqrt(q[i] * q[j])
+                                            * np.cos(t), "derivative", theta=t)
+            assert out is not None
+            return np.asarray(out, dtype=np.float64)
+        pair = self._tables_for(q, i, j)
+        return pair.td.evaluate_theta(np.ascontiguousarray(t), ct=pair.Cd)
+
+    def _next_angles(
+        self, q: np.ndarray, Sig: np.ndarray, i: np.ndarray, j: np.ndarray, th: np.ndarray
+    ) -> np.ndarray:
+        w2, b2 = self.p.weight_var, self.p.bias_var
+        x, w = _GL
+        out = np.empty(i.size)
+        odd = self._odd()
+        for k in range(i.size):
+            a, b, t = int(i[k]), int(j[k]), float(th[k])
+            s = math.sqrt(q[a] * q[b])
+            diag = 0.5 * (Sig[a, a] + Sig[b, b])
+            if t <= 0.5 * math.pi:  # nearly equal rows: 1 - rho'
+                nodes = 0.5 * t * (x + 1.0)
+                D = s * 0.5 * t * float(np.sum(w * self._kdot(q, a, b, nodes) * np.sin(nodes)))
+                one_minus = w2 * D / diag
+                out[k] = 2.0 * math.asin(min(1.0, math.sqrt(max(0.0, one_minus) / 2.0)))
+            else:  # nearly opposite rows: 1 + rho'
+                span = math.pi - t
+                nodes = t + 0.5 * span * (x + 1.0)
+                A = s * 0.5 * span * float(np.sum(w * self._kdot(q, a, b, nodes) * np.sin(nodes)))
+                ends = 0.0 if odd else self._k0_plus_kpi(q, a, b)
+                one_plus = (w2 * (A + ends) + 2.0 * b2) / diag
+                out[k] = math.pi - 2.0 * math.asin(min(1.0, math.sqrt(max(0.0, one_plus) / 2.0)))
+        return out
+
+    def _k0_plus_kpi(self, q: np.ndarray, a: int, b: int) -> float:
+        """k(0) + k(pi) of the activation dual at the pair's variances."""
+        t = np.array([0.0, math.pi])
+        if self.closed:
+            s = math.sqrt(q[a] * q[b])
+            v = self.act.closed_form_dual(np.full(2, q[a]), np.full(2, q[b]), np.array([s, -s]),
+                                          "activation", theta=t)
+            assert v is not None
+            return float(np.sum(v))
+        pair = self._tables_for(q, a, b)
+        return float(np.sum(pair.ta.evaluate_theta(t, ct=pair.Ca)))
+
+    def _odd(self) -> bool:
+        if self._is_odd is None:
+            x = np.linspace(0.01, 6.0, 41)
+            with np.errstate(all="ignore"):
+                self._is_odd = bool(np.array_equal(self.act.phi(-x), -self.act.phi(x)))
+        return self._is_odd
 
     def _closed_evaluator(
         self, q: np.ndarray
@@ -379,6 +516,53 @@ class _LayerMap:
         Dot.T[iu] = Dot[iu]
         Th = Sig + Theta * Dot if Theta is not None else None
         return Sig, Dot, Th
+
+
+_CLOSE = 1e-4  # |rho| above 1 - _CLOSE: the pair's angle is tracked accurately
+_GL = np.polynomial.legendre.leggauss(12)
+
+
+@dataclass
+class _Close:
+    """Upper-triangle pairs (i < j) with |rho| near 1 and their accurate angles."""
+
+    i: np.ndarray
+    j: np.ndarray
+    theta: np.ndarray
+
+
+def _close_in(S: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-triangle (i < j) entries of S with |S_ij| / (sd_i sd_j) > 1 - _CLOSE."""
+    n = S.shape[0]
+    out_i: list[np.ndarray] = []
+    out_j: list[np.ndarray] = []
+    step = max(1, (1 << 18) // max(1, n))
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.abs(S[r0:r1]) / (sd[r0:r1, None] * sd[None, :])
+        a, b = np.nonzero(rho > 1.0 - _CLOSE)
+        a = a + r0
+        keep = b > a
+        out_i.append(a[keep])
+        out_j.append(b[keep])
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+def _row_angles(X: np.ndarray, bias_var: float, S: np.ndarray) -> _Close | None:
+    """Layer-0 close pairs with the angle between the rows (x, beta) themselves:
+    theta = 2 atan2(|a - b|, |a + b|) for the unit vectors a, b (accurate near 0 and pi)."""
+    sd = np.sqrt(np.diag(S))
+    i, j = _close_in(S, sd)
+    if i.size == 0:
+        return None
+    beta = math.sqrt(bias_var)
+    A = np.concatenate([X[i], np.full((i.size, 1), beta)], axis=1)
+    B = np.concatenate([X[j], np.full((j.size, 1), beta)], axis=1)
+    A /= np.linalg.norm(A, axis=1, keepdims=True)
+    B /= np.linalg.norm(B, axis=1, keepdims=True)
+    theta = 2.0 * np.arctan2(np.linalg.norm(A - B, axis=1), np.linalg.norm(A + B, axis=1))
+    return _Close(i, j, theta)
 
 
 def _row_blocks(n: int) -> list[tuple[int, int]]:
@@ -484,12 +668,15 @@ def iter_deep_kernels(
     fmap = _LayerMap(params)
     S = input_covariance(Xv, params.bias_var)
     Theta = S if ntk else None
+    close = _row_angles(Xv, params.bias_var, S)
     nw = _workers() if threads is None else max(1, int(threads))
     pool = ThreadPoolExecutor(max_workers=nw, thread_name_prefix="actspec-deep") if nw > 1 else None
     try:
         for ell in range(1, L + 1):
             with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
                 Sig, Dot, Th = fmap(S, Theta, pool)
+                if np.all(np.isfinite(np.diag(Sig))):
+                    close = fmap.close_pairs(S, Sig, Dot, Th, Theta, close)
             if not (np.all(np.isfinite(np.diag(Sig))) and np.all(np.isfinite(np.diag(Dot)))):
                 raise ActspecError(
                     f"the layer-{ell} kernel of {params.act.name} overflowed (variances grow "
