@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from ..experiments import params as P
 from ._app import app
-from .common import console, err_console, interruptible
+from .common import console, err_console, interruptible, outputs_ok
 from .options import option
 
 DataDirOpt = Annotated[str | None, option(P.DATA_DIR)]
@@ -55,9 +56,13 @@ def reproduce_cmd(
         typer.Option(
             "--workers",
             help="Processes for the training units of fig1 and fig2 (one activation and seed "
-            "each); each gets cores/N threads.",
+            "each). Every unit runs one torch thread, in order or in a process, so the numbers "
+            "do not depend on --workers; use as many workers as cores.",
         ),
     ] = 1,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Also write the machine-readable report (report.json's content) to this "
+        "file.")] = None,
 ) -> None:
     """Reproduce the activation paper's figures/theorems and the Liu & Hui claims.
 
@@ -66,23 +71,29 @@ def reproduce_cmd(
     Every claim is marked holds / does not hold / inconclusive with the measured numbers.
     Finished parts are cached in OUT/cache: an interrupted run resumes where it stopped.
     """
+    from ..core.io import write_json
     from ..experiments.reproduce.framework import (
+        calibrated_seconds,
         check_reproduction_inputs,
-        expected_seconds,
         part_names,
         run_reproduction,
     )
 
     skipped = list(skip or [])
     names = part_names(name, skipped)
+    outputs_ok((json_path, "--json"))
     check_reproduction_inputs(
         out, seed=seed, data=data, data_dir=data_dir, device=device, workers=workers
     )
-    est = expected_seconds(name, quick, skipped, data)
+    est, how = calibrated_seconds(name, quick, skipped, data, device)
     err_console.print(
         f"reproduce {name}: {len(names)} parts, expected ≈ {_duration(est)} "
-        f"({'quick' if quick else 'full'}) on 2 cores; cached parts are skipped"
+        f"({'quick' if quick else 'full'}, one worker; {how}); cached parts are skipped",
+        highlight=False, soft_wrap=True,
     )
+
+    def on_warning(msg: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
 
     finished: list[str] = []
     current: list[str] = []
@@ -123,16 +134,22 @@ def reproduce_cmd(
         report = run_reproduction(
             name, out, quick=quick, seed=seed, data=data, data_dir=data_dir, force=force,
             device=device, skip=skipped, workers=workers, on_part=on_part, on_unit=on_unit,
+            on_warning=on_warning,
         )
-    table = Table(title=f"actspec reproduce {name}", box=box.SIMPLE_HEAD)
-    for col in ("part", "claim", "status"):
-        table.add_column(col)
+    table = Table(title=f"actspec reproduce {name}", box=box.SIMPLE_HEAD, show_lines=True)
+    for col in ("part", "claim", "setting", "status", "why"):
+        table.add_column(col, overflow="fold")
     colors = {"holds": "green", "does not hold": "red", "inconclusive": "yellow"}
     for c in report["claims"]:
-        table.add_row(c["part"], c["claim"], f"[{colors[c['status']]}]{c['status']}[/]")
+        table.add_row(Text(c["part"]), Text(c["claim"]), Text(c["setting"]),
+                      Text(c["status"], style=colors[c["status"]]), Text(c.get("reason") or ""))
     console.print(table)
     s = report["summary"]
+    written = [out / "report.json", out / "report.md", out / "report.html"]
+    if json_path is not None:
+        write_json(json_path, report)
+        written.append(json_path)
     console.print(
         f"{s['holds']} hold, {s['does not hold']} do not hold, {s['inconclusive']} inconclusive; "
-        f"wrote {out / 'report.json'}, {out / 'report.md'}, {out / 'report.html'}"
+        f"wrote {', '.join(str(p) for p in written)}"
     )

@@ -50,6 +50,24 @@ TrainDtypeOpt = Annotated[str, option(P.DTYPE, help="Training arithmetic: float3
                                       "are always float64).", panel=TRAIN_PANEL)]
 
 
+def _refuse_if_all_diverged(results: list[dict[str, Any]], lr: float, interrupted: bool) -> None:
+    """One error line (exit 2) when every activation's training diverged: the learning rate
+    was at fault, and the table would show nothing but divergence."""
+    if interrupted or not results or any(r.get("status") != "diverged" for r in results):
+        return
+    parts = []
+    for r in results:
+        step = r.get("diverged_at_epoch")
+        val = r.get("loss_at_divergence")
+        became = "became inf or NaN" if val is None else f"exceeded 10^6 x L(0) ({val:.3g})"
+        parts.append(f"{r['activation']}: the loss {became} at step {step}")
+    limits = [r.get("lr_limit") for r in results if r.get("lr_limit")]
+    hint = (f"GD is stable below --lr 2/λ_max = {min(limits):.4g} of the kernel at "
+            f"initialisation: use a smaller --lr, e.g. --lr {0.5 * min(limits):.3g}"
+            if limits else "use a smaller --lr")
+    raise ActspecError(f"training diverged (--lr {lr:g}): {'; '.join(parts)}; {hint}")
+
+
 def _g(x: Any, spec: str = ".3g") -> str:
     if x is None:
         return "—"
@@ -137,19 +155,33 @@ def train_cmd(
     loss_key = str(loss).strip().lower()
     ds = opts.load(labels=labels)
 
-    def on_warning(msg: str) -> None:
-        err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+    pending: list[str] = []  # warnings are printed after training (a refusal stays one line)
 
-    with interruptible(), epoch_progress(is_tty()) as prog:
-        out = run_train(
-            ds.X, ds.y, acts, width=m, lr=lr, epochs=epochs, train=str(train).strip().lower(),
-            init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=opts.seed,
-            log_every=log_every, target_loss=target_loss, normalize=normalize, dtype=dtype,
-            device=device, infinite=infinite, on_progress=prog, on_warning=on_warning,
-        )
+    def on_warning(msg: str) -> None:
+        if msg not in pending:
+            pending.append(msg)
+
+    def flush_warnings() -> None:
+        for msg in pending:
+            err_console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+        pending.clear()
+
+    try:
+        with interruptible(), epoch_progress(is_tty()) as prog:
+            out = run_train(
+                ds.X, ds.y, acts, width=m, lr=lr, epochs=epochs, train=str(train).strip().lower(),
+                init=init, loss=loss_key, batch_size=batch_size, repeats=repeats, seed=opts.seed,
+                log_every=log_every, target_loss=target_loss, normalize=normalize, dtype=dtype,
+                device=device, infinite=infinite, on_progress=prog, on_warning=on_warning,
+            )
+    except Interrupted:
+        flush_warnings()
+        raise
     settings = out["settings"]
     results = out["results"]
     target = settings["target_loss"]
+    _refuse_if_all_diverged(results, lr, out["interrupted"])
+    flush_warnings()
 
     table = Table(
         title=(
@@ -202,10 +234,14 @@ def train_cmd(
     if plot is not None and results:
         from ..plots.training import plot_training
 
+        stopped = [r.get("interrupted_at_epoch") for r in results for r in r.get("runs", [])
+                   if r.get("status") == "interrupted"]
+        mark = (f" — INTERRUPTED at epoch {stopped[0]}" if stopped and stopped[0] is not None
+                else (" — INTERRUPTED" if out["interrupted"] else ""))
         plot_training(
             results, plot, target_loss=target,
             title=f"{ds.name} n={ds.n}, m={m:,}, η={lr:g} ({settings['loss']}): "
-            "measured (solid) vs predicted (dashed)",
+            "measured (solid) vs predicted (dashed)" + mark,
         )
         console.print(f"wrote {plot}")
     if json_path is not None:

@@ -38,6 +38,8 @@ __all__ = [
     "theorem_checks",
     "report_card",
     "resolve_activation",
+    "e_dphi_squared",
+    "penultimate_lambda_min_highprec",
 ]
 
 
@@ -338,6 +340,65 @@ def _e_dphi2(act: Activation) -> float:
     return float(gaussian_mean(lambda x: act.dphi(x) ** 2, act.kinks))
 
 
+def e_dphi_squared(act: Activation | str | Any) -> float:
+    """E φ'(z)², z ~ N(0, 1), by one-dimensional quadrature split at the kinks: for unit-norm
+    rows every diagonal entry of G∞ equals it (so tr G∞ = n E φ'(z)², Thm 4.5)."""
+    return _e_dphi2(resolve_activation(act))
+
+
+def penultimate_lambda_min_highprec(
+    X: Any, act: Activation | str | Any, depths: Sequence[int], *, digits: int = 30
+) -> dict[str, Any]:
+    """λ_min of the penultimate-layer G of the deep net (c_φ scaling, no bias) in extended precision.
+
+    The recursion of :mod:`actspec.kernels.deep` with ``scaling="cphi"`` on unit-norm rows keeps
+    every variance at 1, so each layer maps the correlations through the normalised dual,
+    Σ^l = E[φ(u)φ(v)]/E φ(z)², and G_L = Σ^{L-1} ⊙ E[φ'(u)φ'(v)]/E φ(z)². Each layer is evaluated
+    with :func:`actspec.highprec.kernels.gram_highprec` on the previous layer's fixed-point
+    correlations (Hermite series or closed forms to ``digits`` digits), and the eigenvalues with
+    the arbitrary-precision eigensolver. Returns ``lambda_min`` {depth: float}, ``error_bar``
+    (a bound on each eigenvalue's error: n × the entry error, accumulated over the layers) and
+    ``seconds``. Independent of the float64 theta-tables the float64 recursion uses.
+    """
+    import time
+
+    from ..highprec.kernels import eigvalsh_highprec, gram_highprec
+
+    t0 = time.perf_counter()
+    ds = sorted({int(d) for d in depths})
+    if not ds or ds[0] < 1:
+        raise ActspecError("depths must be integers >= 1")
+    Xv = np.asarray(X, dtype=np.float64)
+    n = Xv.shape[0]
+    a = resolve_activation(act)
+    from ..kernels.gram import normalization_constant
+
+    # an entry error grows at most by the slope of the normalised dual map at rho = 1,
+    # E φ'(z)² / E φ(z)², per layer
+    lip = max(1.0, _e_dphi2(a) / normalization_constant(a) ** 2)
+    out: dict[int, float] = {}
+    err = 0.0
+    grown = 0.0  # sum over the layers so far of lip^l
+    sigma = None  # Σ^{l-1} as a HighPrecGram (None: the input correlations X Xᵀ)
+    for depth in range(1, ds[-1] + 1):
+        if depth in ds:
+            if sigma is None:
+                G = gram_highprec(Xv, act, digits=digits, train="hidden", normalize=True)
+            else:
+                G = gram_highprec(None, act, digits=digits, train="hidden", normalize=True,
+                                  rho=sigma.fixed)
+            out[depth] = float(min(eigvalsh_highprec(G)))
+            err = max(err, n * G.entry_error * (grown + lip**depth))
+        grown += lip ** (depth - 1)
+        if depth < ds[-1]:
+            if sigma is None:
+                sigma = gram_highprec(Xv, act, digits=digits, train="output", normalize=True)
+            else:
+                sigma = gram_highprec(None, act, digits=digits, train="output", normalize=True,
+                                      rho=sigma.fixed)
+    return {"lambda_min": out, "error_bar": float(err), "seconds": time.perf_counter() - t0}
+
+
 def _row(
     key: str, claim: str, source: str, predicted: str, measured: str, holds: bool | None,
     **numbers: Any,
@@ -451,23 +512,36 @@ def theorem_checks(
 
     # ---- Thm 4.4: smooth activations on low-d0 data -----------------------------------------
     if act.kink_order is None and not is_poly:
-        k0 = math.ceil(n / max(d0, 1))
-        want = n - k0 + 1
+        from ..data.diagnostics import structural_zeros
+
+        # exact zeros for a structural reason (antipodal pairs and a parity of φ', duplicate
+        # rows) hold for any activation with that symmetry: they are not Thm 4.4's tiny
+        # eigenvalues, so they are left out and the theorem is applied to the other n - z
+        z, z_why = structural_zeros(Xv, act)
+        z = min(int(z), n - 1)
+        n_eff = n - z
+        k0 = math.ceil(n_eff / max(d0, 1))
+        want = n_eff - k0 + 1
         tau = threshold * lmax
-        below = int(np.sum(ev < max(tau, resolution)))
-        lam_k0 = float(ev[k0 - 1]) if k0 - 1 < ev.size else float("nan")
+        below_all = int(np.sum(ev < max(tau, resolution)))
+        below = max(0, below_all - z)
+        kz = min(k0 - 1, ev.size - 1)
+        lam_k0 = float(ev[kz]) if kz < ev.size else float("nan")
         reliable = tau > resolution
         holds = (below >= want) if reliable else None
         cond = math.log(max(n, 2)) ** 0.75
+        excl = (f"; {z} structural zeros left out ({z_why}), the theorem applied to the other "
+                f"{n_eff}" if z else "")
         rows.append(_row(
             "smooth_small_eigenvalues", "smooth φ (tanh, swish) on data of small span d0: "
             "λ_k ≤ exp(-Ω(n^(1/(2 d0)))) for k ≥ n/d0", "Thm 4.4 / F.10",
-            f"≥ n - ⌈n/d0⌉ + 1 = {want} of {n} eigenvalues below {threshold:g}·λ_max "
-            f"(d0 = {d0}; the theorem assumes d0 = O(log^0.75 n) = O({cond:.2g}))",
-            f"{below} of {n} below {threshold:g}·λ_max; λ_⌈n/d0⌉ = λ_{k0} = {lam_k0:.3g} "
-            f"= {lam_k0 / lmax:.3g}·λ_max {res_note}",
+            f"≥ n' - ⌈n'/d0⌉ + 1 = {want} of n' = {n_eff} eigenvalues below {threshold:g}·λ_max "
+            f"(d0 = {d0}; the theorem assumes d0 = O(log^0.75 n) = O({cond:.2g})){excl}",
+            f"{below} of {n_eff} below {threshold:g}·λ_max (not counting the structural zeros); "
+            f"λ_⌈n'/d0⌉ = λ_{k0} = {lam_k0:.3g} = {lam_k0 / lmax:.3g}·λ_max {res_note}",
             holds, count_below=below, predicted_count=want, k=k0, lambda_k=lam_k0,
-            threshold=threshold, d0=d0,
+            threshold=threshold, d0=d0, structural_zeros=z, structural_reason=z_why,
+            count_below_with_structural=below_all,
         ))  # fmt: skip
 
     # ---- Lemma I.1 / Thm 4.7: lower bound max_r c_r^2 λ_min((XX^T)^(r+1)) -------------------

@@ -64,6 +64,8 @@ __all__ = [
     "predicted_epochs_to_target",
     "linearized_losses",
     "epoch_batches",
+    "training_estimate",
+    "check_training_budget",
     "log_epochs",
     "LOSSES",
     "TRAINS",
@@ -435,6 +437,11 @@ class TwoLayerNet:
             else None
         )
         newU: list[torch.Tensor] | None = [] if (recompute and keep) else None
+        # a step beyond the dtype's range (e.g. lr = 1e308 in float32) is taken as the largest
+        # representable one: the weights overflow to inf and the run is marked diverged (torch
+        # refuses an alpha it cannot convert)
+        big = float(torch.finfo(self.dtype).max)
+        lr_w, lr_a = min(float(lr_w), big), min(float(lr_a), big)
         for c in range(len(self.W)):
             U = Us[c] if Us is not None else None
             gW, gA = self.chunk_gradients(Xt, R, c, U, want_a=lr_a != 0.0)
@@ -580,7 +587,8 @@ def predicted_loss_flow(K: np.ndarray, r0: np.ndarray, times: Sequence[float]) -
 def _epochs_to_target_modes(
     lam: np.ndarray, c2: np.ndarray, lr: float, target: float, max_epochs: float = 1e15
 ) -> int | None:
-    q = (1.0 - lr * lam) ** 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = (1.0 - lr * lam) ** 2  # inf for an absurd lr: unstable, as it should be
     scale = float(np.sum(c2)) or 1.0
 
     def loss_at(t: float) -> float:
@@ -1054,6 +1062,47 @@ def aggregate_runs(spec_label: str, act: Activation, runs: list[dict[str, Any]])
     return out
 
 
+def training_estimate(
+    n: int, d: int, C: int, m: int, *, epochs: int, logs: int, runs: int = 1, train: str = "hidden",
+    dtype: str = "float32", device: str = "cpu", cache_bytes: int = 1 << 30, predict: bool = True,
+    drift_rows: int | None = None,
+) -> Any:
+    """Time and peak memory of :func:`train` (a :class:`actspec.core.resources.Estimate`).
+
+    Memory: the weights and their initial copies (W, A, b: m(2d + 2C + 1) values), the cached
+    pre-activations (n m values, at most ``cache_bytes``), 256 MiB of chunk temporaries and the
+    dense kernels. Time, per run: every epoch is ~6 n d m + 12 n m C flops (forward, gradients,
+    the recomputed outputs and the elementwise passes, at a quarter of the matmul rate: they
+    are memory-bound), plus the finite-width kernels at initialisation and at every logged epoch
+    (:func:`actspec.core.resources.flops_per_neuron` per neuron).
+    """
+    from ..core.resources import estimate, flops_per_neuron
+
+    item = 4 if dtype == "float32" else 8
+    rows = n if drift_rows is None else drift_rows
+    mem = (m * (2 * d + 2 * C + 1) * item + min(n * m * item, cache_bytes) + 256 * 2**20
+           + 4 * 8 * (n * C) ** 2)
+    per_epoch = 6.0 * n * d * m + 12.0 * n * m * C
+    kernels = m * ((flops_per_neuron(n, d, C, train) if predict else 0.0)
+                   + logs * flops_per_neuron(rows, d, C, train))
+    return estimate(flops=runs * (epochs * per_epoch + kernels), bytes=mem, dtype=dtype,
+                    device=device, efficiency=0.25)
+
+
+def check_training_budget(n: int, d: int, C: int, m: int, **kw: Any) -> Any:
+    """Refuse (one line, exit 2 from the CLI) a training run whose memory or time estimate
+    (:func:`training_estimate`) does not fit this machine's budget; returns the estimate."""
+    from ..core.resources import check_budget
+
+    est = training_estimate(n, d, C, m, **kw)
+    runs = kw.get("runs", 1)
+    return check_budget(
+        est, what=f"training {runs} network(s) of width {m:,} for {kw['epochs']:,} epochs on "
+        f"{n} points",
+        way_out="lower {-width}, {-epochs} or the number of activations/{-repeats}",
+    )
+
+
 def _check_positive_int(v: Any, name: str, *, minimum: int = 1, maximum: float | None = None) -> int:
     if isinstance(v, bool):
         raise ActspecError(f"{name} must be an integer >= {minimum} (got {v!r})")
@@ -1186,6 +1235,11 @@ def train(
         k = max(2, drift_limit // C)
         rng = np.random.default_rng([int(seed), 0xD21F7])
         drift_idx = np.sort(rng.choice(n, size=min(n, k), replace=False))
+    check_training_budget(
+        n, d, C, m, epochs=epochs, logs=len(logs), runs=len(acts) * repeats, train=train,
+        dtype=str(tdtype).replace("torch.", ""), device=str(dev), cache_bytes=cache_bytes,
+        predict=n * C <= predict_limit, drift_rows=int(drift_idx.size) if drift_idx is not None else n,
+    )
 
     settings = {
         "width": m,

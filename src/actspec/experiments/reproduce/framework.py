@@ -1,11 +1,16 @@
 """Reproductions of the activation paper's experiments and theorems, and the Liu & Hui claims.
 
 A reproduction is a list of *parts*; each part computes numbers, writes figures into the output
-directory, and states claims as rows ``{claim, setting, predicted, measured, status}`` with
-status ``"holds"``, ``"does not hold"`` or ``"inconclusive"``. Finished parts are cached in
+directory, and states claims as rows ``{claim, tests, setting, predicted, measured, status,
+reason}`` with status ``"holds"``, ``"does not hold"`` or ``"inconclusive"``; ``tests`` says what
+the row checks (a theorem, a figure's ordering, or an identity that only checks the code) and
+``reason`` explains every row that does not hold or is inconclusive. Finished parts are cached in
 ``DIR/cache/`` (keyed by the part's settings), so an interrupted or repeated run recomputes
-nothing that is done. ``DIR/report.json`` holds every number, ``DIR/report.md`` and the
-self-contained ``DIR/report.html`` show the claims with the figures.
+nothing that is done. Every cache file carries the key of its inputs and is validated before it
+is used (schema, key, figures): a file that is empty, truncated, binary, from another part or
+another setting is recomputed with a warning, never trusted. ``DIR/report.json`` holds every
+number, ``DIR/report.md`` and the self-contained ``DIR/report.html`` show the claims with the
+figures.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import base64
 import hashlib
 import html
 import json
-import os
+import math
 import signal
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +34,62 @@ from ...core.io import atomic_path, check_output_dir, run_metadata, to_jsonable,
 __all__ = ["PARTS", "REPRODUCTIONS", "Context", "run_reproduction", "claim", "register"]
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+STATUSES = (HOLDS, FAILS, INCONCLUSIVE)
+NO_REASON = "(no explanation recorded for this outcome)"
+CACHE_FORMAT = 2  # part and unit cache files carry {"_cache": {format, part, key, ...}}
 
 
 def claim(
-    text: str, setting: str, predicted: Any, measured: Any, status: str | bool | None
+    text: str, setting: str, predicted: Any, measured: Any, status: str | bool | None,
+    *, tests: str = "", reason: str | None = None,
 ) -> dict[str, Any]:
-    """One claim row; ``status`` True/False/None map to holds / does not hold / inconclusive."""
+    """One claim row; ``status`` True/False/None map to holds / does not hold / inconclusive.
+
+    ``tests``: what the row checks (e.g. "Thm 4.5", "an identity of the code: ..."); ``reason``:
+    why a row does not hold or is inconclusive (kept only for those rows; the report shows it).
+    """
     if isinstance(status, bool) or status is None:
         status = {True: HOLDS, False: FAILS, None: INCONCLUSIVE}[status]
-    return {"claim": text, "setting": setting, "predicted": predicted, "measured": measured, "status": status}
+    if status not in STATUSES:
+        raise ValueError(f"claim status must be one of {STATUSES} (got {status!r})")
+    return {
+        "claim": text, "tests": tests, "setting": setting, "predicted": predicted,
+        "measured": measured, "status": status,
+        "reason": None if status == HOLDS else (reason or NO_REASON),
+    }
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """(content, None), or (None, what is wrong) for a file that is not readable JSON."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    if not raw.strip():
+        return None, "is empty"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "is not text (binary content)"
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return None, f"is not valid JSON (truncated or corrupt: {exc})"
+
+
+def _check_claims(claims: Any) -> str | None:
+    if not isinstance(claims, list) or not claims:
+        return "has no claims"
+    for c in claims:
+        if not isinstance(c, dict) or not {"claim", "setting", "predicted", "measured", "status"} <= set(c):
+            return "has a claim row without its fields"
+        if c["status"] not in STATUSES or not isinstance(c["claim"], str):
+            return f"has a claim row with an unknown status {c.get('status')!r}"
+    return None
 
 
 @dataclass
@@ -52,6 +105,7 @@ class Context:
     part_name: str = ""  # name of the running part: units are cached in cache/units/<part_name>/
     on_unit: Callable[[str, str], None] | None = None  # on_unit(key, "start" | "cached" | "done")
     workers: int = 1  # processes that compute prefetched units
+    on_warning: Callable[[str], None] | None = None  # a cache file that cannot be trusted, ...
     _fresh: set[Path] = field(default_factory=set)  # unit files written by prefetch in this run
     units_computed: int = 0  # units of the running part computed in this run (counters, reset
     units_cached: int = 0  # per part by run_reproduction) and loaded from the cache
@@ -63,14 +117,51 @@ class Context:
         name = f"{key}-{_digest(args)}" if args else key
         return self.out / "cache" / "units" / (self.part_name or self.part_key) / f"{name}.json"
 
+    def warn(self, msg: str) -> None:
+        (self.on_warning or _warn)(msg)
+
+    def _unit_stamp(self, key: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return {"format": CACHE_FORMAT, "part": self.part_name or self.part_key, "unit": key,
+                "inputs": _digest(args) if args else ""}
+
     def _store_unit(self, key: str, args: tuple[Any, ...], result: dict[str, Any]) -> None:
         path = self._unit_path(key, args)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, result)  # atomic: an interrupted unit leaves nothing behind
+        # atomic: an interrupted unit leaves nothing behind; the stamp names the unit's inputs
+        write_json(path, {"_cache": self._unit_stamp(key, args), "result": result})
         if self.on_unit:
             self.on_unit(key, "done")
 
-    def prefetch(self, jobs: Sequence[tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]]) -> None:
+    def _load_unit(
+        self, key: str, args: tuple[Any, ...], check: Callable[[dict[str, Any]], str | None] | None,
+        *, warn: bool = True,
+    ) -> dict[str, Any] | None:
+        """The cached result of a unit, or None (with a warning) when its file cannot be trusted:
+        unreadable, not JSON, another unit's or another input's stamp, or failing ``check``."""
+        path = self._unit_path(key, args)
+        if not path.exists():
+            return None
+        data, problem = _read_json(path)
+        if problem is None:
+            stamp = data.get("_cache") if isinstance(data, dict) else None
+            result = data.get("result") if isinstance(data, dict) else None
+            if not isinstance(stamp, dict) or not isinstance(result, dict):
+                problem = "is not a unit cache file (no stamp or no result)"
+            elif stamp != self._unit_stamp(key, args):
+                problem = (f"belongs to another unit or other inputs (stamp {stamp.get('part')}/"
+                           f"{stamp.get('unit')}/{stamp.get('inputs')})")
+            elif check is not None:
+                problem = check(result)
+        if problem is None:
+            return dict(result)
+        if warn:
+            self.warn(f"cache file {path} {problem}; recomputing it")
+        return None
+
+    def prefetch(
+        self, jobs: Sequence[tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]],
+        check: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> None:
         """Compute the uncached units among ``jobs`` = ``(key, fn, args)`` in parallel.
 
         With ``workers`` > 1 the missing units run in that many spawned processes, each with
@@ -79,17 +170,19 @@ class Context:
         ``unit(key, ...)`` calls then load them. ``fn`` must be a module-level function (it is
         pickled). With one worker this does nothing and ``unit`` computes the units in order.
         Workers ignore Ctrl-C; the main process stops them and keeps the finished units.
+        A unit computes the same numbers in a worker as in order: its torch thread count is
+        fixed (:data:`UNIT_THREADS`) whatever ``workers`` is, so float reductions split alike.
         """
         todo = [
             j for j in jobs
             if self._unit_path(j[0], j[2]) not in self._fresh
-            and (self.force or not self._unit_path(j[0], j[2]).exists())
+            and (self.force or self._load_unit(j[0], j[2], check, warn=self.workers > 1) is None)
         ]
         if self.workers <= 1 or len(todo) < 2:
             return
         import multiprocessing
 
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        threads = UNIT_THREADS
         pool = multiprocessing.get_context("spawn").Pool(
             min(self.workers, len(todo)), initializer=_worker_init, initargs=(threads,)
         )
@@ -107,7 +200,8 @@ class Context:
             pool.join()
 
     def unit(
-        self, key: str, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...] = ()
+        self, key: str, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...] = (),
+        check: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> dict[str, Any]:
         """``fn(*args)`` computed once, cached in ``cache/units/<part>/``.
 
@@ -115,19 +209,27 @@ class Context:
         so an interrupted part resumes from its last finished unit. The file name is ``key``
         plus a digest of ``args`` (arrays by content), so a unit is reused exactly when its
         inputs are the same, even if the part's other code (claims, plots) changed. Fresh and
-        cached results are both returned after a JSON round trip, so they are identical.
+        cached results are both returned after a JSON round trip, so they are identical. A cached
+        file is used only if it passes :meth:`_load_unit` (its stamp and ``check``); otherwise
+        it is recomputed with a warning. The unit runs with :data:`UNIT_THREADS` torch threads,
+        as it would in a ``--workers`` process.
         """
         path = self._unit_path(key, args)
         if path in self._fresh:  # just computed by prefetch (also under --force)
-            return dict(json.loads(path.read_text()))
-        if path.exists() and not self.force:
-            self.units_cached += 1
-            if self.on_unit:
-                self.on_unit(key, "cached")
-            return dict(json.loads(path.read_text()))
+            fresh = self._load_unit(key, args, None)
+            if fresh is not None:
+                return fresh
+        if not self.force:
+            cached = self._load_unit(key, args, check)
+            if cached is not None:
+                self.units_cached += 1
+                if self.on_unit:
+                    self.on_unit(key, "cached")
+                return cached
         if self.on_unit:
             self.on_unit(key, "start")
-        result = fn(*args)
+        with _torch_threads(UNIT_THREADS):
+            result = fn(*args)
         self._store_unit(key, args, result)
         self.units_computed += 1
         return dict(json.loads(json.dumps(to_jsonable(result))))
@@ -146,6 +248,32 @@ def _digest(args: tuple[Any, ...]) -> str:
             h.update(json.dumps(to_jsonable(a), sort_keys=True, default=repr).encode())
         h.update(b"|")
     return h.hexdigest()[:12]
+
+
+#: torch threads of every cached unit, in order or in a --workers process: the same split of
+#: float reductions, so ``--workers 1`` and ``--workers N`` give identical numbers
+UNIT_THREADS = 1
+
+
+class _torch_threads:
+    """Run a block with ``n`` torch threads (restored afterwards)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.old: int | None = None
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.old = torch.get_num_threads()
+        if self.old != self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        if self.old is not None and torch.get_num_threads() != self.old:
+            torch.set_num_threads(self.old)
 
 
 def _worker_init(threads: int) -> None:
@@ -238,9 +366,91 @@ def expected_seconds(name: str, quick: bool, skip: Sequence[str] = (), data: str
     return sum(PARTS[p].expected(quick, data) for p in part_names(name, skip))
 
 
+#: GFLOP/s of core.resources.matmul_gflops("float32", "cpu") (1024^3 matmul, best of 4, two
+#: threads) on the shared 2-core machine whose runs give the parts' expected times
+REFERENCE_GFLOPS = 7.5
+
+
+def calibrated_seconds(
+    name: str, quick: bool, skip: Sequence[str] = (), data: str = "digits", device: str = "cpu",
+    *, probe: Callable[[], float] | None = None,
+) -> tuple[float, str]:
+    """(expected seconds on this machine, how the number was obtained).
+
+    The parts' times were measured on the 2-core reference machine; a ~0.2 s matmul probe
+    (``probe()`` returns GFLOP/s; default :func:`actspec.core.resources.matmul_gflops`) scales
+    them to this machine. The probe measures arithmetic speed only (load from other processes,
+    memory bandwidth and GPUs are not modelled), so the result is good to about 2x; where no
+    probe can be run (``--device cuda``) the reference time is returned and called a guess.
+    """
+    base = expected_seconds(name, quick, skip, data)
+    if str(device) != "cpu":
+        return base, (f"a guess: times of the 2-core CPU reference machine; the networks run on "
+                      f"{device}, which the estimate does not model")
+    try:
+        if probe is None:
+            from ...core.resources import matmul_gflops
+
+            rate = float(matmul_gflops("float32", "cpu"))
+        else:
+            rate = float(probe())
+    except Exception as exc:  # noqa: BLE001  (a failed probe must not stop the run)
+        return base, f"a guess: the speed probe failed ({type(exc).__name__}); reference-machine times"
+    if not (rate > 0 and math.isfinite(rate)):
+        return base, "a guess: the speed probe gave no rate; reference-machine times"
+    scale = REFERENCE_GFLOPS / rate
+    return base * scale, (f"calibrated on this machine: a matmul probe ran at {rate:.3g} GFLOP/s "
+                          f"against {REFERENCE_GFLOPS:g} on the 2-core reference machine "
+                          f"(x{scale:.2g}); good to about 2x")
+
+
+def _cache_key(ctx: Context, part: Part) -> str:
+    return hashlib.sha256(json.dumps(part.settings(ctx), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _cache_file(ctx: Context, part: Part) -> Path:
-    key = hashlib.sha256(json.dumps(part.settings(ctx), sort_keys=True).encode()).hexdigest()[:16]
-    return ctx.out / "cache" / f"{part.name}-{key}.json"
+    return ctx.out / "cache" / f"{part.name}-{_cache_key(ctx, part)}.json"
+
+
+def _part_stamp(ctx: Context, part: Part) -> dict[str, Any]:
+    return {"format": CACHE_FORMAT, "part": part.name, "key": _cache_key(ctx, part),
+            "settings": part.settings(ctx)}
+
+
+def load_part_cache(ctx: Context, part: Part) -> tuple[dict[str, Any] | None, str | None]:
+    """The cached result of ``part``, or (None, what is wrong with its file) (None, None: none).
+
+    A cache file is trusted only when it is readable JSON, carries this part's stamp (name,
+    the key of its settings and code, the settings themselves), has a title, a non-empty list
+    of well-formed claim rows, and its figures exist in the output directory.
+    """
+    path = _cache_file(ctx, part)
+    if not path.exists():
+        return None, None
+    data, problem = _read_json(path)
+    if problem is not None:
+        return None, problem
+    if not isinstance(data, dict):
+        return None, "is not a part cache (not a JSON object)"
+    stamp = data.get("_cache")
+    if not isinstance(stamp, dict):
+        return None, "has no cache stamp (empty, from an older actspec, or not a part cache)"
+    if stamp.get("part") != part.name:
+        return None, f"belongs to part {stamp.get('part')!r}, not {part.name!r}"
+    if stamp != _part_stamp(ctx, part):
+        return None, "was computed with other settings or code (its key does not match)"
+    if not isinstance(data.get("title"), str):
+        return None, "has no title"
+    problem = _check_claims(data.get("claims"))
+    if problem is not None:
+        return None, problem
+    figures = data.get("figures", [])
+    if not isinstance(figures, list) or not all(isinstance(f, str) for f in figures):
+        return None, "has a malformed figure list"
+    missing = [f for f in figures if not (ctx.out / f).is_file()]
+    if missing:
+        return None, f"lists figure {missing[0]} which is missing from {ctx.out}"
+    return {k: v for k, v in data.items() if k != "_cache"}, None
 
 
 def check_reproduction_inputs(
@@ -277,13 +487,16 @@ def run_reproduction(
     workers: int = 1,
     on_part: Callable[[str, str, int, int], None] | None = None,
     on_unit: Callable[[str, str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or load from cache) every part of ``name``; write report.json/.md/.html into ``out``.
 
     ``on_part(part_name, state, index, total)`` is called with state "start", "cached" or "done";
     ``on_unit(key, state)`` likewise for the cached units inside long parts. ``device`` runs the
     finite-width networks on ``cpu``, ``cuda`` or ``auto``; ``skip`` leaves parts out.
-    ``workers`` processes compute the training units in parallel (see ``Context.prefetch``).
+    ``workers`` processes compute the training units in parallel (see ``Context.prefetch``);
+    the numbers do not depend on ``workers``. ``on_warning(message)`` receives the cache files
+    that cannot be trusted (they are recomputed); default: ``warnings.warn``.
     """
     names = part_names(name, skip)
     out_dir = check_reproduction_inputs(
@@ -291,17 +504,21 @@ def run_reproduction(
     )
     (out_dir / "cache").mkdir(parents=True, exist_ok=True)
     ctx = Context(out_dir, quick=quick, seed=seed, data=data, data_dir=data_dir, device=device,
-                  force=force, on_unit=on_unit, workers=workers)
+                  force=force, on_unit=on_unit, workers=workers, on_warning=on_warning)
     parts: dict[str, Any] = {}
     for k, pname in enumerate(names):
         part = PARTS[pname]
         cache = _cache_file(ctx, part)
         ctx.part_key, ctx.part_name = cache.stem, part.name
-        if cache.exists() and not force:
-            parts[pname] = json.loads(cache.read_text())
-            if on_part:
-                on_part(pname, "cached", k, len(names))
-            continue
+        if not force:
+            cached, problem = load_part_cache(ctx, part)
+            if cached is not None:
+                parts[pname] = cached
+                if on_part:
+                    on_part(pname, "cached", k, len(names))
+                continue
+            if problem is not None:
+                ctx.warn(f"cache file {cache} {problem}; recomputing part {pname}")
         if on_part:
             on_part(pname, "start", k, len(names))
         t0 = time.perf_counter()
@@ -310,16 +527,30 @@ def run_reproduction(
         result = {"title": part.title, "seconds": round(time.perf_counter() - t0, 2), **result}
         if ctx.units_computed or ctx.units_cached:  # the seconds cover only the computed units
             result["units"] = {"computed": ctx.units_computed, "cached": ctx.units_cached}
-        write_json(cache, result)  # atomic: an interrupted part leaves no cache entry
+        # atomic: an interrupted part leaves no cache entry; the stamp is the key of its inputs
+        write_json(cache, {"_cache": _part_stamp(ctx, part), **result})
         parts[pname] = json.loads(json.dumps(to_jsonable(result)))
         if on_part:
             on_part(pname, "done", k, len(names))
-    claims = [dict(c, part=p) for p, r in parts.items() for c in r.get("claims", [])]
+    claims = []
+    for p, r in parts.items():
+        for c in r.get("claims", []):
+            row = {"part": p, "tests": "", "reason": None, **c}
+            if row["status"] != HOLDS and not row["reason"]:
+                row["reason"] = NO_REASON
+            claims.append(row)
     summary = {s: sum(c["status"] == s for c in claims) for s in (HOLDS, FAILS, INCONCLUSIVE)}
     report = {
         "reproduction": name,
         "settings": {"quick": quick, "seed": seed, "data": data, "device": device,
+                     "workers": workers,
                      "skipped": [p for p in part_names(name) if p not in names]},
+        "notes": [
+            f"Training units run with {UNIT_THREADS} torch thread each, in order or in --workers "
+            "processes, so the numbers do not depend on --workers.",
+            "Values below their error bar (float64 resolution n·eps·λ_max unless a part says "
+            "otherwise) are shown as '< bar' and no claim is judged on them.",
+        ],
         "summary": summary,
         "claims": claims,
         "parts": parts,
@@ -346,6 +577,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _md_cell(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
 def _write_markdown(path: Path, report: dict[str, Any]) -> None:
     s = report["summary"]
     lines = [
@@ -356,14 +591,17 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> None:
         "",
         f"**{s[HOLDS]} claims hold, {s[FAILS]} do not hold, {s[INCONCLUSIVE]} inconclusive.**",
         "",
-        "| part | claim | setting | predicted | measured | status |",
-        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"- {note}" for note in report.get("notes", [])]
+    lines += [
+        "",
+        "| part | claim | what it tests | setting | predicted | measured | status | why (if not holds) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in report["claims"]:
-        lines.append(
-            f"| {c['part']} | {c['claim']} | {c['setting']} | {_fmt(c['predicted'])} | "
-            f"{_fmt(c['measured'])} | **{c['status']}** |"
-        )
+        cells = (c["part"], c["claim"], c.get("tests", ""), c["setting"], _fmt(c["predicted"]),
+                 _fmt(c["measured"]), f"**{c['status']}**", c.get("reason") or "")
+        lines.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
     for pname, r in report["parts"].items():
         units = r.get("units")
         cached = units["cached"] if units else 0
@@ -382,8 +620,9 @@ def _write_html(path: Path, report: dict[str, Any]) -> None:
     e = html.escape
     rows = "".join(
         f"<tr class='{c['status'].replace(' ', '-')}'><td>{e(c['part'])}</td><td>{e(c['claim'])}</td>"
+        f"<td>{e(c.get('tests', ''))}</td>"
         f"<td>{e(c['setting'])}</td><td>{e(_fmt(c['predicted']))}</td><td>{e(_fmt(c['measured']))}</td>"
-        f"<td><b>{e(c['status'])}</b></td></tr>"
+        f"<td><b>{e(c['status'])}</b></td><td>{e(c.get('reason') or '')}</td></tr>"
         for c in report["claims"]
     )
     sections = []
@@ -400,18 +639,20 @@ def _write_html(path: Path, report: dict[str, Any]) -> None:
     s = report["summary"]
     title = e(report["reproduction"])
     style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px;font-size:13px}tr.holds td:last-child{color:#070}"
-        "tr.does-not-hold td:last-child{color:#a00}tr.inconclusive td:last-child{color:#a70}"
+        "body{font-family:sans-serif;max-width:1300px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px;font-size:13px}tr.holds td:nth-child(7){color:#070}"
+        "tr.does-not-hold td:nth-child(7){color:#a00}tr.inconclusive td:nth-child(7){color:#a70}"
         "img{max-width:100%}"
     )
-    cols = ("part", "claim", "setting", "predicted", "measured", "status")
+    cols = ("part", "claim", "what it tests", "setting", "predicted", "measured", "status",
+            "why (if not holds)")
     head = "<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"
+    notes = "".join(f"<li>{e(n)}</li>" for n in report.get("notes", []))
     doc = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>actspec: {title}</title>"
         f"<style>{style}</style></head><body><h1>actspec reproduction: {title}</h1>"
         f"<p>{s[HOLDS]} claims hold, {s[FAILS]} do not hold, {s[INCONCLUSIVE]} inconclusive.</p>"
-        f"<table>{head}{rows}</table>{''.join(sections)}</body></html>"
+        f"<ul>{notes}</ul><table>{head}{rows}</table>{''.join(sections)}</body></html>"
     )
     with atomic_path(path) as tmp:
         tmp.write_text(doc)
