@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.fft as sp_fft
 
 from ..activations.base import Activation
 from ..core.errors import ActspecError
@@ -44,6 +45,12 @@ __all__ = [
     "DualTable",
     "dual_table",
     "gaussian_mean",
+    "quantize",
+    "canonical_variance",
+    "clear_caches",
+    "resolve_partition",
+    "Partition",
+    "DOCUMENTED_ACCURACY",
 ]
 
 Which = Literal["derivative", "activation"]
@@ -76,76 +83,240 @@ def closed_form_dual(
 # ---------------------------------------------------------------------------------------------
 
 
-def _leggauss(order: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(order)
+# ---------------------------------------------------------------------------------------------
+# resolving partitions of the integrands
+# ---------------------------------------------------------------------------------------------
+
+_CHEB_N = 33  # samples per panel of the resolution test (Chebyshev points of the first kind)
+_CHEB_X = np.cos(math.pi * (np.arange(_CHEB_N) + 0.5) / _CHEB_N)
+_PART_TOL = 1e-16  # Chebyshev tail (degrees >= 24) allowed, relative to max |f|
+_MAX_PANELS = 20_000
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Breakpoints of [-U, U] (in the argument of f) between which f is a polynomial of degree
+    < 16 to ~1e-16 of max |f| (weighted by the Gaussian at the panel): every panel is then
+    integrated exactly enough by Gauss-Legendre. ``resolved`` is False when a panel could not be
+    resolved down to the width floor (a singularity, or a jump that is not a declared kink)."""
+
+    bps: np.ndarray
+    hmin: float
+    scale: float
+    resolved: bool
+    worst: float  # location of the worst unresolved panel (nan when resolved)
+
+
+def resolve_partition(
+    f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...], sigma: float, *,
+    level: int = 0,
+) -> Partition:
+    """The partition of f(u), |u| <= sigma * R, resolving f for Gaussian averages at std sigma.
+
+    Adaptive bisection from a grid of 64 panels plus the kinks and 0: a panel is kept when the
+    Chebyshev coefficients of degrees 16..32 of f on it, times the Gaussian weight
+    exp(-u^2 / (2 sigma^2)) at its nearest point to 0, are below 2e-16 max |f|; else halved.
+    """
+    U = sigma * _R
+    tol = _PART_TOL
+    pts = {-U, U, 0.0, *(float(k) for k in kinks if -U < k < U)}
+    pts.update(np.linspace(-U, U, 17).tolist())
+    bps = np.array(sorted(pts))
+    lo, hi = bps[:-1], bps[1:]
+    floor = 1e-13 * max(1.0, U)
+    good_lo: list[np.ndarray] = []
+    good_hi: list[np.ndarray] = []
+    scale = 0.0
+    worst = math.nan
+    resolved = True
+    total = 0
+    while lo.size:
+        mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        x = mid[:, None] + half[:, None] * _CHEB_X[None, :]
+        with np.errstate(all="ignore"):
+            v = np.asarray(f(x), dtype=np.float64).reshape(x.shape)
+        fin = np.isfinite(v)
+        if np.any(fin):
+            scale = max(scale, float(np.max(np.abs(v[fin]))))
+        c = sp_fft.dct(np.where(fin, v, 0.0), type=2, axis=1) / _CHEB_N
+        tail = np.max(np.abs(c[:, 24:]), axis=1)
+        near = np.where((lo < 0) & (hi > 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+        weight = np.exp(-0.5 * (near / sigma) ** 2)
+        ok = (tail * weight <= tol * max(scale, 1e-300)) & np.all(fin, axis=1)
+        tiny = (2 * half) <= floor * np.maximum(1.0, np.abs(mid))
+        stop = ok | tiny
+        if np.any(tiny & ~ok):
+            bad = np.flatnonzero(tiny & ~ok)
+            resolved = False
+            worst = float(mid[bad[np.argmax((tail * weight)[bad])]])
+        good_lo.append(lo[stop])
+        good_hi.append(hi[stop])
+        total += int(np.count_nonzero(stop))
+        split = ~stop
+        if total + 2 * int(np.count_nonzero(split)) > _MAX_PANELS:
+            resolved = False
+            worst = float(mid[split][0])
+            good_lo.append(lo[split])
+            good_hi.append(hi[split])
+            break
+        lo, hi = (np.concatenate([lo[split], mid[split]]), np.concatenate([mid[split], hi[split]]))
+    L = np.concatenate(good_lo)
+    H = np.concatenate(good_hi)
+    out = np.unique(np.concatenate([L, H]))
+    if level:  # the refined rule: every panel cut into 2^level equal pieces
+        k = 2**level
+        out = np.unique((out[:-1, None] + np.diff(out)[:, None] * (np.arange(k) / k)).ravel().tolist()
+                        + [out[-1]])
+    return Partition(out, float(np.min(np.diff(out))), scale, resolved, worst)
+
+
+_PARTS: OrderedDict[tuple[str, str, int, int], Partition] = OrderedDict()
+
+
+def _sigma_class(sigma: float) -> int:
+    """Partitions are built for sigma rounded up to a power of 2 (shared by nearby variances;
+    entries' results depend only on their own variances)."""
+    return int(math.ceil(math.log2(max(sigma, 1e-300)) - 1e-12))
+
+
+def cached_partition(
+    key: str | None, f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...],
+    sigma: float, level: int = 0,
+) -> Partition:
+    k = _sigma_class(sigma)
+    if key is None:
+        return resolve_partition(f, kinks, 2.0**k, level=level)
+    ck = (key, repr(tuple(kinks)), k, level)
+    with _LOCK:
+        p = _PARTS.get(ck)
+    if p is None:
+        p = resolve_partition(f, kinks, 2.0**k, level=level)
+        with _LOCK:
+            _PARTS[ck] = p
+            while len(_PARTS) > 256:
+                _PARTS.popitem(last=False)
+    return p
+
+
+def _gl(order: int) -> tuple[np.ndarray, np.ndarray]:
+    got = _GL_CACHE.get(order)
+    if got is None:
+        got = _GL_CACHE[order] = np.polynomial.legendre.leggauss(order)
+    return got
+
+
+_GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _panel_nodes(bps: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes/weights on each interval of sorted breakpoints (last axis)."""
-    x0, w0 = _leggauss(order)
+    """Gauss-Legendre nodes/weights on each interval of sorted breakpoints (last axis), shaped
+    (..., panels, order)."""
+    x0, w0 = _gl(order)
     lo, hi = bps[..., :-1, None], bps[..., 1:, None]
     half = 0.5 * (hi - lo)
-    nodes = 0.5 * (lo + hi) + half * x0
-    weights = half * w0
-    shape = bps.shape[:-1] + (-1,)
-    return nodes.reshape(shape), weights.reshape(shape)
+    return 0.5 * (lo + hi) + half * x0, half * w0
 
 
-def gaussian_pair_expectation(
-    f: Callable[[np.ndarray], np.ndarray],
-    f_kinks: tuple[float, ...],
-    s1: np.ndarray | float,
-    s2: np.ndarray | float,
-    c: np.ndarray | float,
-    *,
-    g: Callable[[np.ndarray], np.ndarray] | None = None,
-    g_kinks: tuple[float, ...] | None = None,
-    batch: int = 24,
+def _seq_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over the last axis one term after the other: zero terms (the empty panels that pad a
+    batch) leave the result bit-identical, so an entry's value never depends on its batch."""
+    out = a[..., 0].copy()
+    for k in range(1, a.shape[-1]):
+        out += a[..., k]
+    return out
+
+
+def _graded(directions: list[np.ndarray], eps_min: np.ndarray, level: int) -> list[np.ndarray]:
+    """Breakpoints graded geometrically toward each direction (where a factor's sharp layer is
+    seen edge-on): d +- eps_min q^k up to pi/16 (q = 2, or 2^(1/2) at level 1)."""
+    q = 2.0 ** (1.0 / (1 + level))
+    top = math.pi / 16
+    kmax = int(np.max(np.ceil(np.log(top / eps_min) / math.log(q)))) + 1
+    out: list[np.ndarray] = []
+    for d in directions:
+        out.append(d[:, None])
+        for k in range(max(kmax, 0)):
+            eps = eps_min * q**k
+            e = np.where(eps < top, eps, 0.0)
+            out.append((d + e)[:, None])
+            out.append((d - e)[:, None])
+    return out
+
+
+_R_GRID = np.array([0.0, 2.0, 4.0, 6.0, 8.0, _R])  # panels of the Gaussian r e^{-r^2/2}
+
+
+def _ray_integrals(
+    f: Callable[[np.ndarray], np.ndarray], fp: Partition,
+    g: Callable[[np.ndarray], np.ndarray], gp: Partition,
+    cf: np.ndarray, cg: np.ndarray, n_r: int,
 ) -> np.ndarray:
-    """E[f(u) g(v)] (g = f by default) for (u, v) ~ N(0, [[s1, c], [c, s2]]), elementwise.
+    """int_0^R f(cf r) g(cg r) r e^{-r^2/2} / (2 pi) dr for each ray (cf, cg), split at the
+    Gaussian grid and where u = cf r or v = cg r crosses a breakpoint of f's or g's partition
+    (so every panel holds resolved pieces of f, g and the Gaussian). Rays are processed in
+    chunks of similar crossing counts; an empty panel adds an exact zero, so a ray's value does
+    not depend on its chunk."""
+    grid = _R_GRID[1:-1]
+    fb = fp.bps[(fp.bps != 0.0) & (np.abs(fp.bps) < np.max(np.abs(cf), initial=0.0) * _R)]
+    gb = gp.bps[(gp.bps != 0.0) & (np.abs(gp.bps) < np.max(np.abs(cg), initial=0.0) * _R)]
+    fs, gs = np.sort(fb), np.sort(gb)
 
-    Polar-coordinate Gauss-Legendre split at the kink lines (see module docstring). ``s1``,
-    ``s2`` must be positive; |c| <= sqrt(s1 s2) (clipped).
-    """
-    if g is None:
-        g, g_kinks = f, f_kinks
-    g_kinks = f_kinks if g_kinks is None else g_kinks
-    s1a, s2a, ca = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
-    shape = s1a.shape
-    s1f, s2f, cf = s1a.ravel(), s2a.ravel(), ca.ravel()
-    if np.any(s1f <= 0) or np.any(s2f <= 0):
-        raise ActspecError("pre-activation variances must be positive (zero-norm input rows?)")
-    out = np.empty(s1f.size)
-    for start in range(0, s1f.size, batch):
-        sl = slice(start, start + batch)
-        out[sl] = _polar_batch(f, tuple(f_kinks), g, tuple(g_kinks), s1f[sl], s2f[sl], cf[sl])
-    return out.reshape(shape)
+    def crossings(sorted_b: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        lim = np.abs(coef) * _R  # b / coef in (0, R): same sign as coef, |b| < |coef| R
+        pos = np.searchsorted(sorted_b, lim, side="left") - np.searchsorted(sorted_b, 0.0, side="right")
+        neg = np.searchsorted(sorted_b, 0.0, side="left") - np.searchsorted(sorted_b, -lim, side="right")
+        return np.where(coef > 0, pos, np.where(coef < 0, neg, 0))
+
+    count = crossings(fs, cf) + crossings(gs, cg)
+    order = np.argsort(count, kind="stable")
+    out = np.empty(cf.size)
+    ncand = grid.size + fb.size + gb.size
+    a = 0
+    while a < order.size:
+        width = int(count[order[min(order.size - 1, a)]]) + grid.size + 2
+        step = max(1, (1 << 20) // (max(width, 1) * n_r))
+        sel = order[a : a + step]
+        a += step
+        cfs, cgs = cf[sel], cg[sel]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            rf = fb[None, :] / cfs[:, None]
+            rg = gb[None, :] / cgs[:, None]
+        m = sel.size
+        cand = np.concatenate([np.broadcast_to(grid, (m, grid.size)), rf, rg], axis=1)
+        cand = np.where(np.isfinite(cand) & (cand > 0) & (cand < _R), cand, _R)
+        cand.sort(axis=1)
+        used = min(ncand, int(np.max(np.sum(cand < _R, axis=1))) + 1)
+        rb = np.concatenate([np.zeros((m, 1)), cand[:, :used]], axis=1)
+        r, wr = _panel_nodes(rb, n_r)  # (m, panels, n_r)
+        u = cfs[:, None, None] * r
+        v = cgs[:, None, None] * r
+        dens = r * np.exp(-0.5 * r * r) * (wr / _TWO_PI)
+        vals = f(u) * g(v) * dens
+        out[sel] = _seq_sum(vals.sum(axis=-1))
+    return out
 
 
 def _polar_batch(
-    f: Callable[[np.ndarray], np.ndarray],
-    fk: tuple[float, ...],
-    g: Callable[[np.ndarray], np.ndarray],
-    gk: tuple[float, ...],
-    s1: np.ndarray,
-    s2: np.ndarray,
-    c: np.ndarray,
+    f: Callable[[np.ndarray], np.ndarray], fk: tuple[float, ...], fp: Partition,
+    g: Callable[[np.ndarray], np.ndarray], gk: tuple[float, ...], gp: Partition,
+    s1: np.ndarray, s2: np.ndarray, c: np.ndarray, level: int = 0,
 ) -> np.ndarray:
     e = s1.size
     sig1, sig2 = np.sqrt(s1), np.sqrt(s2)
     cos_t = np.clip(c / (sig1 * sig2), -1.0, 1.0)
     theta = np.arccos(cos_t)
     sin_t = np.sin(theta)
-    # kink lines {z : z . n = t}: f-lines have normal angle 0, g-lines normal angle theta
-    lines_angle = [np.zeros(e) for _ in fk] + [theta for _ in gk]
-    lines_t = [np.full(e, k) / sig1 for k in fk] + [np.full(e, k) / sig2 for k in gk]
+    n_psi = 16 + 8 * level
+    n_r = 16 + 8 * level
 
     # ---- psi breakpoints -------------------------------------------------------------------
-    psi_bps = [np.linspace(0.0, _TWO_PI, 17)[None, :].repeat(e, 0)]
-    for ang, t in zip(lines_angle, lines_t, strict=True):
-        through0 = t == 0.0
-        for sgn in (0.5, -0.5):
-            psi_bps.append(np.where(through0, ang + sgn * math.pi, 0.0)[:, None])
+    psi_bps = [np.linspace(0.0, _TWO_PI, 16 * 2**level + 1)[None, :].repeat(e, 0)]
+    half_pi = 0.5 * math.pi
+    eps_f = np.maximum(fp.hmin / (sig1 * _R), 1e-15)
+    eps_g = np.maximum(gp.hmin / (sig2 * _R), 1e-15)
+    zero = np.zeros(e)
+    psi_bps += _graded([zero + half_pi, zero - half_pi], eps_f, level)
+    psi_bps += _graded([theta + half_pi, theta - half_pi], eps_g, level)
     for ka in fk:
         for kb in gk:
             ta = np.full(e, ka) / sig1
@@ -158,38 +329,114 @@ def _polar_batch(
     bps = np.mod(np.concatenate(psi_bps, axis=1), _TWO_PI)
     bps = np.sort(np.concatenate([bps, np.full((e, 1), _TWO_PI)], axis=1), axis=1)
     bps[:, 0] = 0.0
-    psi, wpsi = _panel_nodes(bps, _NPSI)  # (e, P*NPSI)
+    psi, wpsi = _panel_nodes(bps, n_psi)  # (e, Ppsi, n_psi)
+    psi = psi.reshape(e, -1)
+    wpsi = wpsi.reshape(e, -1)
 
-    # ---- r breakpoints per ray ---------------------------------------------------------------
-    smax = float(max(1.0, np.sqrt(max(s1.max(), s2.max()))))
-    n_rpanel = int(math.ceil(_R * smax / 1.25))
-    r_bps = [np.broadcast_to(np.linspace(0.0, _R, n_rpanel + 1), psi.shape + (n_rpanel + 1,))]
-    for ang, t in zip(lines_angle, lines_t, strict=True):
-        cosd = np.cos(psi - ang[:, None])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rstar = t[:, None] / cosd
-        rstar = np.where(np.isfinite(rstar) & (rstar > 0) & (rstar < _R), rstar, _R)
-        r_bps.append(rstar[..., None])
-    rb = np.sort(np.concatenate(r_bps, axis=-1), axis=-1)
-    r, wr = _panel_nodes(rb, _NR)  # (e, Npsi, Nr)
+    cf = (sig1[:, None] * np.cos(psi)).ravel()  # u = cf * r on each ray
+    cg = (sig2[:, None] * np.cos(psi - theta[:, None])).ravel()  # v = cg * r
+    ray = _ray_integrals(f, fp, g, gp, cf, cg, n_r).reshape(psi.shape)
+    terms = (ray * wpsi).reshape(e, -1, n_psi).sum(axis=-1)
+    return _seq_sum(terms)
 
-    u = (sig1[:, None, None] * np.cos(psi)[..., None]) * r
-    v = (sig2[:, None, None] * np.cos(psi[..., None] - theta[:, None, None])) * r
-    dens = r * np.exp(-0.5 * r * r) / _TWO_PI
-    vals = f(u) * g(v) * dens
-    return np.einsum("epr,epr,ep->e", vals, wr, wpsi)
+
+def gaussian_pair_expectation(
+    f: Callable[[np.ndarray], np.ndarray],
+    f_kinks: tuple[float, ...],
+    s1: np.ndarray | float,
+    s2: np.ndarray | float,
+    c: np.ndarray | float,
+    *,
+    g: Callable[[np.ndarray], np.ndarray] | None = None,
+    g_kinks: tuple[float, ...] | None = None,
+    key: str | None = None,
+    g_key: str | None = None,
+    level: int = 0,
+) -> np.ndarray:
+    """E[f(u) g(v)] (g = f by default) for (u, v) ~ N(0, [[s1, c], [c, s2]]), elementwise.
+
+    Polar-coordinate Gauss-Legendre split at the kink lines and at the lines that resolve f and g
+    (see the module docstring). ``s1``, ``s2`` must be positive; |c| <= sqrt(s1 s2) (clipped).
+    ``key``/``g_key`` name f and g for the cache of their resolving partitions. Each entry's
+    value depends only on its own (s1, s2, c), never on the other entries.
+    """
+    if g is None:
+        g, g_kinks, g_key = f, f_kinks, key
+    g_kinks = f_kinks if g_kinks is None else g_kinks
+    s1a, s2a, ca = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
+    shape = s1a.shape
+    s1f, s2f, cf = s1a.ravel(), s2a.ravel(), ca.ravel()
+    if np.any(~(s1f > 0)) or np.any(~(s2f > 0)):
+        raise ActspecError("pre-activation variances must be positive (zero-norm input rows?)")
+    out = np.empty(s1f.size)
+    cls1 = np.array([_sigma_class(math.sqrt(v)) for v in s1f], dtype=np.int64)
+    cls2 = np.array([_sigma_class(math.sqrt(v)) for v in s2f], dtype=np.int64)
+    pairs = np.stack([cls1, cls2], axis=1)
+    for k1, k2 in np.unique(pairs, axis=0) if pairs.size else []:
+        idx = np.flatnonzero((cls1 == k1) & (cls2 == k2))
+        fp = cached_partition(key, f, tuple(f_kinks), 2.0**k1, level)
+        gp = cached_partition(g_key, g, tuple(g_kinks), 2.0**k2, level)
+        for start in range(0, idx.size, 16):
+            sl = idx[start : start + 16]
+            out[sl] = _polar_batch(f, tuple(f_kinks), fp, g, tuple(g_kinks), gp,
+                                   s1f[sl], s2f[sl], cf[sl], level)
+    return out.reshape(shape)
 
 
 def gaussian_mean(
     f: Callable[[np.ndarray], np.ndarray], kinks: tuple[float, ...], s: float = 1.0
 ) -> float:
-    """E f(sqrt(s) z) for z ~ N(0, 1), by composite Gauss-Legendre split at the kinks."""
-    from .hermite import gauss_legendre_panels
-
+    """E f(sqrt(s) z) for z ~ N(0, 1): composite Gauss-Legendre on the partition that resolves
+    f (:func:`resolve_partition`: kinks and sharp layers of any width) and the Gaussian."""
     sd = math.sqrt(s)
-    bps = sorted({-20.0, 20.0, *(k / sd for k in kinks if abs(k / sd) < 20.0)})
-    z, w = gauss_legendre_panels(np.array(bps), 0.5)
-    return float(np.sum(w * f(sd * z) * np.exp(-0.5 * z * z)) / math.sqrt(_TWO_PI))
+    part = resolve_partition(f, tuple(kinks), sd)
+    z = np.unique(np.concatenate([part.bps / sd, np.linspace(-_R, _R, 17)]))
+    z = z[(z >= -_R) & (z <= _R)]
+    x, w = _panel_nodes(z, 16)
+    vals = f(sd * x) * np.exp(-0.5 * x * x) * w
+    return float(_seq_sum(vals.sum(axis=-1))) / math.sqrt(_TWO_PI)
+
+
+def _line_check(
+    f: Callable[[np.ndarray], np.ndarray], fp: Partition, g: Callable[[np.ndarray], np.ndarray],
+    gp: Partition, sig1: float, sig2: float, sign: float,
+) -> float:
+    """E[f(sig1 z) g(sign sig2 z)], z ~ N(0, 1) (the dual at theta = 0 or pi): an independent
+    1-D reference by QUADPACK's adaptive Gauss-Kronrod (scipy.integrate.quad) on each panel."""
+    from scipy.integrate import quad
+
+    z = np.unique(np.concatenate([fp.bps / sig1, sign * gp.bps / sig2, np.linspace(-_R, _R, 17)]))
+    z = z[(z >= -_R) & (z <= _R)]
+
+    def h(x: float) -> float:
+        a = np.array([x])
+        return float(f(sig1 * a)[0] * g(sign * sig2 * a)[0]) * math.exp(-0.5 * x * x)
+
+    parts = []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lo, hi in zip(z[:-1], z[1:], strict=True):
+            parts.append(quad(h, lo, hi, epsabs=1e-300, epsrel=1e-15, limit=200)[0])
+    return math.fsum(parts) / math.sqrt(_TWO_PI)
+
+
+def _mean_check(f: Callable[[np.ndarray], np.ndarray], fp: Partition, sig: float) -> float:
+    """E f(sig z) by QUADPACK (independent of the Gauss-Legendre rules)."""
+    from scipy.integrate import quad
+
+    z = np.unique(np.concatenate([fp.bps / sig, np.linspace(-_R, _R, 17)]))
+    z = z[(z >= -_R) & (z <= _R)]
+    import warnings
+
+    parts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lo, hi in zip(z[:-1], z[1:], strict=True):
+            parts.append(quad(lambda x: float(f(np.array([sig * x]))[0]) * math.exp(-0.5 * x * x),
+                              lo, hi, epsabs=1e-300, epsrel=1e-15, limit=200)[0])
+    return math.fsum(parts) / math.sqrt(_TWO_PI)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,17 +444,48 @@ def gaussian_mean(
 # ---------------------------------------------------------------------------------------------
 
 _Q = 12  # Chebyshev points per interval (degree 11)
-_TOL = 1e-13
+_TOL = 2e-14  # interpolation check, relative to max |E[f(u) f(v)]|
+DOCUMENTED_ACCURACY = 1e-13  # what a table must verify (relative), else it refuses
+_MAX_DEPTH = 10  # intervals of [0, pi] are bisected down to pi / (16 * 2^10)
+_MAX_LEVEL = 2
+_CHEB = np.cos(math.pi * (np.arange(_Q) + 0.5) / _Q)[::-1]  # Chebyshev points, ascending
+_PROBE = np.array([-0.71, 0.13, 0.83])
+_CHECK_THETA = np.array([0.02, 1.1, 2.3, math.pi - 0.05])
 
 
 @dataclass
 class DualTable:
-    """Piecewise-Chebyshev table of theta -> E[f(u) f(v)], u, v of variances s1, s2, angle theta."""
+    """Piecewise-Chebyshev table of theta -> E[f(u) f(v)], u, v of variances s1, s2, angle theta.
+
+    The intervals are dyadic pieces of [0, pi] (16 to start, halved where the dual varies fast);
+    ``check_error`` is the largest absolute error the build measured: the interpolation against
+    the quadrature at off-node angles, and the quadrature against independent references
+    (QUADPACK at theta = 0, pi/2, pi; the refined rule at other angles).
+    """
 
     coeffs: np.ndarray  # (P, _Q) Chebyshev coefficients per interval
     s1: float
     s2: float
-    check_error: float  # max |table - quadrature| at the off-node check angles
+    check_error: float  # max |table - reference| at the check angles
+    edges: np.ndarray | None = None  # (P + 1) interval edges (None: P uniform intervals)
+    level: int = 0  # quadrature refinement level that passed the independent check
+    quad_error: float = 0.0  # the independent check's measured error (absolute)
+    scale: float = 1.0  # max |E[f(u) f(v)]| over the nodes
+
+    def __post_init__(self) -> None:
+        self._lookup: np.ndarray | None = None
+        self._left: np.ndarray | None = None
+        self._inv_half: np.ndarray | None = None
+        if self.edges is not None:
+            e = np.asarray(self.edges, dtype=np.float64)
+            widths = np.diff(e)
+            h = float(np.min(widths))
+            nf = int(round(math.pi / h))
+            cells = np.round(e / h).astype(np.int64)
+            self._lookup = np.repeat(np.arange(e.size - 1, dtype=np.intp), np.diff(cells))
+            assert self._lookup.size == nf
+            self._left = e[:-1].copy()
+            self._inv_half = 2.0 / widths
 
     @property
     def intervals(self) -> int:
@@ -215,30 +493,100 @@ class DualTable:
 
     @classmethod
     def build(cls, act: Activation, which: Which, s1: float, s2: float) -> DualTable:
+        """Build and verify; raise ActspecError when the documented accuracy cannot be verified."""
+        last: tuple[float, float, float] | None = None
+        for level in range(_MAX_LEVEL + 1):
+            tab, quad_err, interp_err, scale = cls._build_level(act, which, s1, s2, level)
+            last = (quad_err, interp_err, scale)
+            if quad_err <= 10 * _TOL * scale and interp_err <= DOCUMENTED_ACCURACY * scale:
+                return tab
+            if interp_err > DOCUMENTED_ACCURACY * scale and quad_err <= 10 * _TOL * scale:
+                break  # the quadrature is fine; the dual itself is too sharp to tabulate
+        assert last is not None
+        quad_err, interp_err, scale = last
+        f = "phi'" if which == "derivative" else "phi"
+        raise ActspecError(
+            f"cannot verify the G-matrix kernel of activation {act.name!r} to the documented "
+            f"{DOCUMENTED_ACCURACY:g} at pre-activation variance {s1:.6g} x {s2:.6g}: measured "
+            f"error {max(quad_err, interp_err) / max(scale, 1e-300):.2g} relative (quadrature "
+            f"{quad_err / max(scale, 1e-300):.2g}, table {interp_err / max(scale, 1e-300):.2g}); "
+            f"{f} varies on a scale too fine to resolve here. Use a less steep activation "
+            "(e.g. tanh(10*x) instead of tanh(1000*x)) or rescale the inputs"
+        )
+
+    @classmethod
+    def _build_level(
+        cls, act: Activation, which: Which, s1: float, s2: float, level: int
+    ) -> tuple[DualTable, float, float, float]:
         f = _fn(act, which)
-        cheb = np.cos(math.pi * (np.arange(_Q) + 0.5) / _Q)[::-1]  # Chebyshev points, ascending
-        probe = np.array([-0.71, 0.13, 0.83])
-        p = 16
-        best: DualTable | None = None
-        while True:
-            h = math.pi / p
-            left = np.arange(p) * h
-            nodes = left[:, None] + 0.5 * h * (cheb[None, :] + 1.0)
-            check = left[:, None] + 0.5 * h * (probe[None, :] + 1.0)
-            theta = np.concatenate([nodes.ravel(), check.ravel()])
-            sd = math.sqrt(s1 * s2)
-            vals = gaussian_pair_expectation(f, act.kinks, s1, s2, sd * np.cos(theta))
-            node_vals = vals[: nodes.size].reshape(p, _Q)
-            coeffs = np.polynomial.chebyshev.chebfit(cheb, node_vals.T, _Q - 1).T
-            tab = cls(coeffs, s1, s2, 0.0)
-            err = float(np.max(np.abs(tab(np.cos(check.ravel())) - vals[nodes.size :])))
-            scale = max(1.0, float(np.max(np.abs(node_vals))))
-            tab.check_error = err
-            # stop when verified, or when doubling no longer helps (quadrature noise floor)
-            if err <= _TOL * scale or p >= 512 or (best is not None and err > 0.5 * best.check_error):
-                return tab if best is None or err <= best.check_error else best
-            best = tab
-            p *= 2
+        key = f"{act.key}/{which}"
+        sig1, sig2 = math.sqrt(s1), math.sqrt(s2)
+        sd = sig1 * sig2
+        fp = cached_partition(key, f, act.kinks, sig1, level)
+        gp = cached_partition(key, f, act.kinks, sig2, level)
+        for p in (fp, gp):
+            if not p.resolved:
+                raise ActspecError(
+                    f"activation {act.name!r}: {'phi' if which == 'activation' else 'phi'}"
+                    f"{'' if which == 'activation' else chr(39)} cannot be resolved near x = "
+                    f"{p.worst:.6g} (a jump or a singularity that is not a declared kink); "
+                    "Gaussian averages of it are not reliable"
+                )
+
+        def quad(theta: np.ndarray) -> np.ndarray:
+            return gaussian_pair_expectation(f, act.kinks, s1, s2, sd * np.cos(theta), key=key,
+                                             level=level)
+
+        # adaptive dyadic intervals: halve every interval whose off-node check fails
+        base = 16
+        todo = [(k, 0) for k in range(base)]  # (index at its depth, depth)
+        done: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        scale = 0.0
+        while todo:
+            lefts = np.array([i * math.pi / (base * 2**d) for i, d in todo])
+            widths = np.array([math.pi / (base * 2**d) for _, d in todo])
+            nodes = lefts[:, None] + 0.5 * widths[:, None] * (_CHEB[None, :] + 1.0)
+            check = lefts[:, None] + 0.5 * widths[:, None] * (_PROBE[None, :] + 1.0)
+            vals = quad(np.concatenate([nodes.ravel(), check.ravel()]))
+            node_vals = vals[: nodes.size].reshape(len(todo), _Q)
+            check_vals = vals[nodes.size :].reshape(len(todo), _PROBE.size)
+            coeffs = np.polynomial.chebyshev.chebfit(_CHEB, node_vals.T, _Q - 1).T
+            interp = np.stack([np.polynomial.chebyshev.chebval(_PROBE, cf) for cf in coeffs])
+            errs = np.max(np.abs(interp - check_vals), axis=1)
+            scale = max(scale, float(np.max(np.abs(node_vals))))
+            nxt = []
+            for (i, d), cf, err in zip(todo, coeffs, errs, strict=True):
+                if err <= _TOL * scale or d >= _MAX_DEPTH:
+                    done[(i, d)] = (cf, float(err))
+                else:
+                    nxt += [(2 * i, d + 1), (2 * i + 1, d + 1)]
+            todo = nxt
+        # an interval accepted early can fail against the final scale only if the dual grew;
+        # the recorded errors are absolute, so the final comparison below uses them as they are
+        order = sorted(done, key=lambda k: k[0] / 2 ** k[1])
+        coeffs = np.stack([done[k][0] for k in order])
+        interp_err = max(done[k][1] for k in order)
+        depths = {d for _, d in order}
+        edges = None
+        if len(depths) > 1:
+            edges = np.array([i * math.pi / (base * 2**d) for i, d in order] + [math.pi])
+        tab = cls(coeffs, s1, s2, interp_err, edges, level, 0.0, max(scale, 1e-300))
+        # independent check of the quadrature: QUADPACK at theta = 0, pi/2, pi, the rule one
+        # level finer at other angles
+        refs = [
+            (0.0, _line_check(f, fp, f, gp, sig1, sig2, 1.0)),
+            (math.pi, _line_check(f, fp, f, gp, sig1, sig2, -1.0)),
+            (0.5 * math.pi, _mean_check(f, fp, sig1) * _mean_check(f, gp, sig2)),
+        ]
+        fine = gaussian_pair_expectation(f, act.kinks, s1, s2, sd * np.cos(_CHECK_THETA),
+                                         key=key, level=level + 1)
+        refs += list(zip(_CHECK_THETA.tolist(), fine.tolist(), strict=True))
+        th = np.array([t for t, _ in refs])
+        got = tab.evaluate_theta(th)
+        quad_err = float(np.max(np.abs(got - np.array([r for _, r in refs]))))
+        tab.quad_error = quad_err
+        tab.check_error = max(interp_err, quad_err)
+        return tab, quad_err, interp_err, tab.scale
 
     def __call__(self, rho: np.ndarray) -> np.ndarray:
         """Evaluate at correlations rho (clipped to [-1, 1]).
@@ -298,14 +646,24 @@ class DualTable:
         if out is None:
             out = np.empty(theta.shape)
         q, p = ct.shape
-        h = math.pi / p
-        idx = (theta / h).astype(np.intp)
-        np.minimum(idx, p - 1, out=idx)
-        t = idx * h
-        np.subtract(theta, t, out=t)
-        t *= 2.0
-        t /= h
-        t -= 1.0
+        if self._lookup is None:
+            h = math.pi / p
+            idx = (theta / h).astype(np.intp)
+            np.minimum(idx, p - 1, out=idx)
+            t = idx * h
+            np.subtract(theta, t, out=t)
+            t *= 2.0
+            t /= h
+            t -= 1.0
+        else:  # dyadic intervals: a uniform grid of the finest cells points to its interval
+            assert self._left is not None and self._inv_half is not None
+            nf = self._lookup.size
+            cell = (theta * (nf / math.pi)).astype(np.intp)
+            np.clip(cell, 0, nf - 1, out=cell)
+            idx = np.take(self._lookup, cell)
+            t = theta - np.take(self._left, idx)
+            t *= np.take(self._inv_half, idx)
+            t -= 1.0
         t2 = t * 2.0
         tmp = np.empty_like(t)
         # Clenshaw recurrence for sum_k c_k T_k(t): b_k = c_k + 2t b_{k+1} - b_{k+2}
@@ -345,8 +703,15 @@ MAX_VARIANCE_GROUPS = 6
 _LOCK = threading.Lock()
 
 
+_QUANT = 2.0**44  # variance keys: log2(s) in steps of 2^-44 (relative 4e-14)
+
+
 def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) -> DualTable:
-    """Cached :class:`DualTable` for this activation, kernel and variances."""
+    """Cached :class:`DualTable` for this activation, kernel and variances.
+
+    The table is built at the canonical variances of the keys (:func:`canonical_variance`), never
+    at the variances of whichever call came first, so a table, and every value read from it,
+    is the same in every process whatever was computed before (issue 18)."""
     q1, q2 = (int(k) for k in quantize(np.array([s1, s2], dtype=np.float64)))
     key = (act.key, str(which), q1, q2)
     with _LOCK:
@@ -354,18 +719,31 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
         if tab is not None:
             _TABLES.move_to_end(key)
     if tab is None:
-        tab = DualTable.build(act, which, s1, s2)
+        tab = DualTable.build(act, which, canonical_variance(q1), canonical_variance(q2))
         with _LOCK:
-            _TABLES[key] = tab
+            tab = _TABLES.setdefault(key, tab)
             while len(_TABLES) > MAX_CACHED_TABLES:
                 _TABLES.popitem(last=False)
     return tab
 
 
 def quantize(s: np.ndarray) -> np.ndarray:
-    """Integer keys equal for variances that agree to ~12 significant digits."""
+    """Integer keys equal for variances that agree to ~13 significant digits (log2 s rounded to
+    multiples of 2^-44); unit-norm rows with rounding errors all get the key of 1 exactly."""
     with np.errstate(divide="ignore"):
-        return np.round(np.log2(np.where(s > 0, s, 1e-300)) * 2.0**36).astype(np.int64)
+        return np.round(np.log2(np.where(s > 0, s, 1e-300)) * _QUANT).astype(np.int64)
+
+
+def canonical_variance(key: int) -> float:
+    """The variance a table with this key is built at: 2^(key / 2^44) (exactly 1 for key 0)."""
+    return float(np.exp2(np.float64(key) / _QUANT))
+
+
+def clear_caches() -> None:
+    """Forget every table and partition built in this process (tests: a fresh process)."""
+    with _LOCK:
+        _TABLES.clear()
+        _PARTS.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,11 +769,12 @@ def dual(
         if method == "closed":
             raise ActspecError(f"no closed form for {act.name}; use method='auto'")
     f = _fn(act, which)
+    key = f"{act.key}/{which}"
     if method == "quadrature":
-        return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca)
+        return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca, key=key)
     out = np.empty(ca.shape)
     # group entries by their (s1, s2) pair: one table per distinct pair of variances
-    # variances equal to 12 significant digits share a table (unit-norm rows differ by rounding)
+    # variances equal to 13 significant digits share a table (unit-norm rows differ by rounding)
     keys = np.stack([quantize(s1a.ravel()), quantize(s2a.ravel())], axis=1)
     uniq_keys, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
@@ -411,4 +790,4 @@ def dual(
             tab = dual_table(act, which, float(a), float(b))
             flat_out[sel] = tab(flat_c[sel] / sd[sel])
         return out
-    return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca)
+    return gaussian_pair_expectation(f, act.kinks, s1a, s2a, ca, key=key)
