@@ -45,3 +45,28 @@ def mp_expect(f, lo: float = -13, hi: float = 13, step: float = 1.0):
     """E f(z), z ~ N(0,1), by mpmath quadrature on unit intervals (breakpoint at 0 included)."""
     pts = [mp.mpf(lo) + k * mp.mpf(step) for k in range(int((hi - lo) / step) + 1)]
     return mp.quad(lambda x: f(x) * gauss(x), pts)
+
+
+def bvn_cdf(a, b, rho):
+    """P(U < a, V < b) for standard normals of correlation rho (Sheppard's integral:
+    Phi(a) Phi(b) + 1/(2 pi) int_0^asin(rho) exp(-(a^2 + b^2 - 2ab sin t) / (2 cos^2 t)) dt)."""
+    a, b, rho = mp.mpf(a), mp.mpf(b), mp.mpf(rho)
+    if rho == 1:
+        return mp.ncdf(min(a, b))
+    if rho == -1:
+        return max(mp.mpf(0), mp.ncdf(a) + mp.ncdf(b) - 1)
+    f = lambda t: mp.exp(-(a * a + b * b - 2 * a * b * mp.sin(t)) / (2 * mp.cos(t) ** 2))  # noqa: E731
+    return mp.ncdf(a) * mp.ncdf(b) + mp.quad(f, [0, mp.asin(rho)]) / (2 * mp.pi)
+
+
+def exp_linear_derivative_dual(rho, lam=1, alpha=1):
+    """E[phi'(u) phi'(v)], unit variances, correlation rho, for phi' = lam on x > 0 and
+    lam alpha e^x on x < 0 (elu: lam = alpha = 1; selu: LAM, ALPHA), in closed form up to
+    bivariate normal probabilities: tilting by e^v or e^(u+v) shifts the Gaussian's mean,
+    E[e^v; u > 0, v < 0] = e^(1/2) P(U > -rho, V < -1) and
+    E[e^(u+v); u < 0, v < 0] = e^(1+rho) P(U < -(1+rho), V < -(1+rho))."""
+    rho, lam, alpha = mp.mpf(rho), mp.mpf(lam), mp.mpf(alpha)
+    both_pos = (mp.pi - mp.acos(rho)) / (2 * mp.pi)
+    mixed = mp.exp(mp.mpf(1) / 2) * (mp.ncdf(-1) - bvn_cdf(-rho, -1, rho))
+    both_neg = mp.exp(1 + rho) * bvn_cdf(-(1 + rho), -(1 + rho), rho)
+    return lam * lam * (both_pos + 2 * alpha * mixed + alpha * alpha * both_neg)
