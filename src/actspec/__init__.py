@@ -18,6 +18,7 @@ Everything here is loaded on first use, so ``import actspec`` does not import to
 from __future__ import annotations
 
 import importlib as _importlib
+import sys as _sys
 from typing import Any
 
 from .core.errors import ActspecError
@@ -38,6 +39,8 @@ _API = {
     "train": "experiments.training",
     "sphere_spectrum": "spectra.sphere",
     "entk": "finite.entk",
+    "kernel_regression": "experiments.regression",
+    "eigenpairs": "spectra.summary",
     "swap_activations": "finite.entk",
 }
 # submodules reachable as attributes, under the names the docs use
@@ -49,6 +52,36 @@ _MODULES = {
     "largescale": "spectra.iterative",
     "highprec": "highprec",
 }
+
+
+class _AliasLoader:
+    """Loads ``actspec.<alias>`` as the module it names (``import actspec.theory`` works too)."""
+
+    def __init__(self, real: str) -> None:
+        self.real = real
+
+    def create_module(self, spec: Any) -> Any:
+        return _importlib.import_module(self.real)
+
+    def exec_module(self, module: Any) -> None:  # already executed under its real name
+        return None
+
+
+class _AliasFinder:
+    """Finds the documented submodule names of :data:`_MODULES` for ``import`` statements."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: Any = None, target: Any = None) -> Any:
+        prefix, _, rest = fullname.partition(".")
+        if prefix != __name__ or rest not in _MODULES or rest in ("highprec",):
+            return None
+        from importlib.util import spec_from_loader
+
+        return spec_from_loader(fullname, _AliasLoader(f"{__name__}.{_MODULES[rest]}"))
+
+
+if not any(isinstance(f, _AliasFinder) for f in _sys.meta_path):
+    _sys.meta_path.append(_AliasFinder())
 
 
 def __getattr__(name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from ..experiments import params as P
 from ._app import app
 from .common import (
     DEFAULT_DATA,
+    OUTPUT_PANEL,
     DataOptions,
     JsonOpt,
     PlotOpt,
@@ -95,6 +97,18 @@ def spectrum_cmd(
     ] = None,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
+    save_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-vectors",
+            help="Also compute the eigenvectors and write them: PATH.npy (one activation and "
+            "width: the n x r matrix whose columns match the eigenvalues, descending) or PATH.npz "
+            "(per result '<activation>_<width>.vectors', '.eigenvalues' and '.index', the "
+            "1-based eigenvalue positions; the iterative solver's Ritz vectors are its k largest "
+            "and k smallest).",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
     timings: TimingsOpt = False,
 ) -> None:
     """Eigenvalues of the G-matrix for each activation: λ_min, λ_max, condition number, trace.
@@ -104,11 +118,13 @@ def spectrum_cmd(
     A smaller λ_min means slower training of the slowest mode (SCIENCE §2). Eigenvalues below
     n·eps·λ_max cannot be resolved in float64; the condition number is then shown as a lower bound.
     """
-    from ..experiments.spectrum_study import spectrum_study
+    from ..experiments.spectrum_study import check_vectors_path, spectrum_study, write_vectors
 
-    outputs_ok((plot, "--plot"), (json_path, "--json"))
+    outputs_ok((plot, "--plot"), (json_path, "--json"), (save_vectors, "--save-vectors"))
     acts = activation or list(DEFAULT_ACTIVATIONS)
     widths = [parse_width(w) for w in (width or ["inf"])]
+    if save_vectors is not None:
+        check_vectors_path(save_vectors, len(acts) * len(widths), precision)
     ds = opts.load()
     with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
         results = spectrum_study(
@@ -116,7 +132,9 @@ def spectrum_cmd(
             normalize=normalize, seed=opts.seed, dtype=dtype, device=device, method=method, k=k,
             tol=tol, maxiter=maxiter, workers=workers, scheduler=scheduler, on_progress=prog,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            vectors=save_vectors is not None,
         )
+    vectors = [r.pop("eigenvectors", None) for r in results]
 
     table = Table(
         title=f"G-matrix spectrum — {ds.name}: n={ds.n}, dim={ds.dim}, train={train}, init={init}",
@@ -151,12 +169,18 @@ def spectrum_cmd(
                 f"{r['activation']}: G∞ is exactly singular: {z} zero eigenvalue{'s' if z > 1 else ''} "
                 f"({r['structural_reason']}); more precision cannot change that."
             )
-    if any(r["condition_number_is_lower_bound"] and not r.get("structural_zeros") for r in results):
+    unresolved = [r for r in results if r["condition_number_is_lower_bound"]]
+    if any(r["width"] == "inf" and not r.get("structural_zeros") for r in unresolved):
         fix = ("raise --digits" if precision == "high"
                else "rerun with --precision high (infinite width, n ≤ 600)")
         console.print(
-            "[yellow]note:[/] some eigenvalues are below the resolution of the arithmetic "
+            "[yellow]note:[/] some eigenvalues of G∞ are below the resolution of the arithmetic "
             f"(n·eps·λ_max); their condition numbers are lower bounds. To resolve them, {fix}."
+        )
+    if any(r["width"] != "inf" for r in unresolved):
+        console.print(
+            "[yellow]note:[/] at finite width, eigenvalues below n·eps·λ_max are not resolved "
+            "(G is a float64 sum over the neurons); those condition numbers are lower bounds."
         )
     if show > 0:
         for r in results:
@@ -203,3 +227,6 @@ def spectrum_cmd(
             timings=timings,
         )
         console.print(f"wrote {json_path}")
+    if save_vectors is not None:
+        write_vectors(save_vectors, results, vectors)
+        console.print(f"wrote {save_vectors}")

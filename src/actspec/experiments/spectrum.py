@@ -39,6 +39,7 @@ def run_spectrum(
     maxiter: int = 200,
     client: Any = None,
     log: Callable[[str], None] | None = None,
+    vectors: bool = False,
 ) -> list[dict[str, Any]]:
     """Spectrum of G for every (activation, width): the ``results`` list of ``actspec spectrum``.
 
@@ -47,6 +48,11 @@ def run_spectrum(
     client for its passes), or ``"auto"`` (:func:`actspec.largescale.choose_method`). Every
     infinite-width row records ``method`` and ``method_reason``; ``log`` receives the reason
     and the solver's progress lines.
+
+    ``vectors=True`` adds ``"eigenvectors"`` to every row: an n x r float64 array whose columns
+    are the orthonormal eigenvectors of ``"eigenvalues"`` in the same order (dense: all n; the
+    iterative solver: its Ritz vectors, the k largest then the k smallest). It is an array, not
+    JSON: take it out of the row before writing JSON (``actspec spectrum --save-vectors``).
     """
     from ..spectra.iterative import choose_method
 
@@ -62,7 +68,7 @@ def run_spectrum(
         if inf_method == "dense":
             from ..core.resources import check_dense_fits
 
-            check_dense_fits(int(np.shape(X)[0]), "G∞", copies=4.0,
+            check_dense_fits(int(np.shape(X)[0]), "G∞", copies=5.0 if vectors else 4.0,
                              fix="use --method iterative (matrix-free, the --k extreme eigenvalues "
                              "with error bars) or a smaller --n")
         if log is not None:  # after every check: an error is the only line on stderr
@@ -75,7 +81,7 @@ def run_spectrum(
             if m is None and inf_method == "iterative":
                 row: dict[str, Any] = _iterative_row(
                     X, spec, act, train=train, init=init, normalize=normalize, k=k, tol=tol,
-                    maxiter=maxiter, seed=seed, client=client, log=log,
+                    maxiter=maxiter, seed=seed, client=client, log=log, vectors=vectors,
                 )
                 row["method_reason"] = inf_reason
                 if c_phi is not None:
@@ -98,7 +104,8 @@ def run_spectrum(
                 device=device,
                 progress=prog,
             )
-            s = spectrum(G)
+            s = spectrum(G, vectors=vectors)
+            del G
             row = {
                 "activation": spec.strip() if isinstance(spec, str) else act.name,
                 "name": act.name,
@@ -112,26 +119,33 @@ def run_spectrum(
                 row["method"] = "dense"
                 row["method_reason"] = inf_reason
                 row["eigenvalues_complete"] = True
+            if vectors:
+                row["eigenvectors"] = s.eigenvectors
             results.append(row)
     return results
 
 
 def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init: str, normalize: bool,
                    k: int, tol: float, maxiter: int, seed: int, client: Any,
-                   log: Callable[[str], None] | None) -> dict[str, Any]:
+                   log: Callable[[str], None] | None, vectors: bool = False) -> dict[str, Any]:
     """One ``results`` row from the matrix-free solver: the contract keys from the known
     eigenvalues (``eigenvalues``: k largest then k smallest, descending) plus error bars."""
     from ..spectra.iterative import extreme_eigenvalues
 
     r = extreme_eigenvalues(X, act, k=k, train=train, init=init, normalize=normalize,  # type: ignore[arg-type]
                             method="iterative", tol=tol, maxiter=maxiter, seed=seed, client=client,
-                            log=None if log is None else (lambda msg: log(f"{act.name}: {msg}")))
+                            log=None if log is None else (lambda msg: log(f"{act.name}: {msg}")),
+                            vectors=vectors)
     lmin, lmax = float(r["smallest"][0]), float(r["largest"][0])
     err_min = float(r["smallest_error"][0])
     # λ_min known to ± err_min: when that interval reaches 0 the ratio is only a lower bound
     cond, lower = condition_number(lmax, lmin, err_min)
     n = int(np.shape(X)[0])
+    extra: dict[str, Any] = {}
+    if vectors:  # columns in the order of "eigenvalues": largest (descending), then smallest
+        extra["eigenvectors"] = np.hstack([r["largest_vectors"], r["smallest_vectors"][:, ::-1]])
     return {
+        **extra,
         "activation": spec.strip() if isinstance(spec, str) else act.name,
         "name": act.name,
         "width": "inf",
@@ -154,6 +168,8 @@ def _iterative_row(X: np.ndarray, spec: str | Any, act: Any, *, train: str, init
         "largest_error": r["largest_error"],
         "smallest": r["smallest"],
         "smallest_error": r["smallest_error"],
+        "converged": r["converged"],
+        "relative_residual": r["relative_residual"],
         "passes": r["passes"],
         "kernel_passes": r["kernel_passes"],
         "cache_dtype": r["cache_dtype"],

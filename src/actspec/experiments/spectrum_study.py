@@ -5,12 +5,14 @@ precision (infinite width)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..core.validate import ParameterError, check_precision
 
-__all__ = ["METHODS", "spectrum_study"]
+__all__ = ["METHODS", "spectrum_study", "check_vectors_path", "write_vectors"]
 
 METHODS = ("auto", "dense", "iterative")
 
@@ -52,6 +54,7 @@ def spectrum_study(
     scheduler: str | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    vectors: bool = False,
 ) -> list[dict[str, Any]]:
     """One result row per (activation, width): :func:`actspec.experiments.spectrum.run_spectrum`
     for ``precision="double"``, :func:`actspec.highprec.kernels.run_spectrum_high` (``digits``;
@@ -60,8 +63,11 @@ def spectrum_study(
     ``data``: a :class:`~actspec.data.datasets.Dataset` (circle data use their exact angles in
     extended precision). At infinite width, ``workers`` > 0 (a local cluster of that many
     processes) or ``scheduler`` (a running one) runs the matrix-free passes on Dask when the
-    iterative method is chosen."""
+    iterative method is chosen. ``vectors``: every row also holds ``"eigenvectors"`` (double
+    precision only; see :func:`~actspec.experiments.spectrum.run_spectrum`)."""
     if check_precision(precision) == "high":
+        if vectors:
+            raise ParameterError("eigenvectors ({-save_vectors}) need {-precision} double")
         from ..highprec.kernels import run_spectrum_high
 
         _check_high(widths, init)
@@ -79,7 +85,7 @@ def spectrum_study(
         rows = run_spectrum(
             data.X, activations, widths, train=train, init=init, normalize=normalize, seed=seed,
             dtype=dtype, device=device, on_progress=on_progress, method=method, k=k, tol=tol,
-            maxiter=maxiter, client=client, log=log,
+            maxiter=maxiter, client=client, log=log, vectors=vectors,
         )
     return _with_structure(rows, data.X, activations, len(widths), train, init)
 
@@ -97,3 +103,48 @@ def _with_structure(rows: list[dict[str, Any]], X: Any, activations: Sequence[st
             row["structural_zeros"], row["structural_reason"] = structural_zeros(
                 X, spec, train=train, init=init)
     return rows
+
+
+def check_vectors_path(path: Any, results: int, precision: str = "double") -> None:
+    """Before any work: ``--save-vectors`` names a .npy (one result) or .npz file."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ParameterError(f"{{-save_vectors}} must end in .npy or .npz (got {str(path)!r})")
+    if suffix == ".npy" and results > 1:
+        raise ParameterError(
+            f"{{-save_vectors}} {str(path)!r}: a .npy file holds one matrix but there are {results} "
+            "results (activations x widths); use a .npz file")
+    if check_precision(precision) == "high":
+        raise ParameterError("eigenvectors ({-save_vectors}) need {-precision} double")
+
+
+def _label(row: dict[str, Any]) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{row['activation']}_{row['width']}")
+
+
+def write_vectors(path: Any, rows: Sequence[dict[str, Any]], vectors: Sequence[Any]) -> None:
+    """Write the eigenvectors of ``rows`` atomically: .npy (one matrix) or .npz (per result
+    ``<label>.vectors``, ``<label>.eigenvalues`` and ``<label>.index``, 1-based positions)."""
+    import numpy as np
+
+    from ..core.io import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        [V] = vectors
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(V, dtype=np.float64), allow_pickle=False)
+        return
+    arrays: dict[str, Any] = {}
+    for row, V in zip(rows, vectors, strict=True):
+        label = base = _label(row)
+        i = 2
+        while f"{label}.vectors" in arrays:
+            label, i = f"{base}_{i}", i + 1
+        n = int(np.shape(V)[0])
+        arrays[f"{label}.vectors"] = np.asarray(V, dtype=np.float64)
+        arrays[f"{label}.eigenvalues"] = np.asarray(row["eigenvalues"], dtype=np.float64)
+        arrays[f"{label}.index"] = np.asarray(row.get("eigenvalue_index", range(1, n + 1)),
+                                              dtype=np.int64)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)

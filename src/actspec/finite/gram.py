@@ -17,7 +17,7 @@ from ..core.errors import ActspecError
 from ..core.inits import init_scheme
 from ..core.resources import check_dense_fits
 from ..core.validate import check_inputs
-from ..kernels.gram import TRAINS, Train, gram_infinite, normalization_constant
+from ..kernels.gram import TRAINS, Train, gram_cross_infinite, gram_infinite, normalization_constant
 from .checkpoint import Checkpoint
 from .empirical import empirical_gram
 
@@ -42,8 +42,15 @@ def gram(
     checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
     checkpoint_every: float = 300.0,
     keep_checkpoint: bool = False,
+    Y: Any = None,
 ) -> np.ndarray:
     """The n x n G-matrix of the two-layer net f(x) = (1/sqrt(m)) sum_k a_k phi(w_k . x).
+
+    With ``Y`` (n' x d): the n x n' cross kernel G(x_i, y_j) between the rows of X (e.g. training
+    points) and of Y (test points), as neural-tangents' ``kernel_fn(x1, x2)``: the (X, Y) block of
+    ``gram(vstack(X, Y))``, at infinite width computed directly (n x n' entries), at finite width
+    from the same weights as ``gram(X, width, seed=...)`` (computed as that block: the cost of
+    the (n + n') x (n + n') G). With ``outputs`` C the result is nC x n'C, grouped by output.
 
     Parameters
     ----------
@@ -85,6 +92,24 @@ def gram(
         width = m_w
         outputs = 1 if av.ndim == 1 else av.shape[1]
     infinite = width is None or (isinstance(width, str) and width.lower() in ("inf", "infinite"))
+    if Y is not None:
+        Yv = check_inputs(Y)
+        if Yv.shape[1] != Xv.shape[1]:
+            raise ActspecError(f"Y must have d={Xv.shape[1]} columns like X, got shape {Yv.shape}")
+        if infinite:
+            from ..core.resources import check_budget, estimate
+
+            n, n2 = Xv.shape[0], Yv.shape[0]
+            check_budget(estimate(bytes=8.0 * n * n2 * outputs**2 + 16.0 * (n + n2) * Xv.shape[1]),
+                         what=f"the {n} x {n2} cross kernel", way_out="use fewer points in X or Y")
+            K = gram_cross_infinite(Xv, Yv, a, train=train, init=init)
+            return np.kron(np.eye(outputs), K) if outputs != 1 and weights is None else K
+        return _cross_block(
+            gram(np.vstack([Xv, Yv]), a, width, train=train, init=init, seed=seed, weights=weights,
+                 outputs=outputs, dtype=dtype, device=device, chunk=chunk, progress=progress,
+                 checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                 keep_checkpoint=keep_checkpoint),
+            Xv.shape[0], Yv.shape[0], outputs)
     check_dense_fits(Xv.shape[0] * outputs, "G-matrix", copies=4.0 if infinite else 2.5)
     if infinite and checkpoint is not None:
         raise ActspecError(
@@ -125,6 +150,17 @@ def gram(
         progress=progress,
         checkpoint=_checkpoint(checkpoint, checkpoint_every, keep_checkpoint),
     )
+
+
+def _cross_block(G: np.ndarray, n: int, n2: int, outputs: int) -> np.ndarray:
+    """The (X, Y) block of the G of the stacked rows (grouped by output: index c (n + n2) + i)."""
+    N = n + n2
+    if G.shape[0] == N:  # one output, or the G of given weights with a single output column
+        return np.ascontiguousarray(G[:n, n:])
+    C = G.shape[0] // N
+    rows = (np.arange(C)[:, None] * N + np.arange(n)[None, :]).ravel()
+    cols = (np.arange(C)[:, None] * N + n + np.arange(n2)[None, :]).ravel()
+    return np.ascontiguousarray(G[np.ix_(rows, cols)])
 
 
 def _checkpoint(

@@ -34,7 +34,7 @@ from .dual import (
     quantize,
 )
 
-__all__ = ["gram_infinite", "normalization_constant"]
+__all__ = ["gram_infinite", "gram_cross_infinite", "normalization_constant"]
 
 Train = Literal["hidden", "both", "output"]
 TRAINS = ("hidden", "both", "output")
@@ -276,5 +276,40 @@ def gram_infinite(
     return G
 
 
+def gram_cross_infinite(
+    X: np.ndarray, Y: np.ndarray, act: Activation, *, train: Train = "hidden", init: str = "dzps"
+) -> np.ndarray:
+    """The n x n' cross kernel between the rows of X (e.g. training points) and of Y (test
+    points): entry (i, j) is G∞(x_i, y_j) (H∞, G∞ + H∞ for ``train``), the same function as
+    :func:`gram_infinite`, so it equals the (X, Y) block of ``gram_infinite(vstack(X, Y))``.
 
+    Tiles of rows of X against columns of Y go through the same tile kernel
+    (:func:`infinite_kernel` over the stacked rows: the same variance groups, tables and
+    close-pair angles); memory is the n x n' result plus cache-sized tiles.
+    """
+    n, d = X.shape
+    if Y.ndim != 2 or Y.shape[1] != d:
+        raise ActspecError(f"Y must have shape (n', d={d}) like X, got {Y.shape}")
+    Z = np.vstack([X, Y])
+    sqn = np.einsum("ij,ij->i", Z, Z)
+    kernel = infinite_kernel(act, sqn, d, train=train, init=init, X=Z)
+    n2 = Y.shape[0]
+    out = np.empty((n, n2))
+    width = max(_TILE_ROWS, _TILE_ENTRIES // _TILE_ROWS)
+    tiles = [(r0, min(n, r0 + _TILE_ROWS), c0, min(n2, c0 + width))
+             for r0 in range(0, n, _TILE_ROWS) for c0 in range(0, n2, width)]
 
+    def work(tile: tuple[int, int, int, int]) -> None:
+        r0, r1, c0, c1 = tile
+        gx = X[r0:r1] @ Y[c0:c1].T
+        out[r0:r1, c0:c1] = kernel(gx, slice(r0, r1), slice(n + c0, n + c1))
+
+    threads = min(eval_threads(), len(tiles))
+    if threads <= 1 or n * n2 < 65536:
+        for tile in tiles:
+            work(tile)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for fut in [pool.submit(work, tile) for tile in tiles]:
+                fut.result()
+    return out

@@ -594,12 +594,14 @@ def _orth(V: np.ndarray) -> np.ndarray:
     return Q
 
 
-def _ritz(Q: np.ndarray, GQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rayleigh–Ritz in span(Q) (orthonormal) from GQ: (Ritz values ascending, residual norms)."""
+def _ritz(Q: np.ndarray, GQ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rayleigh–Ritz in span(Q) (orthonormal) from GQ: (Ritz values ascending, residual norms,
+    Ritz vectors Q S as the matching columns)."""
     H = Q.T @ GQ
     theta, S = np.linalg.eigh(0.5 * (H + H.T))
-    R = GQ @ S - (Q @ S) * theta
-    return theta, np.linalg.norm(R, axis=0)
+    V = Q @ S
+    R = GQ @ S - V * theta
+    return theta, np.linalg.norm(R, axis=0), V
 
 
 def _run_lobpcg(op: GramOperator, X0: np.ndarray, *, largest: bool, tol: float, maxiter: int,
@@ -659,14 +661,30 @@ def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: in
     Ql, Qs = _orth(Vl), _orth(Vs)
     t0 = time.perf_counter()
     GQ = op.matmat(np.hstack([Ql, Qs]), exact=True)
-    th_l, r_l = _ritz(Ql, GQ[:, :b])
-    th_s, r_s = _ritz(Qs, GQ[:, b:])
+    th_l, r_l, V_l = _ritz(Ql, GQ[:, :b])
+    th_s, r_s, V_s = _ritz(Qs, GQ[:, b:])
     log(f"error bars: 1 exact float64 pass ({time.perf_counter() - t0:.1f} s)")
+    # did LOBPCG reach --tol? (relative residual ‖Gv − θv‖/θ of the k wanted values; the
+    # float32 cache's noise floor is the best it can do, so that counts as reached)
+    rel_s = r_s[:k] / np.maximum(np.abs(th_s[:k]), floor)
+    rel_l = r_l[::-1][:k] / np.maximum(np.abs(th_l[::-1][:k]), floor)
+    reach_s = np.maximum(tol, 2.0 * floor / np.maximum(np.abs(th_s[:k]), floor))
+    reach_l = np.maximum(tol, 2.0 * floor / np.maximum(np.abs(th_l[::-1][:k]), floor))
+    converged = bool(np.all(rel_s <= reach_s) and np.all(rel_l <= reach_l))
+    if not converged:
+        log(f"warning: LOBPCG stopped at --maxiter {maxiter} without reaching "
+            f"--tol {tol:g}: achieved relative residual {float(rel_s.max()):.2g} for the smallest, "
+            f"{float(rel_l.max()):.2g} for the largest eigenvalues (raise --maxiter)")
     return {
         "largest": th_l[::-1][:k].tolist(),
         "largest_error": r_l[::-1][:k].tolist(),
         "smallest": th_s[:k].tolist(),
         "smallest_error": r_s[:k].tolist(),
+        "largest_vectors": np.ascontiguousarray(V_l[:, ::-1][:, :k]),
+        "smallest_vectors": np.ascontiguousarray(V_s[:, :k]),
+        "converged": converged,
+        "relative_residual": float(max(rel_s.max(), rel_l.max())),
+        "lobpcg_iterations": int(it_s),
         "block_size": b,
         "sketch": ell,
         "noise_floor": floor,
@@ -691,6 +709,7 @@ def extreme_eigenvalues(
     seed: int = 0,
     client: Any = None,
     log: Callable[[str], None] | None = None,
+    vectors: bool = False,
 ) -> dict[str, Any]:
     """The k largest and k smallest eigenvalues of G∞ with error bars and the method used.
 
@@ -706,7 +725,10 @@ def extreme_eigenvalues(
     "trace", "method", "reason", "passes" (passes over G), "products" (vectors multiplied),
     "kernel_passes" (kernel evaluations in units of all blocks), "seconds", "cache_dtype",
     "eigenvalues" (dense: all, descending; iterative: the known ones, largest then smallest,
-    descending), "eigenvalues_complete"}``.
+    descending), "eigenvalues_complete", "converged" (iterative: every wanted value reached
+    ``tol``; else a warning line went to ``log``), "relative_residual" (the worst ‖Gv − θv‖/θ)}``.
+    ``vectors=True`` adds "largest_vectors" and "smallest_vectors": n x k arrays whose columns
+    are the (Ritz) eigenvectors of "largest" and "smallest", in the same order.
     """
     t_start = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -721,11 +743,22 @@ def extreme_eigenvalues(
         raise ActspecError(f"tol must be in (0, 1) (got {tol})")
     chosen, reason = choose_method(n, method)
     if chosen == "dense":
-        check_dense_fits(n, "G∞", copies=3.0)
+        check_dense_fits(n, "G∞", copies=4.0 if vectors else 3.0)
         G = gram_infinite(Xv, a, train=train, init=init)
         trace = float(np.trace(G))
-        ev = scipy.linalg.eigvalsh(G, driver="evd", overwrite_a=True, check_finite=False)[::-1]
+        extra: dict[str, Any] = {}
+        if vectors:
+            ev, V = scipy.linalg.eigh(G, driver="evd", overwrite_a=True, check_finite=False)
+            ev, V = ev[::-1], V[:, ::-1]
+            extra = {"largest_vectors": np.ascontiguousarray(V[:, :k]),
+                     "smallest_vectors": np.ascontiguousarray(V[:, -k:][:, ::-1])}
+            del V
+        else:
+            ev = scipy.linalg.eigvalsh(G, driver="evd", overwrite_a=True, check_finite=False)[::-1]
         return {
+            **extra,
+            "converged": True,
+            "relative_residual": 0.0,
             "largest": ev[:k].tolist(),
             "smallest": ev[-k:][::-1].tolist(),
             "largest_error": [0.0] * k,
@@ -750,6 +783,9 @@ def extreme_eigenvalues(
         out = _iterative(op, k, tol=tol, maxiter=maxiter, sketch=sketch, seed=seed, log=say)
     finally:
         op.close()
+    if not vectors:
+        out.pop("largest_vectors")
+        out.pop("smallest_vectors")
     where = f"Dask, {len(op.workers)} workers" if isinstance(op, DistributedGramOperator) else "matrix-free"
     known = sorted(out["largest"] + out["smallest"], reverse=True)
     return {
