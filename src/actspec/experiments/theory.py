@@ -532,13 +532,16 @@ def theorem_checks(
         cond = math.log(max(n, 2)) ** 0.75
         excl = (f"; {z} structural zeros left out ({z_why}), the theorem applied to the other "
                 f"{n_eff}" if z else "")
+        nn = "n'" if z else "n"
         rows.append(_row(
             "smooth_small_eigenvalues", "smooth φ (tanh, swish) on data of small span d0: "
             "λ_k ≤ exp(-Ω(n^(1/(2 d0)))) for k ≥ n/d0", "Thm 4.4 / F.10",
-            f"≥ n' - ⌈n'/d0⌉ + 1 = {want} of n' = {n_eff} eigenvalues below {threshold:g}·λ_max "
-            f"(d0 = {d0}; the theorem assumes d0 = O(log^0.75 n) = O({cond:.2g})){excl}",
-            f"{below} of {n_eff} below {threshold:g}·λ_max (not counting the structural zeros); "
-            f"λ_⌈n'/d0⌉ = λ_{k0} = {lam_k0:.3g} = {lam_k0 / lmax:.3g}·λ_max {res_note}",
+            f"≥ {nn} - ⌈{nn}/d0⌉ + 1 = {want} of {nn + ' = ' if z else ''}{n_eff} eigenvalues below "
+            f"{threshold:g}·λ_max (d0 = {d0}; the theorem assumes d0 = O(log^0.75 n) = O({cond:.2g}))"
+            f"{excl}",
+            f"{below} of {n_eff} below {threshold:g}·λ_max"
+            + (" (not counting the structural zeros)" if z else "")
+            + f"; λ_⌈{nn}/d0⌉ = λ_{k0} = {lam_k0:.3g} = {lam_k0 / lmax:.3g}·λ_max {res_note}",
             holds, count_below=below, predicted_count=want, k=k0, lambda_k=lam_k0,
             threshold=threshold, d0=d0, structural_zeros=z, structural_reason=z_why,
             count_below_with_structural=below_all,
