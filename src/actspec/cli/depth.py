@@ -188,12 +188,13 @@ def depth_cmd(
                     + ",".join(str(d) for d, b in zip(s["depths"], bl, strict=True) if b is False)
                 )
             else:
-                lines.append("comparison with the linear net limited by float64 resolution")
+                lines.append("comparison with the linear net limited by the resolution")
         console.print("; ".join(lines))
     if any(r["condition_number_is_lower_bound"] for r in results):
         console.print(
-            "[yellow]note:[/] some eigenvalues are below float64 resolution (n·eps·λ_max); "
-            "their condition numbers are lower bounds (≥)."
+            "[yellow]note:[/] some eigenvalues are below the resolution (the larger of the "
+            "eigensolver's n·eps·λ_max and, at infinite width, the recursion's error bar "
+            "n·kernel_error); their condition numbers are lower bounds (≥)."
         )
     title = f"{ds.name} (n={ds.n}), width {wlabel}, {kernel}, scaling {scaling}"
     if plot is not None:

@@ -289,6 +289,63 @@ class _LayerMap:
                 Th = Th[np.ix_(inv, inv)]
         return Sig, Dot, Th
 
+    # ---- error estimate -----------------------------------------------------------------------
+    def propagate_error(
+        self, S: np.ndarray, Sig: np.ndarray, Dot: np.ndarray, Theta: np.ndarray | None,
+        prev: dict[str, float],
+    ) -> dict[str, float]:
+        """First-order entry-error estimate of this layer's kernels (see ``DeepLayer.error``).
+
+        e_Sigma^l = max|Sigmadot^l| e_Sigma^{l-1} + w2 eval_a + rounding (Price's theorem: the
+        slope of Sigma^l in Sigma^{l-1}_ij is Sigmadot^l_ij, largest on the diagonal);
+        e_Sigmadot^l = w2 eval_d + slope_d e_Sigma^{l-1} (slope_d: the largest slope of the
+        derivative dual in the covariance, measured on the table away from rho = +-1; infinite
+        there for kinked activations, so this part is an estimate); e_Theta^l = e_Sigma^l +
+        max|Theta^{l-1}| e_Sigmadot^l + max|Sigmadot^l| e_Theta^{l-1}.
+        """
+        eps = float(np.finfo(np.float64).eps)
+        w2 = self.p.weight_var
+        dmax = float(np.max(np.abs(np.diag(Dot))))
+        smax = float(np.max(np.abs(Sig)))
+        ev_a, ev_d, slope_d = self._evaluation_errors(S)
+        e_s_prev = prev.get("nngp", 0.0)
+        e_s = dmax * e_s_prev + w2 * ev_a + 4 * eps * smax
+        e_d = w2 * ev_d + slope_d * e_s_prev + 4 * eps * float(np.max(np.abs(Dot)))
+        out = {"nngp": e_s, "sigma_dot": e_d}
+        pmax = float(np.max(np.abs(S)))
+        out["penultimate"] = e_s_prev * float(np.max(np.abs(Dot))) + pmax * e_d
+        if Theta is not None:
+            tmax = float(np.max(np.abs(Theta)))
+            out["ntk"] = (e_s + tmax * e_d + dmax * prev.get("ntk", 0.0)
+                          + 4 * eps * (smax + tmax * float(np.max(np.abs(Dot)))))
+        return out
+
+    def _evaluation_errors(self, S: np.ndarray) -> tuple[float, float, float]:
+        """(activation dual error, derivative dual error, slope of the derivative dual)."""
+        eps = float(np.finfo(np.float64).eps)
+        q = np.diag(S)
+        if self.closed:
+            grid = np.linspace(0.05, math.pi - 0.05, 64)
+            s = float(np.max(q))
+            ones = np.ones(grid.size)
+            d = self.act.closed_form_dual(s * ones, s * ones, s * np.cos(grid), "derivative",
+                                          theta=grid)
+            a = self.act.closed_form_dual(s * ones, s * ones, s * np.cos(grid), "activation",
+                                          theta=grid)
+            assert d is not None and a is not None
+            slope = _slope(np.asarray(d), s * np.cos(grid))
+            return (8 * eps * float(np.max(np.abs(a))), 8 * eps * float(np.max(np.abs(d))), slope)
+        if self.last_qs is None:  # direct quadrature: about 1e-15 relative (no table check)
+            return (1e-14 * float(np.max(np.abs(q))), 1e-14, 0.0)
+        ea = ed = slope = 0.0
+        grid = np.linspace(0.05, math.pi - 0.05, 64)
+        for (s1, s2), pair in self._pairs.items():
+            ea = max(ea, pair.ta.check_error)
+            ed = max(ed, pair.td.check_error)
+            d = pair.td.evaluate_theta(grid.copy(), ct=pair.Cd)
+            slope = max(slope, _slope(d, math.sqrt(s1 * s2) * np.cos(grid)))
+        return ea, ed, self.p.weight_var * slope
+
     # ---- close pairs ------------------------------------------------------------------------
     def close_pairs(
         self, S: np.ndarray, Sig: np.ndarray, Dot: np.ndarray, Th: np.ndarray | None,
@@ -518,6 +575,13 @@ class _LayerMap:
         return Sig, Dot, Th
 
 
+def _slope(vals: np.ndarray, c: np.ndarray) -> float:
+    """Largest |d vals / d c| by differences on a grid (c decreasing with the angle)."""
+    dv = np.abs(np.diff(np.asarray(vals, dtype=np.float64)))
+    dc = np.abs(np.diff(c))
+    return float(np.max(dv / dc)) if dv.size else 0.0
+
+
 _CLOSE = 1e-4  # |rho| above 1 - _CLOSE: the pair's angle is tracked accurately
 _GL = np.polynomial.legendre.leggauss(12)
 
@@ -610,6 +674,13 @@ class DeepLayer:
     ntk: np.ndarray = field(repr=False)
     prev_sigma: np.ndarray = field(repr=False)
     bias_var: float = 0.0
+    #: estimated bound on the absolute error of every entry, per kernel ("ntk", "nngp",
+    #: "sigma_dot", "penultimate"): the evaluation error of each layer (the theta-tables'
+    #: verified check error, or rounding for closed forms) propagated through the recursion to
+    #: first order with the layer's slopes (Price's theorem: d Sigma^l / d Sigma^{l-1}_ij =
+    #: Sigmadot^l_ij). Not the float64 resolution of the eigensolver: compare eigenvalues with
+    #: n * error (issue 19 item 4).
+    error: dict[str, float] = field(default_factory=dict)
 
     @property
     def nngp(self) -> np.ndarray:
@@ -620,6 +691,10 @@ class DeepLayer:
         """The paper's penultimate-layer G: (Sigma^{l-1} - beta^2) (.) Sigmadot^l (only W^l trained)."""
         feat = self.prev_sigma - self.bias_var if self.bias_var else self.prev_sigma
         return feat * self.sigma_dot
+
+    def kernel_error(self, which: Kernel = "ntk") -> float:
+        """Estimated bound on the absolute entry error of :meth:`kernel` (see ``error``)."""
+        return float(self.error.get(which, 0.0))
 
     def kernel(self, which: Kernel = "ntk") -> np.ndarray:
         if which == "ntk":
@@ -669,6 +744,9 @@ def iter_deep_kernels(
     S = input_covariance(Xv, params.bias_var)
     Theta = S if ntk else None
     close = _row_angles(Xv, params.bias_var, S)
+    eps = float(np.finfo(np.float64).eps)
+    e0 = 2 * eps * float(np.max(np.abs(S)))  # rounding of X X^T
+    errs: dict[str, float] = {"nngp": e0, "ntk": e0, "sigma_dot": 0.0, "penultimate": 0.0}
     nw = _workers() if threads is None else max(1, int(threads))
     pool = ThreadPoolExecutor(max_workers=nw, thread_name_prefix="actspec-deep") if nw > 1 else None
     try:
@@ -682,7 +760,9 @@ def iter_deep_kernels(
                     f"the layer-{ell} kernel of {params.act.name} overflowed (variances grow "
                     "with depth under this scaling); use --scaling cphi or a smaller sigma_w^2"
                 )
-            yield DeepLayer(ell, Sig, Dot, Th, S, params.bias_var)  # type: ignore[arg-type]
+            errs.update(fmap.propagate_error(S, Sig, Dot, Theta, errs))
+            yield DeepLayer(ell, Sig, Dot, Th, S, params.bias_var,  # type: ignore[arg-type]
+                            error=dict(errs))
             S, Theta = Sig, Th
     finally:
         if pool is not None:
