@@ -366,9 +366,30 @@ def expected_seconds(name: str, quick: bool, skip: Sequence[str] = (), data: str
     return sum(PARTS[p].expected(quick, data) for p in part_names(name, skip))
 
 
-#: GFLOP/s of core.resources.matmul_gflops("float32", "cpu") (1024^3 matmul, best of 4, two
-#: threads) on the shared 2-core machine whose runs give the parts' expected times
-REFERENCE_GFLOPS = 7.5
+#: seconds of :func:`speed_probe` (best of 3) on the shared 2-core machine whose runs give the
+#: parts' expected times, measured under its usual load (load average ~10)
+REFERENCE_PROBE_SECONDS = 0.1
+
+
+def speed_probe() -> float:
+    """Seconds (best of 3) of a small piece of what the parts do: five float64 one-thread
+    steps of a width-20000 tanh layer on 50 points (matmuls and elementwise passes). About
+    0.3-0.5 s; a longer, representative probe is steadier on a loaded machine than a single
+    matmul (a 512^3 product measured 7 to 196 GFLOP/s here within minutes)."""
+    import torch
+
+    with _torch_threads(1):
+        g = torch.Generator().manual_seed(0)
+        X = torch.randn(50, 10, dtype=torch.float64, generator=g)
+        W = torch.randn(10, 20000, dtype=torch.float64, generator=g)
+        best = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(5):
+                P = torch.tanh(X @ W)
+                (P * (1.0 - P * P)) @ W.T
+            best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def calibrated_seconds(
@@ -377,30 +398,25 @@ def calibrated_seconds(
 ) -> tuple[float, str]:
     """(expected seconds on this machine, how the number was obtained).
 
-    The parts' times were measured on the 2-core reference machine; a ~0.2 s matmul probe
-    (``probe()`` returns GFLOP/s; default :func:`actspec.core.resources.matmul_gflops`) scales
-    them to this machine. The probe measures arithmetic speed only (load from other processes,
-    memory bandwidth and GPUs are not modelled), so the result is good to about 2x; where no
-    probe can be run (``--device cuda``) the reference time is returned and called a guess.
+    The parts' times were measured on the shared 2-core reference machine; ``probe()``
+    (seconds of a fixed small workload, default :func:`speed_probe`) against
+    :data:`REFERENCE_PROBE_SECONDS` scales them to this machine and its current load. Good to
+    about 2x; where no probe applies (``--device cuda``) or it fails, the reference time is
+    returned and called a guess.
     """
     base = expected_seconds(name, quick, skip, data)
     if str(device) != "cpu":
         return base, (f"a guess: times of the 2-core CPU reference machine; the networks run on "
                       f"{device}, which the estimate does not model")
     try:
-        if probe is None:
-            from ...core.resources import matmul_gflops
-
-            rate = float(matmul_gflops("float32", "cpu"))
-        else:
-            rate = float(probe())
+        secs = float((probe or speed_probe)())
     except Exception as exc:  # noqa: BLE001  (a failed probe must not stop the run)
         return base, f"a guess: the speed probe failed ({type(exc).__name__}); reference-machine times"
-    if not (rate > 0 and math.isfinite(rate)):
-        return base, "a guess: the speed probe gave no rate; reference-machine times"
-    scale = REFERENCE_GFLOPS / rate
-    return base * scale, (f"calibrated on this machine: a matmul probe ran at {rate:.3g} GFLOP/s "
-                          f"against {REFERENCE_GFLOPS:g} on the 2-core reference machine "
+    if not (secs > 0 and math.isfinite(secs)):
+        return base, "a guess: the speed probe gave no time; reference-machine times"
+    scale = secs / REFERENCE_PROBE_SECONDS
+    return base * scale, (f"calibrated on this machine: a speed probe took {secs:.3g} s against "
+                          f"{REFERENCE_PROBE_SECONDS:g} s on the 2-core reference machine "
                           f"(x{scale:.2g}); good to about 2x")
 
 
