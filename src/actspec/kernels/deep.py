@@ -392,20 +392,27 @@ class _LayerMap:
             i, j, th = close.i[same], close.j[same], close.theta[same]
             if i.size:
                 nxt = self._next_angles(q, Sig, i, j, th)
-                pos = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(iu, ju, strict=True))}
-                for a, b, t in zip(i, j, nxt, strict=True):
-                    k = pos.get((int(a), int(b)))
-                    if k is not None:
-                        theta[k] = t
+                lin = iu.astype(np.int64) * n + ju  # sorted (row-major scan)
+                want = i.astype(np.int64) * n + j
+                k = np.searchsorted(lin, want)
+                k = np.minimum(k, lin.size - 1)
+                hit = lin[k] == want
+                theta[k[hit]] = nxt[hit]
         return _Close(iu, ju, theta)
 
     def _same_group(self, q: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         keys = quantize(q)
         return keys[i] == keys[j]
 
-    def _tables_for(self, q: np.ndarray, i: int, j: int) -> _Pair:
+    def _by_tables(self, i: np.ndarray, j: np.ndarray) -> Iterator[tuple[np.ndarray, _Pair]]:
+        """(selection, table pair) for the pairs (i, j), grouped by their variance groups."""
         assert self.last_qs is not None
-        return self._pair(float(self.last_qs[i]), float(self.last_qs[j]))
+        a, b = self.last_qs[i], self.last_qs[j]
+        keys = np.stack([a, b], axis=1)
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        for k, (sa, sb) in enumerate(uniq):
+            yield inv == k, self._pair(float(sa), float(sb))
 
     def _duals_at(
         self, q: np.ndarray, S: np.ndarray, i: np.ndarray, j: np.ndarray, th: np.ndarray
@@ -418,59 +425,72 @@ class _LayerMap:
             return np.asarray(ea, dtype=np.float64), np.asarray(ed, dtype=np.float64)
         ea = np.empty(i.size)
         ed = np.empty(i.size)
-        for k in range(i.size):
-            pair = self._tables_for(q, int(i[k]), int(j[k]))
-            t = th[k : k + 1]
-            ea[k] = pair.ta.evaluate_theta(t, ct=pair.Ca)[0]
-            ed[k] = pair.td.evaluate_theta(t, ct=pair.Cd)[0]
+        for sel, pair in self._by_tables(i, j):
+            t = np.ascontiguousarray(th[sel])
+            ea[sel] = pair.ta.evaluate_theta(t, ct=pair.Ca)
+            ed[sel] = pair.td.evaluate_theta(t, ct=pair.Cd)
         return ea, ed
 
-    def _kdot(self, q: np.ndarray, i: int, j: int, t: np.ndarray) -> np.ndarray:
+    def _kdot(self, q: np.ndarray, i: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The derivative dual of the pairs (i, j) (one per row of t) at the angles t."""
         if self.closed:
-            ones = np.ones(t.shape)
-            out = self.act.closed_form_dual(q[i] * ones, q[j] * ones, math.sqrt(q[i] * q[j])
-                                            * np.cos(t), "derivative", theta=t)
+            s1 = np.broadcast_to(q[i][:, None], t.shape)
+            s2 = np.broadcast_to(q[j][:, None], t.shape)
+            out = self.act.closed_form_dual(s1, s2, np.sqrt(s1 * s2) * np.cos(t), "derivative",
+                                            theta=t)
             assert out is not None
             return np.asarray(out, dtype=np.float64)
-        pair = self._tables_for(q, i, j)
-        return pair.td.evaluate_theta(np.ascontiguousarray(t), ct=pair.Cd)
+        out = np.empty(t.shape)
+        for sel, pair in self._by_tables(i, j):
+            out[sel] = pair.td.evaluate_theta(np.ascontiguousarray(t[sel]), ct=pair.Cd)
+        return out
+
+    def _ends(self, q: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """k(0) + k(pi) of the activation dual at the pairs' variances (0 for odd phi)."""
+        if self._odd():
+            return np.zeros(i.size)
+        t = np.broadcast_to(np.array([0.0, math.pi]), (i.size, 2))
+        if self.closed:
+            s1 = np.broadcast_to(q[i][:, None], t.shape)
+            s2 = np.broadcast_to(q[j][:, None], t.shape)
+            sd = np.sqrt(s1 * s2)
+            v = self.act.closed_form_dual(s1, s2, np.stack([sd[:, 0], -sd[:, 1]], axis=1),
+                                          "activation", theta=t)
+            assert v is not None
+            return np.sum(np.asarray(v, dtype=np.float64), axis=1)
+        out = np.empty(i.size)
+        for sel, pair in self._by_tables(i, j):
+            out[sel] = float(np.sum(pair.ta.evaluate_theta(np.array([0.0, math.pi]), ct=pair.Ca)))
+        return out
 
     def _next_angles(
         self, q: np.ndarray, Sig: np.ndarray, i: np.ndarray, j: np.ndarray, th: np.ndarray
     ) -> np.ndarray:
+        """Accurate angles of layer l from those of layer l - 1 (see :meth:`close_pairs`)."""
         w2, b2 = self.p.weight_var, self.p.bias_var
         x, w = _GL
+        s = np.sqrt(q[i] * q[j])
+        diag = 0.5 * (Sig[i, i] + Sig[j, j])
         out = np.empty(i.size)
-        odd = self._odd()
-        for k in range(i.size):
-            a, b, t = int(i[k]), int(j[k]), float(th[k])
-            s = math.sqrt(q[a] * q[b])
-            diag = 0.5 * (Sig[a, a] + Sig[b, b])
-            if t <= 0.5 * math.pi:  # nearly equal rows: 1 - rho'
-                nodes = 0.5 * t * (x + 1.0)
-                D = s * 0.5 * t * float(np.sum(w * self._kdot(q, a, b, nodes) * np.sin(nodes)))
-                one_minus = w2 * D / diag
-                out[k] = 2.0 * math.asin(min(1.0, math.sqrt(max(0.0, one_minus) / 2.0)))
-            else:  # nearly opposite rows: 1 + rho'
-                span = math.pi - t
-                nodes = t + 0.5 * span * (x + 1.0)
-                A = s * 0.5 * span * float(np.sum(w * self._kdot(q, a, b, nodes) * np.sin(nodes)))
-                ends = 0.0 if odd else self._k0_plus_kpi(q, a, b)
-                one_plus = (w2 * (A + ends) + 2.0 * b2) / diag
-                out[k] = math.pi - 2.0 * math.asin(min(1.0, math.sqrt(max(0.0, one_plus) / 2.0)))
+        near = th <= 0.5 * math.pi
+        if np.any(near):  # nearly equal rows: 1 - rho' = w2 D / Sigma'_ii
+            t = th[near]
+            nodes = 0.5 * t[:, None] * (x[None, :] + 1.0)
+            kd = self._kdot(q, i[near], j[near], nodes)
+            D = s[near] * 0.5 * t * np.sum(w * kd * np.sin(nodes), axis=1)
+            one_minus = np.clip(w2 * D / diag[near], 0.0, 2.0)
+            out[near] = 2.0 * np.arcsin(np.minimum(1.0, np.sqrt(one_minus / 2.0)))
+        far = ~near
+        if np.any(far):  # nearly opposite rows: 1 + rho' = (w2 (A + k(0) + k(pi)) + 2 b2) / Sigma'_ii
+            t = th[far]
+            span = math.pi - t
+            nodes = t[:, None] + 0.5 * span[:, None] * (x[None, :] + 1.0)
+            kd = self._kdot(q, i[far], j[far], nodes)
+            A = s[far] * 0.5 * span * np.sum(w * kd * np.sin(nodes), axis=1)
+            one_plus = np.clip((w2 * (A + self._ends(q, i[far], j[far])) + 2.0 * b2) / diag[far],
+                               0.0, 2.0)
+            out[far] = math.pi - 2.0 * np.arcsin(np.minimum(1.0, np.sqrt(one_plus / 2.0)))
         return out
-
-    def _k0_plus_kpi(self, q: np.ndarray, a: int, b: int) -> float:
-        """k(0) + k(pi) of the activation dual at the pair's variances."""
-        t = np.array([0.0, math.pi])
-        if self.closed:
-            s = math.sqrt(q[a] * q[b])
-            v = self.act.closed_form_dual(np.full(2, q[a]), np.full(2, q[b]), np.array([s, -s]),
-                                          "activation", theta=t)
-            assert v is not None
-            return float(np.sum(v))
-        pair = self._tables_for(q, a, b)
-        return float(np.sum(pair.ta.evaluate_theta(t, ct=pair.Ca)))
 
     def _odd(self) -> bool:
         if self._is_odd is None:
@@ -621,11 +641,15 @@ def _row_angles(X: np.ndarray, bias_var: float, S: np.ndarray) -> _Close | None:
     if i.size == 0:
         return None
     beta = math.sqrt(bias_var)
-    A = np.concatenate([X[i], np.full((i.size, 1), beta)], axis=1)
-    B = np.concatenate([X[j], np.full((j.size, 1), beta)], axis=1)
-    A /= np.linalg.norm(A, axis=1, keepdims=True)
-    B /= np.linalg.norm(B, axis=1, keepdims=True)
-    theta = 2.0 * np.arctan2(np.linalg.norm(A - B, axis=1), np.linalg.norm(A + B, axis=1))
+    U = np.concatenate([X, np.full((X.shape[0], 1), beta)], axis=1)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    theta = np.empty(i.size)
+    step = max(1, (1 << 20) // U.shape[1])  # pairs per chunk: bounded temporaries
+    for a in range(0, i.size, step):
+        A, B = U[i[a : a + step]], U[j[a : a + step]]
+        dn = np.sqrt(np.einsum("ij,ij->i", A - B, A - B))
+        sn = np.sqrt(np.einsum("ij,ij->i", A + B, A + B))
+        theta[a : a + step] = 2.0 * np.arctan2(dn, sn)
     return _Close(i, j, theta)
 
 
