@@ -634,11 +634,6 @@ def _read_csv(path: Path, what: str, *, labels_only: bool = False
         rows = rows[1:]
         if not rows:
             raise ActspecError(f"{what}: the CSV file has a header but no data rows")
-        shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
-        warnings.warn(
-            f"{what}: the first row ({shown}) is taken as a column header, not data",
-            UserWarning, stacklevel=3,
-        )
     width = len(header) if header is not None else len(rows[0])
     for k, r in enumerate(rows):
         if len(r) != width:
@@ -673,6 +668,12 @@ def _read_csv(path: Path, what: str, *, labels_only: bool = False
             M = np.delete(M, label_cols[0], axis=1)
             if M.shape[1] == 0 and not labels_only:
                 raise ActspecError(f"{what}: the CSV has a label column but no feature columns")
+        # said once the file is known to be good (an error line stays the only line)
+        shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
+        warnings.warn(
+            f"{what}: the first row ({shown}) is taken as a column header, not data",
+            UserWarning, stacklevel=3,
+        )
     return M, y, header
 
 
