@@ -214,3 +214,20 @@ def test_units_use_a_fixed_thread_count(tmp_path: Path) -> None:
     ctx.unit("t", lambda: {"threads": seen.append(torch.get_num_threads()) or 0})
     assert seen == [fw.UNIT_THREADS] and torch.get_num_threads() == before
     assert np.isfinite(fw.UNIT_THREADS)
+
+
+def test_prefetch_recomputes_bad_unit_caches_once_with_one_warning(tmp_path: Path) -> None:
+    """--workers: a corrupt unit file is recomputed in a worker, warned about once, then loaded."""
+    warned: list[str] = []
+    ctx = fw.Context(tmp_path, part_name="p", workers=2, on_warning=warned.append)
+    jobs = [("u", dict, ({"x": 1.0},)), ("v", dict, ({"x": 2.0},)), ("w", dict, ({"x": 3.0},))]
+    ctx.prefetch(jobs)
+    (path_u,) = (tmp_path / "cache" / "units" / "p").glob("u-*.json")
+    path_u.write_bytes(b"\x00\x01 truncated")
+    (path_v,) = (tmp_path / "cache" / "units" / "p").glob("v-*.json")
+    path_v.write_text("{}")
+    again = fw.Context(tmp_path, part_name="p", workers=2, on_warning=warned.append)
+    again.prefetch(jobs)
+    assert again.units_computed == 2 and len(warned) == 2
+    assert {k: again.unit(k, fn, a)["x"] for k, fn, a in jobs} == {"u": 1.0, "v": 2.0, "w": 3.0}
+    assert len(warned) == 2  # the loads after prefetch do not warn again

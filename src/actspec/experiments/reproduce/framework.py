@@ -134,28 +134,30 @@ class Context:
 
     def _load_unit(
         self, key: str, args: tuple[Any, ...], check: Callable[[dict[str, Any]], str | None] | None,
-        *, warn: bool = True,
+        *, warn: bool = True, problem: list[str] | None = None,
     ) -> dict[str, Any] | None:
         """The cached result of a unit, or None (with a warning) when its file cannot be trusted:
         unreadable, not JSON, another unit's or another input's stamp, or failing ``check``."""
         path = self._unit_path(key, args)
         if not path.exists():
             return None
-        data, problem = _read_json(path)
-        if problem is None:
+        data, why = _read_json(path)
+        if why is None:
             stamp = data.get("_cache") if isinstance(data, dict) else None
             result = data.get("result") if isinstance(data, dict) else None
             if not isinstance(stamp, dict) or not isinstance(result, dict):
-                problem = "is not a unit cache file (no stamp or no result)"
+                why = "is not a unit cache file (no stamp or no result)"
             elif stamp != self._unit_stamp(key, args):
-                problem = (f"belongs to another unit or other inputs (stamp {stamp.get('part')}/"
-                           f"{stamp.get('unit')}/{stamp.get('inputs')})")
+                why = (f"belongs to another unit or other inputs (stamp {stamp.get('part')}/"
+                       f"{stamp.get('unit')}/{stamp.get('inputs')})")
             elif check is not None:
-                problem = check(result)
-        if problem is None:
+                why = check(result)
+        if why is None:
             return dict(result)
+        if problem is not None:
+            problem.append(why)
         if warn:
-            self.warn(f"cache file {path} {problem}; recomputing it")
+            self.warn(f"cache file {path} {why}; recomputing it")
         return None
 
     def prefetch(
@@ -173,13 +175,23 @@ class Context:
         A unit computes the same numbers in a worker as in order: its torch thread count is
         fixed (:data:`UNIT_THREADS`) whatever ``workers`` is, so float reductions split alike.
         """
-        todo = [
-            j for j in jobs
-            if self._unit_path(j[0], j[2]) not in self._fresh
-            and (self.force or self._load_unit(j[0], j[2], check, warn=self.workers > 1) is None)
-        ]
-        if self.workers <= 1 or len(todo) < 2:
+        if self.workers <= 1:
             return
+        todo, problems = [], []
+        for j in jobs:
+            if self._unit_path(j[0], j[2]) in self._fresh:
+                continue
+            if not self.force:
+                found: list[str] = []
+                if self._load_unit(j[0], j[2], check, warn=False, problem=found) is not None:
+                    continue
+                problems += [f"cache file {self._unit_path(j[0], j[2])} {p}; recomputing it"
+                             for p in found]
+            todo.append(j)
+        if len(todo) < 2:
+            return  # unit() computes it (and warns about a bad cache file itself)
+        for msg in problems:
+            self.warn(msg)
         import multiprocessing
 
         threads = UNIT_THREADS
