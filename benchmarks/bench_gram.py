@@ -13,7 +13,9 @@ Measures, on random unit-norm rows X (n x d, d = 3072):
   with achieved GFLOP/s counting 2 n m d (X W^T) + 2 n^2 m (D D^T) flops and the fraction of
   the matching matmul peak (target >= 60 %); combinations estimated to take longer than
   ``--budget`` seconds are skipped (listed as skipped). ``mode=seed`` draws W, a from the seed
-  (the serial float64 RNG is part of the time), ``mode=weights`` passes pre-drawn weights;
+  (the per-block float32 streams, drawn in parallel, are part of the time), ``mode=weights``
+  passes pre-drawn weights (``bench_finite.py`` measures the peak right before every call and
+  repeats: use it for the % of peak on a shared machine);
 * ``--checkpoint``: each finite-width seed run again with ``checkpoint=PATH`` saved every
   quarter of its plain run time (``mode=checkpoint``): saves, seconds spent saving, file size,
   overhead relative to the plain run, peak memory;
@@ -45,6 +47,7 @@ import numpy as np
 import torch
 
 import actspec
+from actspec.core import inits as _inits
 from actspec.core.inits import WEIGHT_BLOCK, init_scheme, sample_block, sample_weights
 from actspec.finite.checkpoint import Checkpoint
 
@@ -65,6 +68,7 @@ ACTIVATIONS = [
 ]
 D = 3072
 GIB = 2.0**30
+WEIGHTS_SCHEME = getattr(_inits, "WEIGHTS_SCHEME", "blocked-randn64-v1")  # older checkouts: v1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,12 +399,14 @@ def bench_checkpoint(
     return row
 
 
-def rng_seconds_per_neuron(d: int) -> float:
+def rng_seconds_per_neuron(d: int, neurons: int = 4096) -> float:
+    """Wall seconds per neuron to draw seeded weights as gram does (float32, blocks in parallel)."""
     scheme = init_scheme("dzps")
-    sample_block(d, 2 * WEIGHT_BLOCK, 0, WEIGHT_BLOCK, scheme, 0)
+    m = 2 * neurons
+    sample_block(d, m, 0, neurons, scheme, 0, dtype=torch.float32)
     t0 = time.perf_counter()
-    sample_block(d, 2 * WEIGHT_BLOCK, WEIGHT_BLOCK, 2 * WEIGHT_BLOCK, scheme, 0)
-    return (time.perf_counter() - t0) / WEIGHT_BLOCK
+    sample_block(d, m, neurons, m, scheme, 0, dtype=torch.float32)
+    return (time.perf_counter() - t0) / neurons
 
 
 def accuracy_checks(log: Callable[[str], None]) -> dict[str, Any]:
@@ -518,7 +524,8 @@ def print_tables(result: dict[str, Any]) -> None:
         "(0 = quiet machine); peak RSS: whole process; +GiB: above the RSS before the call"
     )
     con.print(
-        f"RNG: drawing one neuron's float64 weights (serial torch.randn) takes "
+        f"RNG ({WEIGHTS_SCHEME}): drawing one neuron's weights (float32 torch.randn, blocks of "
+        f"{WEIGHT_BLOCK} in parallel on {torch.get_num_threads()} threads) takes "
         f"{1e6 * result['rng_seconds_per_neuron']:.1f} µs "
         f"(= {result['rng_seconds_per_neuron'] * 1e5:.1f} s for m = 1e5)"
     )
@@ -579,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     result: dict[str, Any] = {
+        "weights_scheme": WEIGHTS_SCHEME,
         "machine": machine_info(),
         "torch_parallel_info": torch.__config__.parallel_info(),
         "d": D,
