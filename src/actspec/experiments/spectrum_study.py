@@ -27,8 +27,12 @@ def _check_high(widths: Sequence[int | None], init: str) -> None:
 def _check_double(n: int, method: str, k: int, workers: int) -> None:
     if method not in METHODS:
         raise ParameterError(f"{{-method}} must be auto, dense or iterative (got {method!r})")
-    if k < 1 or (method == "iterative" and 2 * k > n):  # dense: k is not used
-        raise ParameterError(f"{{-k}} must satisfy 1 <= k <= n/2 (got {{-k}} {k} with n={n})")
+    if k < 1:
+        raise ParameterError(f"{{-k}} must be >= 1 (got {k})")
+    if method == "iterative" and k > n // 5:  # dense: k is not used
+        raise ParameterError(
+            f"{{-k}} {k} is too large for the iterative solver at n={n}: at most k = {n // 5} "
+            "(its LOBPCG blocks need n >= 5 k); use {-method} dense for all eigenvalues")
     if workers < 0:
         raise ParameterError(f"{{-workers}} must be >= 0 (got {workers})")
 

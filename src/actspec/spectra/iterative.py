@@ -83,7 +83,7 @@ from ..core import resources as _mem
 from ..core.errors import ActspecError
 from ..core.inits import init_scheme
 from ..core.resources import available_memory, check_dense_fits, dense_bytes
-from ..core.validate import check_inputs
+from ..core.validate import ParameterError, check_inputs
 from ..kernels.dual import dual, eval_threads
 from ..kernels.gram import gram_infinite, infinite_kernel, normalization_constant
 
@@ -96,6 +96,9 @@ __all__ = [
     "GramOperator",
     "DistributedGramOperator",
     "extreme_eigenvalues",
+    "iterative_max_k",
+    "iterative_estimate",
+    "check_iterative_budget",
 ]
 
 Train = Literal["hidden", "both", "output"]
@@ -572,6 +575,110 @@ def choose_method(n: int, method: Method = "auto") -> tuple[str, str]:
                      "the free memory)")
 
 
+def iterative_max_k(n: int) -> int:
+    """The largest k the iterative solver takes at size n: scipy's LOBPCG needs n >= 5 x its
+    block (>= k), else it silently switches to a dense solve with another return signature."""
+    return max(0, int(n) // 5)
+
+
+def _solver_sizes(n: int, k: int, sketch: int) -> tuple[int, int]:
+    """(LOBPCG block b, Nyström sketch size ell) of :func:`_iterative`."""
+    b = min(max(2 * k, k + 6), max(k, n // 5))
+    ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
+    return b, ell
+
+
+def _entry_seconds(X: np.ndarray, act: Activation, train: str, init: str) -> float:
+    """Seconds per entry of one kernel evaluation of G∞ on this machine: the best of two timed
+    evaluations of a block of up to 256 x 2048 entries of a sample of the rows."""
+    n = X.shape[0]
+    rows = X[: min(n, 256)]
+    cols = X[: min(n, 2048)]
+    Z = np.vstack([rows, cols])
+    kernel = infinite_kernel(act, _sq_norms(Z), X.shape[1], train=train, init=init, X=Z)
+    gx = rows @ cols.T
+    r, c = slice(0, rows.shape[0]), slice(rows.shape[0], Z.shape[0])
+    kernel(gx.copy(), r, c)  # warm-up (tables, caches)
+    best = math.inf
+    for _ in range(2):
+        t0 = time.perf_counter()
+        kernel(gx.copy(), r, c)
+        best = min(best, time.perf_counter() - t0)
+    return best / gx.size
+
+
+def iterative_estimate(
+    n: int, d: int, k: int, *, sketch: int = 256, block: int = 2048, maxiter: int = 200,
+    cache_bytes: int | None = None, entry_seconds: float = 2e-8, workers: int = 1,
+) -> Any:
+    """Peak memory and (a lower estimate of the) time of the matrix-free solver, as a
+    :class:`actspec.core.resources.Estimate`.
+
+    Memory (this process): the Nyström sketch (about 6 n x ell float64 arrays: Ω, GΩ, the shifted
+    copy, B and U with the SVD's workspace), LOBPCG's blocks (about 14 n x b), the block cache and
+    the in-flight blocks, and the data. Time: at least 2 + min(maxiter, 30) passes over G (sketch,
+    largest end, the first smallest run, the exact pass), each n² b multiply-adds, plus the kernel
+    evaluations, n²/2 entries each: once when the whole upper triangle fits in the cache, at every
+    pass otherwise (``entry_seconds``: :func:`_entry_seconds` measures it). ``workers`` > 1 (Dask)
+    divides the time and moves the cache off this machine.
+    """
+    from ..core.resources import estimate
+
+    b, ell = _solver_sizes(n, k, sketch)
+    threads = max(1, eval_threads())
+    if cache_bytes is None:
+        cache_bytes = int(min(0.3 * available_memory(), 8 * 2**30))
+    tri64 = _triangle_bytes(n, block, 8)
+    fits = tri64 <= cache_bytes
+    cache = 0 if workers > 1 else min(cache_bytes, tri64 if fits else _triangle_bytes(n, block, 4))
+    inflight = 0 if workers > 1 else 4 * threads * 8 * min(block, n) ** 2
+    nbytes = 8.0 * n * (6 * ell + 14 * b + d + 4) + cache + inflight
+    passes = 2 + min(int(maxiter), 30) + 5
+    # blocks not in the cache are evaluated again at every pass
+    uncached = 0.0 if fits or workers > 1 else max(0.0, 1.0 - cache / _triangle_bytes(n, block, 4))
+    kernel_passes = 2 + (passes - 2) * uncached
+    entries = 0.5 * n * (n + 1)
+    seconds = kernel_passes * entries * entry_seconds / max(1, workers)
+    flops = passes * 2.0 * n * n * b / max(1, workers)
+    if flops > 0 and (entry_seconds > 0 or workers > 1):
+        from ..core.resources import matmul_rate
+
+        seconds += flops / (0.5 * matmul_rate())  # the products (time only: no rate in messages)
+        flops = 0.0
+    return estimate(flops=flops, bytes=nbytes, seconds=seconds)
+
+
+def check_iterative_budget(
+    X: np.ndarray, act: Activation, k: int, *, train: str = "hidden", init: str = "dzps",
+    sketch: int = 256, block: int = 2048, maxiter: int = 200, cache_bytes: int | None = None,
+    workers: int = 1,
+) -> Any:
+    """Refuse (:class:`~actspec.core.validate.ParameterError`: one line, exit 2 from the CLI)
+    an iterative spectrum whose memory or time estimate (:func:`iterative_estimate`, with the
+    kernel's cost per entry measured here) does not fit this machine's budget
+    (:func:`actspec.core.resources.check_budget`); returns the estimate."""
+    from ..core.resources import check_budget
+
+    n, d = X.shape
+    if k > iterative_max_k(n):
+        raise ParameterError(
+            f"{{-k}} {k} is too large for the iterative solver at n={n}: at most k = "
+            f"{iterative_max_k(n)} (its LOBPCG blocks need n >= 5 k); use {{-method}} dense for "
+            "all eigenvalues")
+    way = ("use a smaller {-n}, fewer eigenvalues ({-k}), or run the passes on a Dask cluster "
+           "({-workers} / {-scheduler})")
+    mem = iterative_estimate(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
+                             cache_bytes=cache_bytes, entry_seconds=0.0, workers=workers)
+    check_budget(mem, what=f"the iterative spectrum of G∞ at n={n} (k={k})", way_out=way,
+                 max_seconds=math.inf)
+    est = iterative_estimate(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
+                             cache_bytes=cache_bytes, workers=workers,
+                             entry_seconds=_entry_seconds(X, act, train, init))
+    return check_budget(est, what=f"the iterative spectrum of G∞ at n={n} (k={k}: at least "
+                        f"{2 + min(int(maxiter), 30) + 5} passes over G, kernel cost measured here)",
+                        way_out=way)
+
+
 def _nystrom(Om: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stable randomized Nyström G ≈ U diag(lam) Uᵀ from Y = G Ω, Ω orthonormal (Tropp et al. 2017)."""
     nu = math.sqrt(Om.shape[0]) * float(np.finfo(np.float64).eps) * float(np.linalg.norm(Y, 2))
@@ -621,8 +728,11 @@ def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: in
                log: Callable[[str], None], vectors: int | None = None) -> dict[str, Any]:
     n = op.n
     rng = np.random.default_rng(seed)
-    b = min(vectors or max(2 * k, k + 6), max(k, n // 5))
-    ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
+    if vectors:
+        b = min(vectors, max(k, n // 5))
+        ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
+    else:
+        b, ell = _solver_sizes(n, k, sketch)
     floor = op.noise_floor()
     # 1. sketch: one pass with ell vectors (fills the cache) -> Nyström U, lam
     Om = _orth(rng.standard_normal((n, ell)))
@@ -666,15 +776,17 @@ def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: in
     log(f"error bars: 1 exact float64 pass ({time.perf_counter() - t0:.1f} s)")
     # did LOBPCG reach --tol? (relative residual ‖Gv − θv‖/θ of the k wanted values; the
     # float32 cache's noise floor is the best it can do, so that counts as reached)
-    rel_s = r_s[:k] / np.maximum(np.abs(th_s[:k]), floor)
-    rel_l = r_l[::-1][:k] / np.maximum(np.abs(th_l[::-1][:k]), floor)
-    reach_s = np.maximum(tol, 2.0 * floor / np.maximum(np.abs(th_s[:k]), floor))
-    reach_l = np.maximum(tol, 2.0 * floor / np.maximum(np.abs(th_l[::-1][:k]), floor))
-    converged = bool(np.all(rel_s <= reach_s) and np.all(rel_l <= reach_l))
+    # (the solver's own criteria: residuals within tol x θ_min at the small end, tol x θ_max at
+    # the large end; a factor 2 of slack for the float32 cache against the exact pass)
+    scale_s = max(abs(float(th_s[0])), floor)
+    scale_l = max(abs(float(th_l[-1])), floor)
+    rel_s = float(np.max(r_s[:k])) / scale_s
+    rel_l = float(np.max(r_l[::-1][:k])) / scale_l
+    converged = bool(rel_s <= 2.0 * max(tol, floor / scale_s) and rel_l <= 2.0 * max(tol, floor / scale_l))
     if not converged:
-        log(f"warning: LOBPCG stopped at --maxiter {maxiter} without reaching "
-            f"--tol {tol:g}: achieved relative residual {float(rel_s.max()):.2g} for the smallest, "
-            f"{float(rel_l.max()):.2g} for the largest eigenvalues (raise --maxiter)")
+        log(f"warning: LOBPCG stopped at --maxiter {maxiter} without reaching --tol {tol:g}: "
+            f"achieved relative residual {rel_s:.2g} at the smallest, {rel_l:.2g} at the largest "
+            "eigenvalues (raise --maxiter)")
     return {
         "largest": th_l[::-1][:k].tolist(),
         "largest_error": r_l[::-1][:k].tolist(),
@@ -683,7 +795,7 @@ def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: in
         "largest_vectors": np.ascontiguousarray(V_l[:, ::-1][:, :k]),
         "smallest_vectors": np.ascontiguousarray(V_s[:, :k]),
         "converged": converged,
-        "relative_residual": float(max(rel_s.max(), rel_l.max())),
+        "relative_residual": max(rel_s, rel_l),
         "lobpcg_iterations": int(it_s),
         "block_size": b,
         "sketch": ell,
@@ -710,6 +822,7 @@ def extreme_eigenvalues(
     client: Any = None,
     log: Callable[[str], None] | None = None,
     vectors: bool = False,
+    budget_checked: bool = False,
 ) -> dict[str, Any]:
     """The k largest and k smallest eigenvalues of G∞ with error bars and the method used.
 
@@ -729,6 +842,10 @@ def extreme_eigenvalues(
     ``tol``; else a warning line went to ``log``), "relative_residual" (the worst ‖Gv − θv‖/θ)}``.
     ``vectors=True`` adds "largest_vectors" and "smallest_vectors": n x k arrays whose columns
     are the (Ritz) eigenvectors of "largest" and "smallest", in the same order.
+
+    Before the iterative solver starts, its memory and time are estimated and checked against
+    this machine's budget (:func:`check_iterative_budget`; ``budget_checked=True`` skips that when
+    the caller has done it), and k above :func:`iterative_max_k` is refused.
     """
     t_start = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -742,6 +859,11 @@ def extreme_eigenvalues(
     if not (0 < tol < 1):
         raise ActspecError(f"tol must be in (0, 1) (got {tol})")
     chosen, reason = choose_method(n, method)
+    if chosen == "iterative" and not budget_checked:
+        workers = 1 if client is None else max(1, len(getattr(client, "scheduler_info", dict)()
+                                                      .get("workers", {})))
+        check_iterative_budget(Xv, a, k, train=train, init=init, sketch=sketch, block=block,
+                               maxiter=maxiter, cache_bytes=cache_bytes, workers=workers)
     if chosen == "dense":
         check_dense_fits(n, "G∞", copies=4.0 if vectors else 3.0)
         G = gram_infinite(Xv, a, train=train, init=init)
