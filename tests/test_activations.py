@@ -122,3 +122,29 @@ def test_steep_or_kinked_but_finite_activations_pass_the_check(text: str) -> Non
     from actspec.activations.registry import expression_activation
 
     assert expression_activation(text, detect_kinks=False).name == text
+
+
+@pytest.mark.parametrize("spec", ["relu", "tanh", "elu", "x*sigmoid(x)", "where(x > 0, x, 0.1*x)"])
+def test_phi_on_tensors_returns_tensors(spec: str) -> None:
+    """Issue 17 item 9: act.phi(torch tensor) is a tensor (its dtype), numpy in gives numpy out,
+    with the same values."""
+    import torch
+
+    act = activation(spec)
+    x = torch.linspace(-3.0, 3.0, 13, dtype=torch.float64)
+    for fn in (act.phi, act.dphi):
+        out = fn(x)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
+        ref = fn(x.numpy())
+        assert isinstance(ref, np.ndarray)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-15, atol=1e-15)
+    assert act.phi(x.float()).dtype == torch.float32
+
+
+def test_phi_on_tensors_for_callables() -> None:
+    import torch
+
+    act = activation(lambda t: torch.tanh(t) * t, kinks=())
+    x = torch.linspace(-2.0, 2.0, 9, dtype=torch.float64)
+    assert isinstance(act.phi(x), torch.Tensor) and isinstance(act.dphi(x), torch.Tensor)
+    np.testing.assert_allclose(act.dphi(x).numpy(), act.dphi(x.numpy()), rtol=1e-14)

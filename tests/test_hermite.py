@@ -142,3 +142,21 @@ def test_bad_degree(bad) -> None:
 def test_bad_of() -> None:
     with pytest.raises(ActspecError):
         hermite_coefficients("relu", 3, of="second")  # type: ignore[arg-type]
+
+
+def test_degree_cap_refuses_with_estimate() -> None:
+    """Issue 18: `hermite relu --degree 100000` ran for hours; now refused up front with the
+    time estimate and the cap (exit 2 in the CLI)."""
+    import subprocess
+    import sys
+
+    from actspec.core.errors import ActspecError
+    from actspec.kernels.hermite import MAX_DEGREE, check_degree
+
+    with pytest.raises(ActspecError, match=r"minutes.*cap is degree"):
+        check_degree(100_000)
+    check_degree(MAX_DEGREE)  # the cap itself is allowed
+    proc = subprocess.run([sys.executable, "-m", "actspec", "hermite", "relu", "--degree", "100000"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cap is degree" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -83,6 +83,14 @@ def torch_ops() -> Any:
     return _torch_ops_class()()
 
 
+def _is_tensor(x: Any) -> bool:
+    """Whether x is a torch tensor (without importing torch when it is not loaded)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 NUMPY_OPS = _NumpyOps()
 # probe points of the value fingerprint: dense near 0, out to |x| = 20 (irregular spacing)
 _KEY_PROBES = np.concatenate([np.linspace(-4.0, 4.0, 41), np.geomspace(4.1, 20.0, 12) * 1.0137,
@@ -132,13 +140,19 @@ class Activation:
     kaiming_gain2: float | None = None  # He/Kaiming sigma_w^2 of deep nets, where defined
 
     # ---- evaluation -------------------------------------------------------------------------
-    def phi(self, x: Any) -> np.ndarray:
-        """phi(x) on numpy input (float64 output)."""
+    def phi(self, x: Any) -> Any:
+        """phi(x): a torch tensor for a torch tensor (its dtype and device, as
+        :meth:`phi_torch`), else a float64 numpy array."""
+        if _is_tensor(x):
+            return self.phi_torch(x)
         x = np.asarray(x, dtype=np.float64)
         return self.scale * np.asarray(self._phi(x, _NP), dtype=np.float64)
 
-    def dphi(self, x: Any) -> np.ndarray:
-        """phi'(x) on numpy input (float64 output)."""
+    def dphi(self, x: Any) -> Any:
+        """phi'(x): a torch tensor for a torch tensor (as :meth:`dphi_torch`), else float64
+        numpy."""
+        if _is_tensor(x):
+            return self.dphi_torch(x)
         x = np.asarray(x, dtype=np.float64)
         return self.scale * np.asarray(self._dphi(x, _NP), dtype=np.float64)
 

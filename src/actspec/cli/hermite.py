@@ -44,8 +44,11 @@ def hermite_cmd(
     """
     from ..experiments.spectrum import run_hermite
 
-    if degree < 0 or degree > 100_000:
-        raise ActspecError(f"--degree must be between 0 and 100000 (got {degree})")
+    from ..kernels.hermite import MAX_DEGREE, check_degree
+
+    if degree < 0:
+        raise ActspecError(f"--degree must be between 0 and {MAX_DEGREE} (got {degree})")
+    check_degree(degree)  # refuses above the cap with the time and memory estimate
     if of not in ("derivative", "activation"):
         raise ActspecError(f"--of must be 'derivative' or 'activation' (got {of!r})")
     outputs_ok((plot, "--plot"), (json_path, "--json"))

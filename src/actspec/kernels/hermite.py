@@ -26,7 +26,8 @@ from ..activations.base import Activation
 from ..activations.registry import activation
 from ..core.errors import ActspecError
 
-__all__ = ["hermite_coefficients", "dual_from_coefficients", "gauss_legendre_panels"]
+__all__ = ["hermite_coefficients", "dual_from_coefficients", "gauss_legendre_panels", "MAX_DEGREE",
+           "check_degree", "estimate_seconds"]
 
 _GL_ORDER = 24
 _L = 20.0  # e^{-L^2/4} ~ 1e-44: the Gaussian tail beyond L is far below float64 resolution
@@ -81,6 +82,36 @@ def _hermite_projection(
     return out
 
 
+# the projection costs ~ nodes x degree vector steps, nodes ~ 2 L 24 sqrt(degree) / 2.5; measured
+# ~3e-8 s per node and degree (numpy temporaries; 2-core machine): degree 20000 ~ half a minute
+MAX_DEGREE = 20_000
+
+
+def estimate_seconds(degree: int) -> float:
+    """A rough time estimate of :func:`hermite_coefficients` at this degree."""
+    nodes = 2 * _L * _GL_ORDER / min(0.5, 2.5 / math.sqrt(degree + 1.0))
+    return 3e-8 * nodes * (degree + 1)
+
+
+def check_degree(degree: int) -> None:
+    """Refuse degrees above :data:`MAX_DEGREE` with the time estimate (issue 18: degree 100000
+    ran for hours)."""
+    if degree > MAX_DEGREE:
+        raise ActspecError(
+            f"degree {degree} would take about {estimate_seconds(degree) / 60:.0f} minutes and "
+            f"{estimate_memory(degree) / 2**20:.0f} MiB (estimated); the cap is degree "
+            f"{MAX_DEGREE} (about {estimate_seconds(MAX_DEGREE):.0f} s). Coefficients beyond a few "
+            "thousand are below float64 resolution for smooth activations and follow the "
+            "a^(-(2r+1)/4) law for kinked ones; use a smaller degree"
+        )
+
+
+def estimate_memory(degree: int) -> float:
+    """Bytes held by the projection (a few arrays over the quadrature nodes)."""
+    nodes = 2 * _L * _GL_ORDER / min(0.5, 2.5 / math.sqrt(degree + 1.0))
+    return 8.0 * nodes * 6 + 8.0 * (degree + 1)
+
+
 def hermite_coefficients(
     act: Activation | str | Any,
     degree: int,
@@ -102,11 +133,18 @@ def hermite_coefficients(
     if not (scale > 0 and math.isfinite(scale)):
         raise ActspecError(f"scale must be positive and finite (got {scale!r})")
     degree = int(degree)
-    kinks = [k / scale for k in act.kinks if abs(k / scale) < _L]
+    check_degree(degree)
+    fn = act.dphi if of == "derivative" else act.phi
+    # split at the kinks and where f(scale z) has a sharp layer (the partition that resolves f,
+    # from the dual quadrature), then in panels short enough for the oscillations of h_a
+    from .dual import resolve_partition
+
+    part = resolve_partition(fn, tuple(act.kinks), scale * 2.0)
+    inner = part.bps / scale
+    kinks = [k for k in inner.tolist() if abs(k) < _L]
     bps = np.array(sorted({-_L, _L, *kinks}))
     panel = min(0.5, 2.5 / math.sqrt(degree + 1.0))
     z, w = gauss_legendre_panels(bps, panel)
-    fn = act.dphi if of == "derivative" else act.phi
     vals = fn(scale * z)
     if not np.all(np.isfinite(vals)):
         raise ActspecError(
