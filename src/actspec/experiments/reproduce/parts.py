@@ -45,6 +45,12 @@ def shown(value: float, bar: float, exact_zero: bool = False) -> float | str:
     return float(value) if value > bar else f"< {bar:.2g} (below the error bar)"
 
 
+def _bar(row: dict[str, Any]) -> float:
+    """A spectrum row's error bar on its eigenvalues: the larger of the eigensolver's resolution
+    n·eps·λ_max and the kernel's own error bar where the row has one (deep recursion)."""
+    return max(float(row.get("error_bar") or 0.0), float(row["resolution"]))
+
+
 def greater(a: tuple[float, float], b: tuple[float, float]) -> bool | None:
     """Is value a > value b? Each is (value, error bar): True/False only when the intervals
     value ± bar are disjoint, else None (not decidable at this accuracy)."""
@@ -77,7 +83,7 @@ def _lmin_with_bars(X: np.ndarray, rows: list[dict[str, Any]], width: Any, acts:
     show: dict[str, Any] = {}
     for a in acts:
         r = _by(rows, a, width)
-        bar = float(r.get("error_bar") or r["resolution"])
+        bar = _bar(r)
         zeros = structural_zeros(X, a)[0] if exact and width == "inf" else 0
         vals[a] = (0.0, 0.0) if zeros else (float(r["lambda_min"]), bar)
         show[a] = shown(float(r["lambda_min"]), bar, exact_zero=bool(zeros))
@@ -107,8 +113,7 @@ def fig1_spectra(ctx: Context) -> dict[str, Any]:
         lam = {f"{r['activation']}@{r['width']}": r["lambda_min"] for r in rows}
         numbers[f"n{n}"] = {
             "lambda_min": lam,
-            "error_bar": {f"{r['activation']}@{r['width']}": float(r.get("error_bar") or r["resolution"])
-                          for r in rows},
+            "error_bar": {f"{r['activation']}@{r['width']}": _bar(r) for r in rows},
             "eigenvalues": {f"{r['activation']}@{r['width']}": r["eigenvalues"] for r in rows},
         }
         for w in ("inf", m):
@@ -494,7 +499,7 @@ def theorems_depth(ctx: Context) -> dict[str, Any]:
     depths = ",".join(str(d) for d in dl)
     res = depth_study(X, ["tanh"], depths, kernel="penultimate")
     lam64 = [float(r["lambda_min"]) for r in res]
-    bar64 = [float(r.get("error_bar") or r["resolution"]) for r in res]
+    bar64 = [_bar(r) for r in res]
     # the claim is judged on an extended-precision recursion (30 digits, error bar ~1e-28):
     # float64 cannot resolve λ_min at small depth, and its recursion error is not its resolution
     hp = penultimate_lambda_min_highprec(X, "tanh", dl, digits=30)
