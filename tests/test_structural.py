@@ -13,10 +13,9 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
+from conftest import circle_points, unit_rows
 
 from actspec.data.diagnostics import structural_zeros
-
-from conftest import circle_points, unit_rows
 
 
 def _relu_k(rho: np.ndarray) -> np.ndarray:

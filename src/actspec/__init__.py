@@ -77,7 +77,7 @@ class _AliasFinder:
             return None
         from importlib.util import spec_from_loader
 
-        return spec_from_loader(fullname, _AliasLoader(f"{__name__}.{_MODULES[rest]}"))
+        return spec_from_loader(fullname, _AliasLoader(f"{__name__}.{_MODULES[rest]}"))  # type: ignore[arg-type]
 
 
 if not any(isinstance(f, _AliasFinder) for f in _sys.meta_path):

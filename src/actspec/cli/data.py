@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -122,7 +122,7 @@ def data_cmd(
     t0 = time.perf_counter()
     diag = data_diagnostics(ds.X, tol=rank_tol, chunk=chunk, bins=bins, svd_method=svd_method)
     elapsed = time.perf_counter() - t0
-    singular = {}
+    singular: dict[str, dict[str, Any]] = {}
     for a in acts:
         z, why = structural_zeros(ds.X, a)
         singular[a.strip()] = {"zero_eigenvalues": z, "reason": why}

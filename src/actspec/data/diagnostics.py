@@ -613,7 +613,7 @@ def structural_zeros(X: Any, activation: Any, *, train: str = "hidden", init: st
 
     plain = train == "hidden" and init == "dzps"
     parts = _derivative_parts(act) if plain else {"even": None, "odd": None, "homogeneous": False}
-    homog = parts["homogeneous"]
+    homog = bool(parts["homogeneous"])
     # ReLU-like phi' (0-homogeneous): G∞ = R G∞(unit rows) R, so rows are compared as directions
     scale = float(np.max(nk))
     w = 1.0 / nk if homog else np.full(nk.size, 1.0 / scale)

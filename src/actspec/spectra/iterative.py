@@ -595,7 +595,8 @@ def _entry_seconds(X: np.ndarray, act: Activation, train: str, init: str) -> flo
     rows = X[: min(n, 256)]
     cols = X[: min(n, 2048)]
     Z = np.vstack([rows, cols])
-    kernel = infinite_kernel(act, _sq_norms(Z), X.shape[1], train=train, init=init, X=Z)
+    kernel = infinite_kernel(act, _sq_norms(Z), X.shape[1], train=train, init=init,  # type: ignore[arg-type]
+                             X=Z)
     gx = rows @ cols.T
     r, c = slice(0, rows.shape[0]), slice(rows.shape[0], Z.shape[0])
     kernel(gx.copy(), r, c)  # warm-up (tables, caches)
@@ -860,8 +861,8 @@ def extreme_eigenvalues(
         raise ActspecError(f"tol must be in (0, 1) (got {tol})")
     chosen, reason = choose_method(n, method)
     if chosen == "iterative" and not budget_checked:
-        workers = 1 if client is None else max(1, len(getattr(client, "scheduler_info", dict)()
-                                                      .get("workers", {})))
+        info: dict[str, Any] = {} if client is None else dict(client.scheduler_info())
+        workers = max(1, len(info.get("workers", {})))
         check_iterative_budget(Xv, a, k, train=train, init=init, sketch=sketch, block=block,
                                maxiter=maxiter, cache_bytes=cache_bytes, workers=workers)
     if chosen == "dense":
