@@ -72,7 +72,8 @@ def spectrum_cmd(
             "and n <= 20000; the reason is printed on stderr).",
         ),
     ] = "auto",
-    k: Annotated[int, typer.Option("--k", help="Iterative: number of extreme eigenvalues per end.")] = 6,
+    k: Annotated[int, typer.Option("--k", help="Iterative: number of extreme eigenvalues per end "
+                                   "(at most n/5).")] = 6,
     tol: Annotated[
         float, typer.Option("--tol", help="Iterative: wanted relative residual ‖Gv − λv‖/λ.")
     ] = 1e-6,
