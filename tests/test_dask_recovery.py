@@ -141,6 +141,14 @@ def test_worker_lost_between_passes_and_task_errors() -> None:
         parts = groups.run(_block_product, lambda i: (X, V, i, False))
         assert np.array_equal(np.vstack([p for p, _ in parts]), serial)
         assert set(groups.assignment) == {w for _, w in parts} and gone not in groups.assignment
+        assert len(set(groups.assignment)) == 1  # the survivor holds all four groups
+        # a replacement joins later: the next pass spreads the groups over both again
+        cluster.scale(len(cluster.worker_spec) + 1)
+        client.wait_for_workers(2, timeout=10)
+        parts = groups.run(_block_product, lambda i: (X, V, i, False))
+        assert np.array_equal(np.vstack([p for p, _ in parts]), serial)
+        assert sorted(groups.assignment.count(w) for w in set(groups.assignment)) == [2, 2]
+        assert {w for _, w in parts} == set(groups.assignment)
         with pytest.raises(ValueError, match="mismatch"):
             groups.run(_block_product, lambda i: (X, V[:5], i, False))
     finally:
@@ -155,6 +163,62 @@ def test_is_worker_loss() -> None:
     assert is_worker_loss(KilledWorker("k", None, 0))  # type: ignore[arg-type]
     assert is_worker_loss(CancelledError())
     assert not is_worker_loss(ValueError("x")) and not is_worker_loss(None)
+
+
+
+def _product_in_process(X: np.ndarray, V: np.ndarray, i: int, pid_file: str | None) -> tuple[np.ndarray, int]:
+    """Group i's rows of G∞ @ V in a worker process; the victim's first attempt writes its pid
+    and waits to be killed."""
+    import os
+
+    if pid_file and i == VICTIM_GROUP and not os.path.exists(pid_file + ".killed"):
+        with open(pid_file + ".tmp", "w") as fh:
+            fh.write(str(os.getpid()))
+        os.replace(pid_file + ".tmp", pid_file)
+        time.sleep(60)
+    r = _rows(i)
+    return infinite_block(X[r], X, "relu") @ V, os.getpid()
+
+
+@pytest.mark.slow  # ~20 s on the loaded 2-core machine: two worker processes import actspec
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")
+def test_worker_process_killed_mid_pass(tmp_path: Any) -> None:
+    """Two worker processes; the one running group 1 is SIGKILLed mid-task. Its groups run
+    again elsewhere (the survivor, or the nanny's replacement once it is up) with the serial
+    result; the nanny's replacement takes groups back before a later pass."""
+    import os
+    import signal
+
+    X, V = _data()
+    serial = np.vstack([infinite_block(X[_rows(i)], X, "relu") @ V for i in range(GROUPS)])
+    pid_file = str(tmp_path / "victim.pid")
+    cluster = local_cluster(2, 1, processes=True)
+    client = distributed.Client(cluster)
+    try:
+        groups = PinnedGroups(client, GROUPS)
+        victim = groups.assignment[VICTIM_GROUP]
+
+        def kill() -> None:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            open(pid_file + ".killed", "w").close()
+            os.kill(int(open(pid_file).read()), signal.SIGKILL)
+
+        killer = threading.Thread(target=kill, daemon=True)
+        killer.start()
+        parts = groups.run(_product_in_process, lambda i: (X, V, i, pid_file))
+        killer.join(5)
+        assert np.array_equal(np.vstack([p for p, _ in parts]), serial)
+        dead_pid = int(open(pid_file).read())
+        assert dead_pid not in {pid for _, pid in parts}
+        assert groups.lost == [victim] and victim not in groups.assignment
+        client.wait_for_workers(2, timeout=30)  # the nanny's replacement (a new address)
+        parts = groups.run(_product_in_process, lambda i: (X, V, i, None))
+        assert np.array_equal(np.vstack([p for p, _ in parts]), serial)
+        assert len(set(groups.assignment)) == 2 and victim not in groups.assignment
+    finally:
+        close_client(client, cluster)
 
 
 # ---- the real operator: DistributedGramOperator.matmat -------------------------------------------

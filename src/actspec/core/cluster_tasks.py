@@ -15,7 +15,8 @@ task cannot move by itself when its worker is lost:
 submits one task per group and watches them; when a group's worker is gone (its task erred with
 ``KilledWorker`` or was cancelled, or the worker left the cluster while the task waited or ran),
 the group is given to a live worker, preferring one that holds no group (the replacement), else
-the least loaded, and submitted again. That worker has none of the group's blocks cached, so they
+the least loaded, and submitted again; a replacement that joins later takes groups back from a
+worker that holds several before the next pass. That worker has none of the group's blocks cached, so they
 are recomputed; the pass returns the same numbers as if nothing had happened. Errors raised by the
 task itself are not retried. ``distributed`` is imported only when a pass runs.
 """
@@ -121,11 +122,26 @@ class PinnedGroups:
         return target
 
     def rebalance(self) -> None:
-        """Move the groups of workers that are no longer in the cluster (before a pass)."""
+        """Before a pass: move the groups of workers that are no longer in the cluster, and once
+        a replacement has joined, give it groups from workers that hold several (a survivor
+        that took over a lost worker's group), so that the passes run in parallel again."""
         live = self._live()
         for i, w in enumerate(self.assignment):
             if w not in live:
                 self._move(i, live)
+        if not any(w not in self.assignment for w in live):
+            return  # no new worker: leave the caches where they are
+        while True:
+            load = {w: self.assignment.count(w) for w in live}
+            busiest = max(live, key=lambda w: (load[w], w))
+            emptiest = min(live, key=lambda w: (load[w], w))
+            if load[busiest] - load[emptiest] < 2:
+                break
+            i = max(j for j, w in enumerate(self.assignment) if w == busiest)
+            self.assignment[i] = emptiest
+            self.reassigned += 1
+            self.log(f"Dask worker {emptiest} takes block group {i} from {busiest} "
+                     "(recomputed there)")
 
     # ---- one pass ---------------------------------------------------------------------------
 
