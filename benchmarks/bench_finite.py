@@ -53,7 +53,9 @@ def matmul_peak(dtype: torch.dtype, size: int, repeats: int) -> float:
     return 2.0 * size**3 / best / 1e9
 
 
-def one_row(X: np.ndarray, m: int, dtype: str, mode: str, weights: Any, args: argparse.Namespace) -> dict[str, Any]:
+def one_row(
+    X: np.ndarray, m: int, dtype: str, mode: str, weights: Any, args: argparse.Namespace
+) -> dict[str, Any]:
     n = X.shape[0]
     busy = busy_cores(0.3)
     peak = matmul_peak(getattr(torch, dtype), args.peak_size, args.peak_repeats)
@@ -107,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in modes:
                     r = one_row(X, args.m, dtype, mode, weights, args) | {"repeat": rep}
                     rows.append(r)
-                    log(f"  n={n} m={args.m} {dtype} {mode}: {r['seconds']:.2f}s {r['gflops']:.1f} GFLOP/s, "
+                    log(f"  n={n} m={args.m} {dtype} {mode}: {r['seconds']:.2f}s "
+                        f"{r['gflops']:.1f} GFLOP/s, "
                         f"peak {r['peak_gflops']:.1f} -> {100 * r['fraction_of_peak']:.0f}%, "
-                        f"RSS {r['peak_rss_gib']:.2f} GiB, others {r['others_busy']:.1f}, load {r['load']:.1f}")
+                        f"RSS {r['peak_rss_gib']:.2f} GiB, others {r['others_busy']:.1f}, "
+                        f"load {r['load']:.1f}")
             del weights
     summary = []
     print(f"weights scheme {scheme}; fraction of the matmul peak measured right before each call "

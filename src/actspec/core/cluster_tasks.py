@@ -23,7 +23,6 @@ task itself are not retried. ``distributed`` is imported only when a pass runs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from typing import Any
