@@ -239,9 +239,6 @@ def _held_product(*args: Any, **kw: Any) -> Any:
     return _ORIG_PRODUCT(*args, **kw)
 
 
-@pytest.mark.skipif(not hasattr(_it, "PinnedGroups"),
-                    reason="spectra/iterative.py does not run its passes through "
-                           "core.cluster_tasks.PinnedGroups yet (see the issue 20 item 4 report)")
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")
 def test_distributed_gram_operator_survives_a_lost_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     X, V = _data()

@@ -80,6 +80,7 @@ from scipy.sparse.linalg import LinearOperator, lobpcg
 from ..activations.base import Activation
 from ..activations.registry import activation
 from ..core import resources as _mem
+from ..core.cluster_tasks import PinnedGroups, live_workers
 from ..core.errors import ActspecError
 from ..core.inits import init_scheme
 from ..core.resources import available_memory, check_dense_fits, dense_bytes
@@ -496,9 +497,10 @@ class DistributedGramOperator(GramOperator):
         threads: int | None = None,
         *,
         client: Any,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
-        self.workers = sorted(client.scheduler_info()["workers"])
+        self.workers = live_workers(client)
         if not self.workers:
             raise ActspecError("the Dask cluster has no workers; start some or use a local cluster")
         # the local store only marks the dtype: the blocks live in the workers' caches
@@ -507,7 +509,14 @@ class DistributedGramOperator(GramOperator):
         digest.update(repr((self.act.key, train, init, self.block, self.cache_dtype, id(self))).encode())
         self.token = digest.hexdigest()
         self._groups = _split_even(self.pairs, len(self.workers))
+        self._pinned = PinnedGroups(client, len(self._groups), workers=self.workers, log=log)
         self._Xf = client.scatter(self.X, broadcast=True)
+
+    def _x_future(self) -> Any:
+        """The scattered data; scattered again if the workers holding it were lost."""
+        if self._Xf.status != "finished":
+            self._Xf = self.client.scatter(self.X, broadcast=True)
+        return self._Xf
 
     def _caches(self) -> int:
         return len(self.workers)
@@ -520,16 +529,11 @@ class DistributedGramOperator(GramOperator):
         V = np.asarray(V, dtype=np.float64)
         vec = V.ndim == 1
         V2 = np.ascontiguousarray(V.reshape(self.n, -1))
-        futs = [
-            self.client.submit(
-                _worker_product, self._Xf, self.act, self.train, self.init, self.token, group, V2,
-                exact, self.cache_bytes, self.cache_dtype, self.threads,
-                workers=[w], allow_other_workers=False, pure=False,
-            )
-            for w, group in zip(self.workers, self._groups, strict=False)
-        ]
+        parts = self._pinned.run(_worker_product, lambda i: (
+            self._x_future(), self.act, self.train, self.init, self.token, self._groups[i], V2,
+            exact, self.cache_bytes, self.cache_dtype, self.threads))
         out = np.zeros_like(V2)
-        for part, evaluated in self.client.gather(futs):
+        for part, evaluated in parts:
             out += part
             self.blocks_evaluated += evaluated
         self.passes += 1
@@ -899,7 +903,7 @@ def extreme_eigenvalues(
         }
     if client is not None:
         op: GramOperator = DistributedGramOperator(Xv, a, train, init, block, cache_bytes, cache_dtype,
-                                                   client=client)
+                                                   client=client, log=say)
     else:
         op = GramOperator(Xv, a, train, init, block, cache_bytes, cache_dtype)
     try:
