@@ -148,3 +148,32 @@ def test_phi_on_tensors_for_callables() -> None:
     x = torch.linspace(-2.0, 2.0, 9, dtype=torch.float64)
     assert isinstance(act.phi(x), torch.Tensor) and isinstance(act.dphi(x), torch.Tensor)
     np.testing.assert_allclose(act.dphi(x).numpy(), act.dphi(x.numpy()), rtol=1e-14)
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ("sqrt(abs(x))", "not square-integrable"),
+    ("abs(x)**0.25", "not square-integrable"),
+    ("abs(x-0.37)**0.3", "not square-integrable"),
+    ("abs(x)/x", "phi jumps at x = 0"),
+    ("where(x > 0, 1, 0)", "phi jumps at x = 0"),
+    ("x*1e-200", "underflow"),
+])
+def test_ill_defined_activations_refused(spec: str, reason: str) -> None:
+    """Issue 18: E phi'^2 = infinity got a finite G∞, a jump in phi gave G = 0, x*1e-200 an
+    internal error; all are refused at construction with the reason."""
+    with pytest.raises(ActspecError, match=reason):
+        activation(spec)
+
+
+def test_user_function_faults_are_one_line_errors(tmp_path, monkeypatch) -> None:
+    """A module:function returning complex values, and sys:exit, give one error line, exit 2."""
+    import subprocess
+    import sys
+
+    (tmp_path / "cplxmod.py").write_text("import torch\ndef f(x):\n    return torch.complex(x, x)\n")
+    for spec, msg in (("cplxmod:f", "complex values"), ("sys:exit", "sys.exit")):
+        proc = subprocess.run([sys.executable, "-m", "actspec", "spectrum", "-a", spec, "--n", "8"],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and msg in lines[0], proc.stderr

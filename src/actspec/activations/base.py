@@ -345,6 +345,22 @@ def _wrap_user(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     first, then the tensor's values as numpy)."""
 
     def call(x: Any, o: Any) -> Any:
+        try:
+            out = raw(x, o)
+        except SystemExit as exc:  # a user function that exits (e.g. 'sys:exit')
+            raise ActspecError(
+                f"activation function {getattr(fn, '__name__', fn)!r} called sys.exit "
+                f"({type(exc).__name__}) instead of returning values; an activation must map an "
+                "array or tensor to one of the same shape"
+            ) from None
+        if _is_complex(out):
+            raise ActspecError(
+                f"activation function {getattr(fn, '__name__', fn)!r} returns complex values; "
+                "an activation must be real-valued (take .real or abs() inside the function)"
+            )
+        return out
+
+    def raw(x: Any, o: Any) -> Any:
         import torch
 
         if o is _NP:
@@ -353,6 +369,8 @@ def _wrap_user(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
                     out = fn(x)
                 if isinstance(out, torch.Tensor):
                     return out.detach().cpu().numpy()
+                if np.iscomplexobj(out):
+                    return np.asarray(out)
                 return np.asarray(out, dtype=np.float64)
             except Exception:  # noqa: BLE001 - a torch-only function: retry with a tensor
                 out = fn(torch.as_tensor(x, dtype=torch.float64))
@@ -366,6 +384,12 @@ def _wrap_user(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
         return torch.as_tensor(np.asarray(out, dtype=np.float64), dtype=x.dtype, device=x.device)
 
     return call
+
+
+def _is_complex(out: Any) -> bool:
+    if _is_tensor(out):
+        return bool(out.is_complex())
+    return bool(np.iscomplexobj(out))
 
 
 def check_defined(act: Activation, *, bound: float = 20.0, points: int = 4000) -> Activation:
@@ -398,6 +422,14 @@ def check_defined(act: Activation, *, bound: float = 20.0, points: int = 4000) -
                 f"activation {act.name!r} overflows: {what} is infinite at x = {at:.3g}; Gaussian "
                 f"averages need finite values for |x| <= {bound:g}, so scale the formula down "
                 "(e.g. a smaller power or exponent)"
+            )
+        big = float(np.max(np.abs(v)))
+        if 0.0 < big < 1e-150 or big > 1e150:
+            raise ActspecError(
+                f"activation {act.name!r}: {what} is at most {big:.3g} in size on "
+                f"[-{bound:g}, {bound:g}]; its Gaussian averages (squares) "
+                f"{'underflow' if big < 1 else 'overflow'} double precision. Rescale the "
+                "formula (e.g. drop a constant factor: the spectrum scales with it)"
             )
         if what == "phi":
             pole = _singular_point(fn, x, v)

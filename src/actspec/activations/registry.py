@@ -68,6 +68,7 @@ def _with_detected_kinks(act: Activation, fn: Callable[..., Any]) -> Activation:
     except Exception as exc:  # noqa: BLE001 - a user function the detector cannot analyse
         warnings.warn(f"activation {act.name!r}: kink detection failed ({exc}); {hint}", stacklevel=3)
         return act
+    refuse_ill_defined(act, rep)
     if rep.notes:
         warnings.warn(f"activation {act.name!r}: kink detection unsure ({'; '.join(rep.notes)}); {hint}",
                       stacklevel=3)
@@ -79,6 +80,70 @@ def _with_detected_kinks(act: Activation, fn: Callable[..., Any]) -> Activation:
         kink_order=rep.kink_order,
         polynomial_degree=rep.polynomial_degree,
     )
+
+
+def refuse_ill_defined(act: Activation, rep: Any) -> None:
+    """Refuse an activation whose G-matrix is not defined (issue 18), with the reason:
+
+    - phi jumps at a point: phi' holds a Dirac delta there, E[phi'(u) phi'(v)] does not exist
+      (the formulas would silently give G = 0);
+    - |phi'| grows like |x - a|^-p with p >= 1/2 at a point: E phi'(z)^2 = infinity.
+    """
+    import math
+
+    import numpy as np
+
+    for k in rep.kinks:
+        if k.order == 0:
+            raise ActspecError(
+                f"activation {act.name!r}: phi jumps at x = {k.location:.6g} (by {k.jump:+.6g}): "
+                "phi' has a Dirac delta there, so G∞ = E[phi'(u) phi'(v)] <x_i, x_j> is not "
+                "defined; use a continuous activation (e.g. a steep smooth step such as "
+                "sigmoid(10*x) or tanh(10*x))"
+            )
+    for a in _steep_points(act, [float(k.location) for k in rep.kinks]):
+        t = np.array([1e-6, 1e-9])
+        with np.errstate(all="ignore"):
+            vals = np.abs(np.concatenate([act.dphi(a + t), act.dphi(a - t)]))
+        p = 0.0
+        for v1, v2 in ((vals[0], vals[1]), (vals[2], vals[3])):
+            if v1 > 0 and math.isfinite(v1):
+                p = max(p, math.log(v2 / v1) / math.log(1e3) if v2 > 0 else 0.0)
+            if not math.isfinite(v2):
+                p = math.inf
+        if p >= 0.5 - 0.02:
+            raise ActspecError(
+                f"activation {act.name!r}: phi' is not square-integrable under the Gaussian: "
+                f"|phi'| grows like |x - {a:.6g}|^-{p:.3g} at x = {a:.6g}, so E phi'(z)^2 = "
+                "infinity and G∞ does not exist (finite widths disagree wildly); use an "
+                "activation with a bounded derivative, e.g. sqrt(x*x + 0.01) instead of "
+                "sqrt(abs(x))"
+            )
+
+
+def _steep_points(act: Activation, kinks: list[float]) -> list[float]:
+    """Where |phi'| may blow up: the kinks, 0, and the largest |phi'| on a grid of [-10, 10]
+    refined by a bounded scalar search (a singularity draws the search to itself)."""
+    import numpy as np
+    from scipy.optimize import minimize_scalar
+
+    pts = [*kinks, 0.0]
+    x = np.linspace(-10.0, 10.0, 4000) + 0.000123456789
+    with np.errstate(all="ignore"):
+        d = np.abs(np.asarray(act.dphi(x), dtype=np.float64))
+    if np.any(np.isfinite(d)):
+        i = int(np.nanargmax(np.where(np.isfinite(d), d, np.nan)))
+        h = float(x[1] - x[0])
+
+        def neg(t: float) -> float:
+            with np.errstate(all="ignore"):
+                v = float(np.abs(act.dphi(np.array([t])))[0])
+            return -v if np.isfinite(v) else -1e300
+
+        res = minimize_scalar(neg, bounds=(x[i] - h, x[i] + h), method="bounded",
+                              options={"xatol": 1e-12})
+        pts.append(float(res.x))
+    return pts
 
 
 def _differentiable(fn: Callable[..., Any]) -> bool:
@@ -120,6 +185,7 @@ def expression_activation(text: str, *, detect_kinks: bool = True) -> Activation
     act = check_defined(from_callable(expr, name=expr.text))
     if detect_kinks:
         rep = _detect(act)
+        refuse_ill_defined(act, rep)
         if rep.kinks or rep.polynomial_degree is not None:
             act = replace(
                 act,
@@ -142,6 +208,7 @@ def custom_activation(spec: str) -> Activation:
     if func is not None:
         act = check_defined(from_callable(func, name=text))
         rep = _detect(act)
+        refuse_ill_defined(act, rep)
         return replace(
             act,
             kinks=tuple(k.location for k in rep.kinks),
