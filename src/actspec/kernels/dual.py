@@ -273,8 +273,10 @@ def _ray_integrals(
     ncand = grid.size + fb.size + gb.size
     a = 0
     while a < order.size:
-        width = int(count[order[min(order.size - 1, a)]]) + grid.size + 2
-        step = max(1, (1 << 20) // (max(width, 1) * n_r))
+        # counts ascend along `order`: size the chunk by the count at its far end
+        step = max(1, (1 << 20) // ((int(count[order[a]]) + grid.size + 2) * n_r))
+        width = int(count[order[min(order.size, a + step) - 1]]) + grid.size + 2
+        step = max(1, (1 << 20) // (width * n_r))
         sel = order[a : a + step]
         a += step
         cfs, cgs = cf[sel], cg[sel]
