@@ -96,6 +96,13 @@ def _sub(file: str, child: str) -> Callable[[Path], str]:
     return make
 
 
+def _cache_file(tmp: Path) -> str:
+    out = tmp / "rep"
+    out.mkdir()
+    (out / "cache").write_text("not a directory")
+    return str(out)
+
+
 def _readonly_dir(tmp: Path) -> str:
     d = tmp / "ro"
     d.mkdir()
@@ -354,6 +361,12 @@ CASES: list[Case] = [
          "both name"),
     Case("spectrum-json-over-data", ["spectrum", "--data", _good_data, J, "{tmp}/good.npy"],
          "input file", []),
+    # ---- issue 18: nothing printed before the error line
+    Case("sweep-bad-scheduler", ["sweep", "-c", "spectrum", "-p", "n=5", "--scheduler", "bogus",
+                                 "--db", "{tmp}/s.duckdb", J, OUT], "--scheduler",
+         ["out.json", "s.duckdb"]),
+    Case("reproduce-cache-is-a-file", ["reproduce", "theorems", "--quick", "--out", _cache_file],
+         "'cache'", []),
 ]
 
 IDS = [c.id for c in CASES]

@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 
 from ..core.errors import Interrupted
-from ..core.io import check_distinct_paths, check_writable, output_group
-from ..core.validate import check_width
+from ..core.io import check_distinct_paths, check_output_dir, check_writable, output_group
+from ..core.validate import check_scheduler_address, check_width
 from ..experiments.data import DataSpec
 from .options import DATA_OPTIONS, DATA_PANEL, OUTPUT_PANEL, JsonOpt, PlotOpt, TimingsOpt
 
@@ -77,16 +77,28 @@ INPUT_PARAMS = ("data", "labels", "model", "config", "db")
 GROUPED_OUTPUTS = ("json_path", "plot", "parquet", "csv", "save_vectors", "vectors")
 
 
+#: output directories and the directories a command keeps inside them (reproduce: its caches)
+OUTPUT_DIRS = {"out": ("cache", "cache/units")}
+
+
 @contextmanager
 def guard_outputs(kwargs: Mapping[str, object]) -> Iterator[None]:
     """Around a command called with ``kwargs`` (its parameters by name): refuse, before any work,
     two outputs naming the same file or an output naming an input file
-    (:func:`~actspec.core.io.check_distinct_paths`: one line, exit 2, the flags named); then
+    (:func:`~actspec.core.io.check_distinct_paths`: one line, exit 2, the flags named), an output
+    directory holding a file where the command keeps a directory (``--out DIR`` with a file
+    ``DIR/cache``), and a ``--scheduler`` that is not an address; then
     write the grouped outputs as one group (:func:`~actspec.core.io.output_group`): all are
     renamed into place when the command succeeds, none when it fails."""
     outputs = {n: kwargs[n] for n in OUTPUT_PARAMS if kwargs.get(n) is not None}
     inputs = {n: kwargs[n] for n in INPUT_PARAMS if kwargs.get(n) is not None}
     check_distinct_paths(outputs, inputs)
+    for name, subdirs in OUTPUT_DIRS.items():
+        value = kwargs.get(name)
+        if isinstance(value, (str, Path)) and Path(value).expanduser().is_dir():
+            check_output_dir(value, "--" + name, subdirs=subdirs)
+    if kwargs.get("scheduler"):  # an address that cannot work: refused before anything starts
+        check_scheduler_address(kwargs["scheduler"])
     with output_group(outputs[n] for n in GROUPED_OUTPUTS if n in outputs):
         yield
 

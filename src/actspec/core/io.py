@@ -79,15 +79,28 @@ def check_writable(path: str | os.PathLike[str] | None, what: str = "output") ->
     return p
 
 
-def check_output_dir(path: str | os.PathLike[str], what: str = "--out") -> Path:
+def check_output_dir(
+    path: str | os.PathLike[str], what: str = "--out", *, subdirs: tuple[str, ...] = ()
+) -> Path:
     """Fail early when ``path`` cannot be used as an output directory (it may not exist yet:
-    it is created later, so its nearest existing ancestor must be a writable directory)."""
+    it is created later, so its nearest existing ancestor must be a writable directory).
+    ``subdirs`` (e.g. ``("cache", "cache/units")``) are directories the command creates inside
+    it: one that exists as a file (or not as a writable directory) is refused now too."""
     p = Path(path).expanduser()
     if p.exists():
         if not p.is_dir():
             raise ActspecError(f"{what} {str(p)!r} is a file; give a directory (it is created if missing)")
         if not os.access(p, os.W_OK | os.X_OK):
             raise ActspecError(f"cannot write into {what} {str(p)!r}: the directory is not writable")
+        for sub in subdirs:
+            q = p / sub
+            if q.exists() and not q.is_dir():
+                raise ActspecError(
+                    f"{what} {str(p)!r} holds a file {sub!r} where actspec keeps a directory; "
+                    f"move it away or choose another {what}"
+                )
+            if q.is_dir() and not os.access(q, os.W_OK | os.X_OK):
+                raise ActspecError(f"cannot write into {str(q)!r}: the directory is not writable")
         return p
     anc = p.absolute().parent
     while not anc.exists():

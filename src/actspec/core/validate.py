@@ -23,6 +23,7 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_range",
+    "check_scheduler_address",
     "check_precision",
     "check_width",
     "MAX_WIDTH",
@@ -125,6 +126,27 @@ def check_range(value: Any, param: str, minimum: float, maximum: float, why: str
         tail = f": {why}" if why else ""
         raise ParameterError(f"{{-{param}}} must be <= {limit} (got {value!r}){tail}")
     return value
+
+
+def check_scheduler_address(value: Any, param: str = "scheduler") -> str:
+    """A Dask scheduler address ``tcp://HOST:PORT`` (also ``tls://``, ``ucx://``, ``inproc://``;
+    a bare ``HOST:PORT`` is read as tcp), checked before anything is printed or created: the
+    port must be 1..65535."""
+    text = str(value).strip()
+    proto, sep, rest = text.rpartition("://")
+    if not sep:
+        proto, rest = "tcp", text
+    host, colon, port = rest.rpartition(":")
+    ok = (proto in ("tcp", "tls", "ucx", "inproc", "ws", "wss") and bool(host) and colon == ":"
+          and port.isdigit() and 0 < int(port) < 65536)
+    if proto == "inproc" and rest:
+        ok = True
+    if not ok:
+        raise ParameterError(
+            f"{{-{param}}} must be a scheduler address like tcp://HOST:8786 (got {value!r}); "
+            f"leave it out for a local cluster"
+        )
+    return text if sep else f"tcp://{text}"
 
 
 def check_precision(value: Any, param: str = "precision") -> str:
