@@ -20,7 +20,7 @@ SMOOTH = ["tanh", "erf", "gelu", "swish", "elu", "softplus", "sigmoid"]
 
 def _mp_line(d, sigma: float, sign: int) -> float:
     """E[phi'(sigma z) phi'(sign sigma z)] in mpmath, split where phi'(sigma z) varies."""
-    mp.mp.dps = 25
+    mp.mp.dps = 18
     s = mp.mpf(sigma)
     pts = sorted({-13.0, 13.0, 0.0, *(k * j / sigma for j in (0.25, 0.5, 1, 2, 4, 8, 16, 32)
                                       for k in (-1, 1) if j / sigma < 13)})

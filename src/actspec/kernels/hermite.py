@@ -139,11 +139,12 @@ def hermite_coefficients(
     # from the dual quadrature), then in panels short enough for the oscillations of h_a
     from .dual import resolve_partition
 
-    part = resolve_partition(fn, tuple(act.kinks), scale * 2.0)
-    inner = part.bps / scale
-    kinks = [k for k in inner.tolist() if abs(k) < _L]
-    bps = np.array(sorted({-_L, _L, *kinks}))
     panel = min(0.5, 2.5 / math.sqrt(degree + 1.0))
+    part = resolve_partition(fn, tuple(act.kinks), scale * 2.0)
+    kinks = [k / scale for k in act.kinks if abs(k / scale) < _L]
+    if part.hmin / scale < panel:  # a layer finer than the panels: split where it is resolved
+        kinks += [k for k in (part.bps / scale).tolist() if abs(k) < _L]
+    bps = np.array(sorted({-_L, _L, *kinks}))
     z, w = gauss_legendre_panels(bps, panel)
     vals = fn(scale * z)
     if not np.all(np.isfinite(vals)):
