@@ -16,6 +16,8 @@ from ..sphere import sphere_part
 from .framework import Context, claim, register
 
 FIG1_ACTS = ["tanh", "relu", "swish", "elu", "quadratic"]
+# quick_seconds: the committed quick run (docs/reproduce-quick, 127 s in all, one worker) scaled
+# to the reference probe time (its speed probe took 0.073 s against 0.1 s)
 
 
 def _curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,7 +96,7 @@ def _lmin_with_bars(X: np.ndarray, rows: list[dict[str, Any]], width: Any, acts:
     "fig1",
     "fig1-spectra",
     "Figure 1(c,d): G eigenvalues at initialisation, circle data lifted to S^9 (and the raw circle)",
-    quick_seconds=20,
+    quick_seconds=10,
     full_seconds=240,
 )
 def fig1_spectra(ctx: Context) -> dict[str, Any]:
@@ -198,7 +200,7 @@ def _fmt_lm(show: dict[str, Any]) -> str:
     "fig2",
     "fig2-data",
     "Figure 2(a,b): pairwise distances and singular values of the real data",
-    quick_seconds=10,
+    quick_seconds=5,
     full_seconds=60,
     full_seconds_by_data={"cifar10": 120},
 )
@@ -258,7 +260,7 @@ def _dims_for(diag: dict[str, Any], level: float) -> int:
     "fig2",
     "fig2-spectra",
     "Figure 2(c): G eigenvalues at initialisation per activation (real data)",
-    quick_seconds=30,
+    quick_seconds=20,
     full_seconds=600,
     # CIFAR-10, n = 10^4, d = 3072, m = 10^5: finite-width G ~130 s per activation (measured in
     # benchmarks/bench_gram.py) plus a float64 eigh of 10^4 x 10^4, for 4 activations
@@ -309,7 +311,7 @@ def fig2_spectra(ctx: Context) -> dict[str, Any]:
     "theorems",
     "theorems-core",
     "Theorems of §4 that need only G∞: kink classes, rank, trace, tiny eigenvalues",
-    quick_seconds=20,
+    quick_seconds=5,
     full_seconds=60,
 )
 def theorems_core(ctx: Context) -> dict[str, Any]:
@@ -413,7 +415,7 @@ def theorems_core(ctx: Context) -> dict[str, Any]:
     "liu-hui",
     "liu-hui",
     "Liu & Hui (2023): NTK condition number against depth, ReLU vs linear",
-    quick_seconds=20,
+    quick_seconds=3,
     full_seconds=120,
 )
 def liu_hui(ctx: Context) -> dict[str, Any]:
@@ -486,7 +488,7 @@ def liu_hui(ctx: Context) -> dict[str, Any]:
     "theorems",
     "theorems-depth",
     "Depth helps tanh (Thm 4.8 / J.6): penultimate-layer G by depth",
-    quick_seconds=20,
+    quick_seconds=5,
     full_seconds=90,
 )
 def theorems_depth(ctx: Context) -> dict[str, Any]:
@@ -625,7 +627,7 @@ def _trained_units(
     "fig1",
     "fig1-training",
     "Figure 1(a,b): GD on circle data, measured loss vs the spectrum's prediction",
-    quick_seconds=60,
+    quick_seconds=45,
     # full: 2 sizes x 4 activations x 5 seeds x 1000 GD epochs at m = 10^6 (the paper gives no
     # epoch count). Two-thread epochs (benchmarks/bench_train.py) take 0.10-0.20 s at n = 50 and
     # 0.03-0.05 s at n = 10, plus ~27 s of kernels per n = 50 unit: about 72 min with one
@@ -786,7 +788,7 @@ def loss_floor(dtype: str, initial_loss: float) -> float:
     "fig2",
     "fig2-training",
     "Figure 2(d): SGD, cross-entropy, both layers trained (real data)",
-    quick_seconds=60,
+    quick_seconds=65,
     full_seconds=6000,  # digits: 5872 s measured (4 activations x 100 epochs, n = 1797, m = 10^5)
     # CIFAR-10, n = 10^4, d = 3072, m = 10^5: an SGD epoch (batch 256, both layers, CE) measured
     # 24 s at n = 2560 on random CIFAR-shaped data, so ~95 s at n = 10^4; 100 epochs x 4
@@ -854,4 +856,4 @@ def fig2_training(ctx: Context) -> dict[str, Any]:
 # the sample-free side (issue 21): Mercer eigenvalues on the sphere, decay law by kink class
 register("sphere", "sphere-mercer",
          "Mercer spectrum on the sphere: decay of mu_k by kink class (Funk-Hecke)",
-         quick_seconds=5, full_seconds=15)(sphere_part)
+         quick_seconds=13, full_seconds=15)(sphere_part)
