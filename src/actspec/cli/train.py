@@ -62,7 +62,7 @@ def _refuse_if_all_diverged(results: list[dict[str, Any]], lr: float, interrupte
     for r in results:
         step = r.get("diverged_at_epoch")
         parts.append(f"{r['activation']}: the loss became inf or NaN at step {step}")
-    limits = [r.get("lr_limit") for r in results if r.get("lr_limit")]
+    limits = [float(r["lr_limit"]) for r in results if r.get("lr_limit")]
     hint = (f"GD is stable below --lr 2/λ_max = {min(limits):.4g} of the kernel at "
             f"initialisation: use a smaller --lr, e.g. --lr {0.5 * min(limits):.3g}"
             if limits else "use a smaller --lr")

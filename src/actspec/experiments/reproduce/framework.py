@@ -152,8 +152,9 @@ class Context:
                        f"{stamp.get('unit')}/{stamp.get('inputs')})")
             elif check is not None:
                 why = check(result)
-        if why is None:
+        if why is None and isinstance(result, dict):
             return dict(result)
+        why = why or "is not a unit cache file"
         if problem is not None:
             problem.append(why)
         if warn:

@@ -819,7 +819,7 @@ def fig2_training(ctx: Context) -> dict[str, Any]:
     not_progressed = (f"no activation's loss fell by more than 10% in {epochs} epochs (best: "
                       f"{max(1 - final[a] / initial[a] for a in final):.1%}), too little training to "
                       "judge")
-    order = " < ".join(f"{a} {final[a]:.4g}" for a in sorted(final, key=final.get))
+    order = " < ".join(f"{a} {final[a]:.4g}" for a in sorted(final, key=lambda a: final[a]))
     claims = [
         claim(
             "ReLU converges fastest under SGD with cross-entropy",
