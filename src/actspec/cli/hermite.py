@@ -43,7 +43,6 @@ def hermite_cmd(
     Example: actspec hermite relu --degree 200 --plot relu-hermite.png --json relu.json
     """
     from ..experiments.spectrum import run_hermite
-
     from ..kernels.hermite import MAX_DEGREE, check_degree
 
     if degree < 0:

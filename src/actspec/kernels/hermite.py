@@ -25,6 +25,7 @@ import numpy as np
 from ..activations.base import Activation
 from ..activations.registry import activation
 from ..core.errors import ActspecError
+from ..core.validate import ParameterError
 
 __all__ = ["hermite_coefficients", "dual_from_coefficients", "gauss_legendre_panels", "MAX_DEGREE",
            "check_degree", "estimate_seconds"]
@@ -97,12 +98,12 @@ def check_degree(degree: int) -> None:
     """Refuse degrees above :data:`MAX_DEGREE` with the time estimate (issue 18: degree 100000
     ran for hours)."""
     if degree > MAX_DEGREE:
-        raise ActspecError(
-            f"degree {degree} would take about {estimate_seconds(degree) / 60:.0f} minutes and "
+        raise ParameterError(
+            f"{{-degree}} {degree} would take about {estimate_seconds(degree) / 60:.0f} minutes and "
             f"{estimate_memory(degree) / 2**20:.0f} MiB (estimated); the cap is degree "
             f"{MAX_DEGREE} (about {estimate_seconds(MAX_DEGREE):.0f} s). Coefficients beyond a few "
             "thousand are below float64 resolution for smooth activations and follow the "
-            "a^(-(2r+1)/4) law for kinked ones; use a smaller degree"
+            "a^(-(2r+1)/4) law for kinked ones; use a smaller {-degree}"
         )
 
 
