@@ -227,3 +227,19 @@ def test_cli_refuses_an_old_scheme_checkpoint_exit_2(
     assert run([*args, "--json", str(js)]) == 0
     assert np.array_equal(np.load(out), G)
     assert json.loads(js.read_text())["checkpoint"]["weights_scheme"] == WEIGHTS_SCHEME
+
+
+def test_every_json_result_records_the_weights_scheme(tmp_path) -> None:
+    """The JSON of a finite-width run says which generator scheme drew its seeded weights."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from actspec.cli import app
+    from actspec.core.inits import WEIGHTS_SCHEME
+
+    out = tmp_path / "s.json"
+    res = CliRunner().invoke(app, ["spectrum", "--data", "circle", "--n", "6", "-a", "relu",
+                                   "--width", "64", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["meta"]["weights_scheme"] == WEIGHTS_SCHEME == "blocked-randn32-v2"

@@ -240,7 +240,7 @@ def train_cmd(
         mark = (f" — INTERRUPTED at epoch {stopped[0]}" if stopped and stopped[0] is not None
                 else (" — INTERRUPTED" if out["interrupted"] else ""))
         plot_training(
-            results, plot, target_loss=target,
+            results, plot, target_loss=target, loss=settings["loss"],
             title=f"{ds.name} n={ds.n}, m={m:,}, η={lr:g} ({settings['loss']}): "
             "measured (solid) vs predicted (dashed)" + mark,
         )

@@ -463,6 +463,7 @@ def run_metadata(**extra: Any) -> dict[str, Any]:
     import scipy
     import torch
 
+    from .inits import WEIGHTS_SCHEME
     from .version import __version__
 
     meta = {
@@ -472,6 +473,7 @@ def run_metadata(**extra: Any) -> dict[str, Any]:
         "scipy": scipy.__version__,
         "torch": torch.__version__,
         "git_revision": _git_revision(),
+        "weights_scheme": WEIGHTS_SCHEME,  # generator scheme of seeded finite-width weights
     }
     meta.update(extra)
     return meta

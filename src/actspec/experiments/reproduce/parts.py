@@ -657,7 +657,8 @@ def fig1_training(ctx: Context) -> dict[str, Any]:
         out = {"results": [_trained_units(ctx, f"n{n}", ds.X, ds.y, act, repeats, **kws[n]) for act in acts]}
         res = {r["activation"]: r for r in out["results"]}
         fname = f"fig1_training_n{n}.png"
-        plot_training(out["results"], ctx.fig(fname), title=f"Figure 1: GD, circle n={n}, m={m}, lr={lr}")
+        plot_training(out["results"], ctx.fig(fname), loss="mse",
+                      title=f"Figure 1: GD, circle n={n}, m={m}, lr={lr}")
         figures.append(fname)
         final = {a: _final(r) for a, r in res.items()}
         pred = {
@@ -809,7 +810,8 @@ def fig2_training(ctx: Context) -> dict[str, Any]:
     out = {"results": [_trained_units(ctx, ds.name, ds.X, ds.y, act, 1, **kw) for act in acts]}
     res = {r["activation"]: r for r in out["results"]}
     plot_training(
-        out["results"], ctx.fig("fig2d_sgd.png"), title=f"Figure 2(d): SGD, {ds.name} n={ds.n}, m={m}"
+        out["results"], ctx.fig("fig2d_sgd.png"), loss="ce",
+        title=f"Figure 2(d): SGD, {ds.name} n={ds.n}, m={m}",
     )
     final = {a: _final(r) for a, r in res.items()}
     drift = {a: max(v for v in r["gram_drift"] if v is not None) for a, r in res.items()}
