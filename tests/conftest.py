@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import settings
 
 torch.set_num_threads(2)
+
+# The on-disk kernel-table cache (kernels/table_cache.py) goes to a fresh directory of this process
+# (each xdist worker imports this file: one directory per worker), never to ~/.cache, so no run
+# depends on files an earlier run left. Set in os.environ: CLI subprocesses inherit it.
+_TABLE_CACHE_DIR = tempfile.mkdtemp(prefix="actspec-test-cache-")
+os.environ["ACTSPEC_CACHE_DIR"] = _TABLE_CACHE_DIR
+atexit.register(shutil.rmtree, _TABLE_CACHE_DIR, True)
 
 # The suite must give the same verdict on every run and every clone: hypothesis draws its examples
 # from a fixed seed (derandomize) and keeps no example database (no .hypothesis/ replays).

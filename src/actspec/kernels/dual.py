@@ -14,7 +14,10 @@ With f = phi' this is the factor of G-infinity, with f = phi the output-layer ke
    the refined rule elsewhere), the rule refined when they disagree, and the build refuses
    (ActspecError with the measured error) when 1e-13 cannot be verified. Tables are built at
    canonical variances (:func:`canonical_variance`), so values never depend on what a process
-   computed before.
+   computed before. Built tables are also kept on disk (:mod:`.table_cache`: keyed by the
+   activation's value fingerprint, the variance keys and every tabulation parameter; moved by
+   ACTSPEC_CACHE_DIR, disabled by ACTSPEC_NO_CACHE=1), so a second process loads the very same
+   coefficients instead of rebuilding them.
 3. Direct quadrature per entry, for the rare case of many distinct input norms.
 
 The quadrature itself (:func:`gaussian_pair_expectation`) uses polar coordinates z = r(cos psi,
@@ -45,6 +48,7 @@ import scipy.fft as sp_fft
 
 from ..activations.base import Activation
 from ..core.errors import ActspecError
+from . import table_cache
 
 __all__ = [
     "dual",
@@ -750,12 +754,86 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
         if tab is not None:
             _TABLES.move_to_end(key)
     if tab is None:
-        tab = DualTable.build(act, which, canonical_variance(q1), canonical_variance(q2))
+        s1c, s2c = canonical_variance(q1), canonical_variance(q2)
+        disk_key = _disk_key(act, which, q1, q2)
+        tab = _table_from_arrays(table_cache.load(_DISK_KIND, disk_key), s1c, s2c)
+        if tab is None:
+            tab = DualTable.build(act, which, s1c, s2c)
+            table_cache.save(_DISK_KIND, disk_key, _table_to_arrays(tab))
         with _LOCK:
             tab = _TABLES.setdefault(key, tab)
             while len(_TABLES) > MAX_CACHED_TABLES:
                 _TABLES.popitem(last=False)
     return tab
+
+
+_DISK_KIND = "dual-tables"
+
+
+def _disk_key(act: Activation, which: Which, q1: int, q2: int) -> str:
+    """The on-disk cache key of a table: the activation by value (fingerprint, in-memory key,
+    kinks), the kernel, the canonical variance keys, and every parameter of the tabulation and
+    the quadrature (and the numpy/scipy versions that computed it), so a change of any of them
+    misses instead of returning a table the current code would not build."""
+    import scipy
+
+    params = (_Q, _TOL, DOCUMENTED_ACCURACY, _MAX_DEPTH, _MAX_LEVEL, _PROBE.tolist(),
+              _CHECK_THETA.tolist(), _R, _NPSI, _NR, _R_GRID.tolist(), _CHEB_N, _PART_TOL,
+              _MAX_PANELS, _QUANT)
+    return "|".join([
+        f"format={table_cache.FORMAT_VERSION}", f"fingerprint={act.fingerprint}",
+        f"key={act.key}", f"kinks={tuple(float(k) for k in act.kinks)!r}", f"which={which}",
+        f"q={q1},{q2}", f"params={params!r}", f"numpy={np.__version__}",
+        f"scipy={scipy.__version__}",
+    ])
+
+
+def _table_to_arrays(tab: DualTable) -> dict[str, np.ndarray]:
+    return {
+        "coeffs": np.asarray(tab.coeffs, dtype=np.float64),
+        "edges": (np.zeros(0) if tab.edges is None else np.asarray(tab.edges, dtype=np.float64)),
+        "s": np.array([tab.s1, tab.s2], dtype=np.float64),
+        "errors": np.array([tab.check_error, tab.quad_error, tab.scale], dtype=np.float64),
+        "level": np.array(tab.level, dtype=np.int64),
+    }
+
+
+def _table_from_arrays(
+    arrays: dict[str, np.ndarray] | None, s1: float, s2: float
+) -> DualTable | None:
+    """A table from cached arrays, or None unless every array has the shape, dtype and values a
+    build at these variances can produce (finite coefficients, dyadic edges from 0 to pi,
+    errors within the documented accuracy)."""
+    if arrays is None:
+        return None
+    try:
+        coeffs, edges = arrays["coeffs"], arrays["edges"]
+        s, errors, level = arrays["s"], arrays["errors"], arrays["level"]
+        if (coeffs.dtype != np.float64 or coeffs.ndim != 2 or coeffs.shape[1] != _Q
+                or not 1 <= coeffs.shape[0] <= 16 * 2**_MAX_DEPTH
+                or not np.all(np.isfinite(coeffs))):
+            return None
+        if s.dtype != np.float64 or s.shape != (2,) or s[0] != s1 or s[1] != s2:
+            return None
+        if errors.dtype != np.float64 or errors.shape != (3,) or not np.all(np.isfinite(errors)):
+            return None
+        check_error, quad_error, scale = (float(v) for v in errors)
+        if not (scale > 0 and 0 <= quad_error <= check_error
+                <= max(DOCUMENTED_ACCURACY, 10 * _TOL) * scale):
+            return None
+        if level.shape != () or level.dtype.kind != "i" or not 0 <= int(level) <= _MAX_LEVEL:
+            return None
+        edge_arr: np.ndarray | None = None
+        if edges.size:
+            cells = edges * (16 * 2**_MAX_DEPTH / math.pi)
+            if (edges.dtype != np.float64 or edges.shape != (coeffs.shape[0] + 1,)
+                    or edges[0] != 0.0 or edges[-1] != math.pi or not np.all(np.diff(edges) > 0)
+                    or not np.all(np.abs(cells - np.round(cells)) < 1e-6)):
+                return None
+            edge_arr = edges
+        return DualTable(coeffs, s1, s2, check_error, edge_arr, int(level), quad_error, scale)
+    except Exception:  # noqa: BLE001 - anything odd in a cache file: rebuild
+        return None
 
 
 def quantize(s: np.ndarray) -> np.ndarray:
