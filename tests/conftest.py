@@ -19,6 +19,28 @@ _TABLE_CACHE_DIR = tempfile.mkdtemp(prefix="actspec-test-cache-")
 os.environ["ACTSPEC_CACHE_DIR"] = _TABLE_CACHE_DIR
 atexit.register(shutil.rmtree, _TABLE_CACHE_DIR, True)
 
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_THREAD_ENV_AT_START = {k: os.environ.get(k) for k in _THREAD_ENV}
+
+
+@pytest.fixture(autouse=True)
+def _same_threads_for_every_test():
+    """Every test starts with torch on 2 threads and the thread variables of the environment as
+    they were, whatever an earlier test in this process did: an in-process sweep worker sets torch
+    to 1 thread, and Dask's nanny writes OMP/MKL/OPENBLAS_NUM_THREADS=1 into os.environ, which CLI
+    subprocesses inherit. float32 GEMMs then sum in another order: a golden float32 output
+    differed at 5e-7 depending on which tests had run before in the same xdist worker."""
+    torch.set_num_threads(2)
+    for k, v in _THREAD_ENV_AT_START.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    yield
+
+
 # The suite must give the same verdict on every run and every clone: hypothesis draws its examples
 # from a fixed seed (derandomize) and keeps no example database (no .hypothesis/ replays).
 settings.register_profile("actspec", derandomize=True, database=None, print_blob=True)
