@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.io import atomic_path
 from ..core.version import __version__
 
 __all__ = ["FORMAT_VERSION", "cache_root", "cache_dir", "enabled", "load", "save"]
@@ -101,27 +101,17 @@ def save(kind: str, key: str, arrays: dict[str, np.ndarray]) -> bool:
     """Store ``arrays`` under ``key`` atomically; False (and nothing half-written) on failure."""
     if not enabled():
         return False
-    tmp: str | None = None
     try:
         path = _path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {name: np.asarray(a) for name, a in arrays.items()}
         payload[_KEY] = np.array(key)
         payload[_DIGEST] = np.array(_digest(key, {k: v for k, v in payload.items() if k != _KEY}))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
+        # the project's atomic writer: temporary file beside the target, fsynced, renamed over it,
+        # removed on failure; the mode follows the umask like every other file actspec writes
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
         return True
     except Exception as exc:  # noqa: BLE001 - a cache never fails the computation
         log.debug("table cache: cannot write %r: %s", key, exc)
         return False
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
