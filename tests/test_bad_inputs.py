@@ -355,6 +355,8 @@ CASES: list[Case] = [
     Case("hermite-json-is-plot", ["hermite", "relu", "-k", "3", "--plot", OUT, J, OUT],
          "both name"),
     Case("gram-out-is-json", ["gram", "--n", "4", "--out", OUT, J, OUT], "both name"),
+    Case("depth-plot-is-angle-plot", ["depth", "--n", "4", "--plot", OUT, "--angle-plot", OUT],
+         "--plot and --angle-plot both name"),
     Case("gram-out-is-checkpoint", ["gram", "--n", "4", "--width", "10", "--out", OUT,
                                     "--checkpoint", OUT], "both name"),
     Case("results-parquet-is-json", ["results", _empty_duckdb, "--parquet", OUT, J, OUT],

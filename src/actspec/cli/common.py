@@ -60,21 +60,21 @@ def data_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def outputs_ok(*paths: tuple[Path | None, str]) -> None:
-    """Check every output path is writable, and that no two name the same file, before any
-    work starts (``what`` is the flag, e.g. ``"--json"``)."""
+    """Check every output path is writable before any work starts (``what`` is the flag, e.g.
+    ``"--json"``). Two outputs naming one file are refused earlier, for every command, by
+    :func:`guard_outputs`."""
     for p, what in paths:
         check_writable(p, what)
-    check_distinct_paths({what.lstrip("-").replace("-", "_"): p for p, what in paths})
 
 
 #: parameters (the commands' Python names) naming files a command writes ...
-OUTPUT_PARAMS = ("json_path", "plot", "out", "checkpoint", "parquet", "csv", "save_vectors",
-                 "vectors")
+OUTPUT_PARAMS = ("json_path", "plot", "angle_plot", "out", "checkpoint", "parquet", "csv",
+                 "save_vectors", "vectors")
 #: ... and files it reads (an output must not overwrite one of them)
 INPUT_PARAMS = ("data", "labels", "model", "config", "db")
 #: outputs renamed into place together when the command succeeds (not a checkpoint, gram's G or
 #: a sweep's store: each of those must be durable on its own, whatever happens next)
-GROUPED_OUTPUTS = ("json_path", "plot", "parquet", "csv", "save_vectors", "vectors")
+GROUPED_OUTPUTS = ("json_path", "plot", "angle_plot", "parquet", "csv", "save_vectors", "vectors")
 
 
 #: output directories and the directories a command keeps inside them (reproduce: its caches)
