@@ -96,7 +96,8 @@ def estimate_seconds(degree: int) -> float:
 
 def check_degree(degree: int) -> None:
     """Refuse degrees above :data:`MAX_DEGREE` with the time estimate (issue 18: degree 100000
-    ran for hours)."""
+    ran for hours), and any degree whose estimated time or memory is over the budget of
+    :func:`actspec.core.resources.check_budget` (e.g. under a small ``ACTSPEC_MAX_SECONDS``)."""
     if degree > MAX_DEGREE:
         raise ParameterError(
             f"{{-degree}} {degree} would take about {estimate_seconds(degree) / 60:.0f} minutes and "
@@ -105,6 +106,13 @@ def check_degree(degree: int) -> None:
             "thousand are below float64 resolution for smooth activations and follow the "
             "a^(-(2r+1)/4) law for kinked ones; use a smaller {-degree}"
         )
+    # below the cap, the one budget of every long computation (time: ACTSPEC_MAX_SECONDS /
+    # --max-hours; memory: what is available now) applies as everywhere else
+    from ..core.resources import check_budget, estimate
+
+    check_budget(estimate(seconds=estimate_seconds(degree), bytes=estimate_memory(degree)),
+                 what=f"the Hermite coefficients up to {{-degree}} {degree}",
+                 way_out="use a smaller {-degree}")
 
 
 def estimate_memory(degree: int) -> float:
