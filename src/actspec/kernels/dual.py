@@ -48,7 +48,7 @@ import scipy.fft as sp_fft
 
 from ..activations.base import Activation
 from ..core.errors import ActspecError
-from . import table_cache
+from . import shipped_tables, table_cache
 
 __all__ = [
     "dual",
@@ -746,7 +746,12 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
 
     The table is built at the canonical variances of the keys (:func:`canonical_variance`), never
     at the variances of whichever call came first, so a table, and every value read from it,
-    is the same in every process whatever was computed before (issue 18)."""
+    is the same in every process whatever was computed before (issue 18).
+
+    Looked up, in order: the tables of this process; the tables shipped with the package
+    (:mod:`.shipped_tables`: the built-ins at the variances common commands use, taken only for
+    the built-in by value and when they were built under this code's tabulation parameters);
+    the user's on-disk cache (:mod:`.table_cache`); else built, and written to that cache."""
     q1, q2 = (int(k) for k in quantize(np.array([s1, s2], dtype=np.float64)))
     key = (act.key, str(which), q1, q2)
     with _LOCK:
@@ -755,11 +760,14 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
             _TABLES.move_to_end(key)
     if tab is None:
         s1c, s2c = canonical_variance(q1), canonical_variance(q2)
-        disk_key = _disk_key(act, which, q1, q2)
-        tab = _table_from_arrays(table_cache.load(_DISK_KIND, disk_key), s1c, s2c)
+        tab = _table_from_arrays(shipped_tables.load(act, which, q1, q2, _table_params()),
+                                 s1c, s2c)
         if tab is None:
-            tab = DualTable.build(act, which, s1c, s2c)
-            table_cache.save(_DISK_KIND, disk_key, _table_to_arrays(tab))
+            disk_key = _disk_key(act, which, q1, q2)
+            tab = _table_from_arrays(table_cache.load(_DISK_KIND, disk_key), s1c, s2c)
+            if tab is None:
+                tab = DualTable.build(act, which, s1c, s2c)
+                table_cache.save(_DISK_KIND, disk_key, _table_to_arrays(tab))
         with _LOCK:
             tab = _TABLES.setdefault(key, tab)
             while len(_TABLES) > MAX_CACHED_TABLES:
@@ -770,6 +778,15 @@ def dual_table(act: Activation, which: Which, s1: float = 1.0, s2: float = 1.0) 
 _DISK_KIND = "dual-tables"
 
 
+def _table_params() -> str:
+    """The table format and every parameter of the tabulation and the quadrature: what a stored
+    table must have been built under to be used (the shipped tables record its digest)."""
+    params = (_Q, _TOL, DOCUMENTED_ACCURACY, _MAX_DEPTH, _MAX_LEVEL, _PROBE.tolist(),
+              _CHECK_THETA.tolist(), _R, _NPSI, _NR, _R_GRID.tolist(), _CHEB_N, _PART_TOL,
+              _MAX_PANELS, _QUANT)
+    return f"format={table_cache.FORMAT_VERSION}|params={params!r}"
+
+
 def _disk_key(act: Activation, which: Which, q1: int, q2: int) -> str:
     """The on-disk cache key of a table: the activation by value (fingerprint, in-memory key,
     kinks), the kernel, the canonical variance keys, and every parameter of the tabulation and
@@ -777,14 +794,10 @@ def _disk_key(act: Activation, which: Which, q1: int, q2: int) -> str:
     misses instead of returning a table the current code would not build."""
     import scipy
 
-    params = (_Q, _TOL, DOCUMENTED_ACCURACY, _MAX_DEPTH, _MAX_LEVEL, _PROBE.tolist(),
-              _CHECK_THETA.tolist(), _R, _NPSI, _NR, _R_GRID.tolist(), _CHEB_N, _PART_TOL,
-              _MAX_PANELS, _QUANT)
     return "|".join([
-        f"format={table_cache.FORMAT_VERSION}", f"fingerprint={act.fingerprint}",
+        _table_params(), f"fingerprint={act.fingerprint}",
         f"key={act.key}", f"kinks={tuple(float(k) for k in act.kinks)!r}", f"which={which}",
-        f"q={q1},{q2}", f"params={params!r}", f"numpy={np.__version__}",
-        f"scipy={scipy.__version__}",
+        f"q={q1},{q2}", f"numpy={np.__version__}", f"scipy={scipy.__version__}",
     ])
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from ..core.io import atomic_path
 from ..core.version import __version__
 
-__all__ = ["FORMAT_VERSION", "cache_root", "cache_dir", "enabled", "load", "save"]
+__all__ = ["FORMAT_VERSION", "arrays_digest", "cache_root", "cache_dir", "enabled", "load", "save"]
 
 FORMAT_VERSION = 1  # bump when the stored format or the quadrature behind the tables changes
 
@@ -59,7 +59,8 @@ def cache_dir(kind: str) -> Path:
     return cache_root() / __version__ / f"{kind}-f{FORMAT_VERSION}"
 
 
-def _digest(key: str, arrays: dict[str, np.ndarray]) -> str:
+def arrays_digest(key: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of ``key`` and the names, dtypes, shapes and bytes of ``arrays``."""
     h = hashlib.sha256(key.encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -88,7 +89,7 @@ def load(kind: str, key: str) -> dict[str, np.ndarray] | None:
         if stored_key is None or stored_digest is None or str(stored_key[()]) != key:
             log.debug("table cache: %s holds another key; ignored", path)
             return None
-        if str(stored_digest[()]) != _digest(key, arrays):
+        if str(stored_digest[()]) != arrays_digest(key, arrays):
             log.debug("table cache: %s fails its digest; ignored", path)
             return None
         return arrays
@@ -106,7 +107,7 @@ def save(kind: str, key: str, arrays: dict[str, np.ndarray]) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {name: np.asarray(a) for name, a in arrays.items()}
         payload[_KEY] = np.array(key)
-        payload[_DIGEST] = np.array(_digest(key, {k: v for k, v in payload.items() if k != _KEY}))
+        payload[_DIGEST] = np.array(arrays_digest(key, {k: v for k, v in payload.items() if k != _KEY}))
         # the project's atomic writer: temporary file beside the target, fsynced, renamed over it,
         # removed on failure; the mode follows the umask like every other file actspec writes
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
