@@ -1,10 +1,14 @@
 """The on-disk cache of dual tables (issue 20 item 1): loaded values are bit-identical to built
-ones, bad files are never trusted, ACTSPEC_NO_CACHE disables it, failures fall back silently."""
+ones, bad files are never trusted, ACTSPEC_NO_CACHE disables it, failures fall back silently.
+
+The built-in tanh stands for any activation here, so the tables shipped with the package are
+switched off in this module (tests/test_shipped_tables.py covers those)."""
 
 from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ import pytest
 import actspec
 from actspec.activations import activation
 from actspec.kernels import dual as dual_mod
-from actspec.kernels import table_cache
+from actspec.kernels import shipped_tables, table_cache
 from actspec.kernels.dual import DualTable
 
 
@@ -21,6 +25,14 @@ def _X() -> np.ndarray:
     rng = np.random.default_rng(7)
     X = rng.standard_normal((9, 4))
     return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_shipped_tables() -> Iterator[None]:
+    """dual_table goes to the user's cache (and builds) for built-ins too, as for any activation."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shipped_tables, "load", lambda *a, **k: None)
+        yield
 
 
 @pytest.fixture(scope="module")
