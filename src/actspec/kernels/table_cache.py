@@ -4,6 +4,8 @@ Where: ``$ACTSPEC_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/actspec``, else
 ``~/.cache/actspec``; below it one directory per actspec version and per table format
 (:data:`FORMAT_VERSION`, bumped whenever the stored format or the quadrature that fills the
 tables changes). ``ACTSPEC_NO_CACHE=1`` (the CLI's root ``--no-cache``) neither reads nor writes.
+The tables shipped with the package (:mod:`.shipped_tables`) are looked up before this cache
+and are used whatever ACTSPEC_NO_CACHE says: the built-ins' common tables never reach this directory.
 
 Each entry is one ``.npz`` file named by the SHA-256 of its key; the key itself is stored in the
 file, with a digest of the arrays, and both are compared on load, so a file that is truncated,
