@@ -287,6 +287,35 @@ def time_actspec(X: np.ndarray, act: str, repeats: int) -> tuple[np.ndarray, dic
     return A, {"first_call_s": first, "times": times}
 
 
+BASELINE_FLAG = "--_baseline-worker"
+
+
+def baseline_worker(job_path: str) -> None:
+    """Subprocess entry: time actspec.gram(X, act, train="both") of whichever actspec this
+    interpreter imports (PYTHONPATH = --baseline-src), as :func:`time_actspec` does."""
+    job = json.loads(Path(job_path).read_text())
+    import actspec
+
+    X = np.load(job["X"])
+    _, ta = time_actspec(X, job["act"], job["repeats"])
+    ta["actspec_file"] = actspec.__file__
+    Path(job["out"]).write_text(json.dumps(ta))
+
+
+def run_baseline(src: str, X_path: str, act: str, repeats: int, tmp: str) -> dict[str, Any]:
+    job = Path(tmp, "baseline_job.json")
+    out = Path(tmp, "baseline_result.json")
+    job.write_text(json.dumps({"X": X_path, "act": act, "repeats": repeats, "out": str(out)}))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(src).resolve())
+    proc = subprocess.run([sys.executable, __file__, BASELINE_FLAG, str(job)], capture_output=True,
+                          text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
+        raise RuntimeError(f"baseline worker failed (rc {proc.returncode}): {' | '.join(tail)}")
+    return json.loads(out.read_text())
+
+
 def time_xxt(X: np.ndarray, repeats: int) -> float:
     best = math.inf
     for _ in range(repeats):
@@ -311,6 +340,16 @@ def print_table(rows: list[dict[str, Any]], peak: float) -> None:
     print(f"\nmatmul peak (torch float64 4096^2, best of start/end): {peak:.1f} GFLOP/s")
     print(head)
     print("-" * len(head))
+    if any("baseline_s" in r for r in rows):
+        print("with --baseline-src (same run, same X):")
+        for r in rows:
+            if "baseline_s" in r:
+                print(f"  {r['act']:<5} {r['n']:>6}: baseline {r['baseline_s']:.3f} s -> this "
+                      f"{r['actspec_s']:.3f} s; nt/baseline {_fmt(r.get('ratio_baseline'), '5.2f')}"
+                      f" -> nt/this {_fmt(r.get('ratio'), '5.2f')}; actspec/XX^T "
+                      f"{r['baseline_s'] / r['xxt_s'] if r.get('xxt_s') else float('nan'):.2f} -> "
+                      f"{r['actspec_s'] / r['xxt_s'] if r.get('xxt_s') else float('nan'):.2f}; "
+                      f"nt/XX^T {_fmt(r.get('nt_over_xxt'), '5.2f')}")
     for r in rows:
         c = r.get("compare", {})
         print(
@@ -340,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nt-python", default=None, help="python with neural_tangents (else $ACTSPEC_NT_PYTHON)")
     p.add_argument("--json", default="bench_nt.json", help="where to write all measurements")
     p.add_argument("--no-xxt", action="store_true", help="skip timing X @ X.T (numpy) for context")
+    p.add_argument("--baseline-src", default=None,
+                   help="also time the actspec of this source tree (e.g. a git worktree's src/ "
+                        "at an older commit) right after this one, in a subprocess, for a "
+                        "before/after ratio measured in the same conditions")
     args = p.parse_args(argv)
 
     import torch
@@ -429,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 result["rows"].append(row)
                 print(f"actspec {act} n={n}: {row['actspec_s']:.3f} s (load {_load1():.2f})", flush=True)
+                if args.baseline_src:
+                    tb = run_baseline(args.baseline_src, X_path, act, args.repeats, tmp)
+                    row["baseline"] = tb
+                    row["baseline_s"] = min(t["s"] for t in tb["times"])
+                    print(f"baseline {act} n={n}: {row['baseline_s']:.3f} s ({tb['actspec_file']}, "
+                          f"load {_load1():.2f})", flush=True)
             if nt_ok:
                 del A
                 try:
@@ -445,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
                     row["nt"] = {"first_call_s": r["first_call_s"], "times": r["times"]}
                     row["nt_s"] = min(t["s"] for t in r["times"])
                     row["ratio"] = row["nt_s"] / row["actspec_s"]
+                    if "baseline_s" in row:
+                        row["ratio_baseline"] = row["nt_s"] / row["baseline_s"]
+                    if row.get("xxt_s"):
+                        row["nt_over_xxt"] = row["nt_s"] / row["xxt_s"]
                     K = np.load(r["kernel"], mmap_mode="r")
                     row["compare"] = compare(kernels[act], K, X, act, args.sample, args.seed)
                     del K
@@ -457,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             for row in result["rows"][-len(args.acts) :]:
                 loads = [t["load1_before"] for t in row["actspec"]["times"]]
                 loads += [t["load1_before"] for t in row.get("nt", {}).get("times", [])]
+                loads += [t["load1_before"] for t in row.get("baseline", {}).get("times", [])]
                 row["load1"] = max(loads)
             del kernels
     finally:
@@ -474,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == WORKER_FLAG:
         nt_worker(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == BASELINE_FLAG:
+        baseline_worker(sys.argv[2])
     elif len(sys.argv) >= 2 and sys.argv[1] == PROBE_FLAG:
         nt_probe()
     else:

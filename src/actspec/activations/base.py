@@ -170,17 +170,36 @@ class Activation:
 
     # ---- closed forms and their generic fallbacks -------------------------------------------
     def closed_form_dual(
-        self, s1: Any, s2: Any, c: Any, which: str, *, theta: Any = None
+        self, s1: Any, s2: Any, c: Any, which: str, *, theta: Any = None, rho: Any = None
     ) -> np.ndarray | None:
         """Exact E[f(u) f(v)] (f = phi' for ``which="derivative"``, else phi) for Var u = s1,
         Var v = s2, Cov(u, v) = c, where the activation knows a closed form; else None.
-        ``theta``: the angle between u and v when known more accurately than arccos(rho)."""
+        ``theta``: the angle between u and v when known more accurately than arccos(rho).
+        ``rho``: c / sqrt(s1 s2) when the caller has it already (the G∞ tiles); the
+        arc-cosine kernels then use it algebraically (see ``builtins._abrelu_dual``).
+
+        s1 and s2 are passed to the hook as they are (e.g. a column and a row of variances:
+        the hook forms only the products it needs), c broadcast to the full shape; the result
+        is a fresh array."""
         if self.dual_fn is None:
             return None
-        s1, s2, c = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (s1, s2, c)))
-        if theta is None:
-            return self.scale**2 * self.dual_fn(s1, s2, c, which)
-        return self.scale**2 * self.dual_fn(s1, s2, c, which, theta=np.asarray(theta, np.float64))
+        s1, s2, c = (np.asarray(a, dtype=np.float64) for a in (s1, s2, c))
+        shape = np.broadcast_shapes(s1.shape, s2.shape, c.shape)
+        if shape == ():  # scalars: as 1-element arrays (the hooks update arrays in place)
+            s1, s2, c = s1.reshape(1), s2.reshape(1), c.reshape(1)
+        c = np.broadcast_to(c, c.shape if shape == () else shape)
+        if theta is not None:
+            th = np.asarray(theta, np.float64)
+            out = self.dual_fn(s1, s2, c, which, theta=th.reshape(1) if shape == () else th)
+        elif rho is not None:
+            r = np.asarray(rho, np.float64)
+            out = self.dual_fn(s1, s2, c, which, rho=r.reshape(1) if shape == () else r)
+        else:
+            out = self.dual_fn(s1, s2, c, which)
+        if self.scale != 1.0:
+            out = self.scale**2 * out
+        out = np.asarray(out, dtype=np.float64)
+        return out.reshape(())[()] if shape == () else out
 
     def mp_closed_dual(self, r: Any, which: str) -> Any:
         """The same in mpmath at unit variances and correlation ``r`` (unscaled), or None."""

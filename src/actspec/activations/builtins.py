@@ -52,18 +52,67 @@ def _angle(s1: np.ndarray, s2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, n
 def _abrelu_dual(a: float, b: float) -> Callable[..., np.ndarray]:
     """E[f(u) f(v)] of phi = ABReLU(a, b) (Cho & Saul's arc-cosine kernels of degree 0 and 1):
     phi': (a^2 + b^2)(pi - theta)/(2 pi) + ab theta/pi;  phi: a^2 c + a(b - a) c + (b - a)^2 J_1,
-    J_1 = sqrt(s1 s2)(sin theta + (pi - theta) cos theta)/(2 pi). a = b is the line b x (exact)."""
+    J_1 = sqrt(s1 s2)(sin theta + (pi - theta) cos theta)/(2 pi). a = b is the line b x (exact).
+
+    ``theta`` (an accurate angle, e.g. from the rows of close pairs): sin and cos of it, as
+    written. ``rho`` (the correlation c / sqrt(s1 s2), already computed by the caller: the G∞
+    tiles): theta = arccos(rho), and for phi the algebraic form J_1 = (sqrt(s1 s2 (1 - rho)
+    (1 + rho)) + (pi - theta) c)/(2 pi), phi = ab c + (b - a)^2 J_1, without the two trig
+    passes (the same values to a few ulps; sin theta = sqrt((1 - rho)(1 + rho)) and cos theta
+    = rho are at least as accurate as sin and cos of arccos(rho)). phi' is the same arithmetic
+    either way. Fresh output arrays, updated in place (no temporaries beyond two)."""
+    ab, aabb, bma2 = a * b, a * a + b * b, (b - a) ** 2
+
+    def derivative_of(th: np.ndarray) -> np.ndarray:
+        # (a^2 + b^2) * (pi - th) / (2 pi) + a b th / pi, in place in th
+        extra = None
+        if ab != 0.0:
+            extra = ab * th
+            extra /= math.pi
+        np.subtract(math.pi, th, out=th)
+        if aabb != 1.0:
+            th *= aabb
+        th /= _TWO_PI
+        if extra is not None:
+            th += extra
+        return th
 
     def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
-             theta: np.ndarray | None = None) -> np.ndarray:
+             theta: np.ndarray | None = None, rho: np.ndarray | None = None) -> np.ndarray:
         if a == b:
             return np.full_like(c, a * a) if which == "derivative" else a * a * c
-        sd, th = _angle(s1, s2, c)
-        theta = th if theta is None else theta
+        if theta is not None:
+            if which == "derivative":
+                return (a * a + b * b) * (math.pi - theta) / _TWO_PI + a * b * theta / math.pi
+            sd = np.sqrt(s1 * s2)
+            j1 = sd * (np.sin(theta) + (math.pi - theta) * np.cos(theta)) / _TWO_PI
+            return a * a * c + a * (b - a) * c + (b - a) ** 2 * j1
+        if rho is None:
+            sd, th = _angle(s1, s2, c)
+            if which == "derivative":
+                return derivative_of(th)
+            j1 = sd * (np.sin(th) + (math.pi - th) * np.cos(th)) / _TWO_PI
+            return a * a * c + a * (b - a) * c + (b - a) ** 2 * j1
+        r = np.clip(rho, -1.0, 1.0)
+        th = np.arccos(r)
         if which == "derivative":
-            return (a * a + b * b) * (math.pi - theta) / _TWO_PI + a * b * theta / math.pi
-        j1 = sd * (np.sin(theta) + (math.pi - theta) * np.cos(theta)) / _TWO_PI
-        return a * a * c + a * (b - a) * c + (b - a) ** 2 * j1
+            return derivative_of(th)
+        # 2 pi J_1 = sqrt(s1 s2 (1 - r)(1 + r)) + (pi - th) c
+        j1 = np.subtract(1.0, r)
+        r += 1.0
+        j1 *= r
+        j1 *= np.multiply(s1, s2)
+        np.sqrt(j1, out=j1)
+        np.subtract(math.pi, th, out=th)
+        th *= c
+        j1 += th
+        j1 /= _TWO_PI
+        if bma2 != 1.0:
+            j1 *= bma2
+        if ab != 0.0:
+            np.multiply(ab, c, out=th)
+            j1 += th
+        return j1
 
     return dual
 
@@ -86,16 +135,33 @@ def _abrelu_mp_dual(a: float, b: float) -> Callable[[Any, str], Any]:
 
 def _poly_dual(p: int) -> Callable[..., np.ndarray]:
     """E[f(u) f(v)] of x^p (Isserlis): x: 1 | c;  x^2: 4c | s1 s2 + 2c^2;  x^3: 9(s1 s2 + 2c^2) |
-    9 s1 s2 c + 6c^3."""
+    9 s1 s2 c + 6c^3 (the same arithmetic as written, on fresh arrays updated in place; c has
+    the broadcast shape, see ``Activation.closed_form_dual``)."""
 
     def dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
-             theta: np.ndarray | None = None) -> np.ndarray:
+             theta: np.ndarray | None = None, rho: np.ndarray | None = None) -> np.ndarray:
         d = which == "derivative"
         if p == 1:
             return np.ones_like(c) if d else c.copy()
         if p == 2:
-            return 4 * c if d else s1 * s2 + 2 * c * c
-        return 9 * (s1 * s2 + 2 * c * c) if d else 9 * s1 * s2 * c + 6 * c**3
+            if d:
+                return 4 * c
+            t = 2 * c  # s1 s2 + 2 c c
+            t *= c
+            t += np.multiply(s1, s2)
+            return t
+        if d:  # 9 * (s1 s2 + 2 c c)
+            t = 2 * c
+            t *= c
+            t += np.multiply(s1, s2)
+            t *= 9
+            return t
+        t = 9 * s1 * s2  # 9 s1 s2 c + 6 c^3
+        t = t * c
+        u = c**3
+        u *= 6
+        t += u
+        return t
 
     return dual
 
@@ -384,12 +450,23 @@ def _sigmoid() -> Activation:
 
 
 def _erf_dual(s1: np.ndarray, s2: np.ndarray, c: np.ndarray, which: str,
-              theta: np.ndarray | None = None) -> np.ndarray:
+              theta: np.ndarray | None = None, rho: np.ndarray | None = None) -> np.ndarray:
     """Williams (1997): phi' dual (4/pi)/sqrt((1+2 s1)(1+2 s2) - 4c^2); phi dual
-    (2/pi) arcsin(2c / sqrt((1+2 s1)(1+2 s2)))."""
+    (2/pi) arcsin(2c / sqrt((1+2 s1)(1+2 s2))) (the same arithmetic as written, on fresh arrays
+    updated in place; c has the broadcast shape, see ``Activation.closed_form_dual``)."""
+    q = np.multiply(1 + 2 * s1, 1 + 2 * s2)
     if which == "derivative":
-        return (4 / math.pi) / np.sqrt((1 + 2 * s1) * (1 + 2 * s2) - 4 * c * c)
-    return (2 / math.pi) * np.arcsin(2 * c / np.sqrt((1 + 2 * s1) * (1 + 2 * s2)))
+        t = 4 * c
+        t *= c
+        np.subtract(q, t, out=t)
+        np.sqrt(t, out=t)
+        np.divide(4 / math.pi, t, out=t)
+        return t
+    t = 2 * c
+    np.divide(t, np.sqrt(q), out=t)
+    np.arcsin(t, out=t)
+    t *= 2 / math.pi
+    return t
 
 
 def _erf_mp_dual(r: Any, which: str) -> Any:

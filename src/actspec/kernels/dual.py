@@ -674,17 +674,26 @@ class DualTable:
         """The table at angles theta in [0, pi] (theta is not modified); single-threaded.
 
         Coefficients are gathered one degree at a time from a (Q, P) table (cache-resident)
-        instead of materialising a (size, Q) array of per-entry coefficients.
+        instead of materialising a (size, Q) array of per-entry coefficients. When all angles
+        fall in one interval (a tile of high-dimensional data: its angles crowd around pi/2),
+        the recurrence runs with that interval's scalar coefficients instead (no gathers): the
+        same operations on the same numbers, so bit-identical. The interval index is monotone
+        in theta, so the smallest and largest angle decide that.
         """
         if ct is None:
             ct = self._coeffs_by_degree()
         if out is None:
             out = np.empty(theta.shape)
         q, p = ct.shape
+        if theta.size >= 64 and q >= 3:
+            ends = np.array([theta.min(), theta.max()])
+            if np.all(np.isfinite(ends)):
+                lo, hi = self._interval_index(ends, p)
+                if lo == hi:
+                    return self._clenshaw_scalar(theta, out, ct, int(lo))
+        idx = self._interval_index(theta, p)
         if self._lookup is None:
             h = math.pi / p
-            idx = (theta / h).astype(np.intp)
-            np.minimum(idx, p - 1, out=idx)
             t = idx * h
             np.subtract(theta, t, out=t)
             t *= 2.0
@@ -692,26 +701,68 @@ class DualTable:
             t -= 1.0
         else:  # dyadic intervals: a uniform grid of the finest cells points to its interval
             assert self._left is not None and self._inv_half is not None
-            nf = self._lookup.size
-            cell = (theta * (nf / math.pi)).astype(np.intp)
-            np.clip(cell, 0, nf - 1, out=cell)
-            idx = np.take(self._lookup, cell)
             t = theta - np.take(self._left, idx)
             t *= np.take(self._inv_half, idx)
             t -= 1.0
         t2 = t * 2.0
         tmp = np.empty_like(t)
+        spare = np.empty_like(t)
         # Clenshaw recurrence for sum_k c_k T_k(t): b_k = c_k + 2t b_{k+1} - b_{k+2}
         b1 = np.take(ct[q - 1], idx)
         b2 = np.zeros_like(t)
         for k in range(q - 2, 0, -1):
-            ck = np.take(ct[k], idx)
+            ck = np.take(ct[k], idx, out=spare)
             np.multiply(t2, b1, out=tmp)
             ck += tmp
             ck -= b2
-            b1, b2 = ck, b1
+            b1, b2, spare = ck, b1, b2
         np.multiply(t, b1, out=out)
-        np.add(np.take(ct[0], idx), out, out=out)
+        np.add(np.take(ct[0], idx, out=tmp), out, out=out)
+        out -= b2
+        return out
+
+    def _interval_index(self, theta: np.ndarray, p: int) -> np.ndarray:
+        """Index of the interval of each angle (monotone non-decreasing in theta)."""
+        if self._lookup is None:
+            idx = (theta / (math.pi / p)).astype(np.intp)
+            np.minimum(idx, p - 1, out=idx)
+            return idx
+        nf = self._lookup.size
+        cell = (theta * (nf / math.pi)).astype(np.intp)
+        np.clip(cell, 0, nf - 1, out=cell)
+        return np.take(self._lookup, cell)
+
+    def _clenshaw_scalar(
+        self, theta: np.ndarray, out: np.ndarray, ct: np.ndarray, i: int
+    ) -> np.ndarray:
+        """:meth:`evaluate_theta` when every angle lies in interval i: the same arithmetic with
+        scalar coefficients (x - 0 skipped: exact)."""
+        q, p = ct.shape
+        col = [float(v) for v in ct[:, i]]
+        if self._lookup is None:
+            h = math.pi / p
+            t = np.subtract(theta, float(i) * h)
+            t *= 2.0
+            t /= h
+            t -= 1.0
+        else:
+            assert self._left is not None and self._inv_half is not None
+            t = np.subtract(theta, float(self._left[i]))
+            t *= float(self._inv_half[i])
+            t -= 1.0
+        t2 = t * 2.0
+        bufs = [np.empty_like(t), np.empty_like(t), np.empty_like(t)]
+        # k = q - 2: c_k + 2t c_{q-1} - 0
+        b1: np.ndarray | float = np.multiply(t2, col[q - 1], out=bufs[0])
+        b1 += col[q - 2]
+        b2: np.ndarray | float = col[q - 1]
+        for n, k in enumerate(range(q - 3, 0, -1)):
+            new = np.multiply(t2, b1, out=bufs[(n + 1) % 3])
+            new += col[k]
+            new -= b2
+            b1, b2 = new, b1
+        np.multiply(t, b1, out=out)
+        out += col[0]
         out -= b2
         return out
 

@@ -14,6 +14,8 @@ collapse to 0 and phi'(u) becomes the step between the one-sided derivatives phi
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -51,12 +53,16 @@ def normalization_constant(act: Activation) -> float:
 
 
 _TILE_ROWS = 128  # rows per tile of the blocked G∞ evaluation
-_TILE_ENTRIES = 1 << 17  # entries per tile (cache-sized temporaries)
+# columns per off-diagonal tile: ~1 MiB tiles (cache-sized temporaries), and NOT a power of two:
+# mirroring a 128 x 1024 tile (G[cols, rows] = val.T) reads val at a stride of 8 KiB, which maps
+# every read onto the same few cache sets; at 1000 columns the transposed copy is ~6x faster
+# (0.4 instead of 2.4 ns an entry on the 2-core EPYC, the largest single cost of a tile before)
+_TILE_COLS = 1000
 
 
 def _tiles(n: int) -> list[tuple[int, int, int, int]]:
     """Tiles (r0, r1, c0, c1) covering the block-upper triangle: c0 >= r0 (diagonal tiles first)."""
-    width = max(_TILE_ROWS, _TILE_ENTRIES // _TILE_ROWS)
+    width = _TILE_COLS
     out = []
     for r0 in range(0, n, _TILE_ROWS):
         r1 = min(n, r0 + _TILE_ROWS)
@@ -68,8 +74,9 @@ def _tiles(n: int) -> list[tuple[int, int, int, int]]:
 
 def _dual_evaluator(
     act: Activation, which: Which, s: np.ndarray
-) -> Callable[[np.ndarray, slice, slice], np.ndarray]:
-    """f(K_tile, rows, cols) -> E[f(u) f(v)] on a tile, the same values as :func:`dual.dual`.
+) -> Callable[[np.ndarray, slice, slice, np.ndarray], np.ndarray]:
+    """f(K_tile, rows, cols, rho_tile) -> E[f(u) f(v)] on a tile, the same values as
+    :func:`dual.dual` (rho_tile = K_tile / sqrt(s_i s_j), computed once per tile by the caller).
 
     Same dispatch as ``dual``: closed form; else a theta-table per pair of distinct variances
     (variances equal to 12 digits share one table, built for the first occurrence), evaluated at
@@ -78,8 +85,8 @@ def _dual_evaluator(
     """
     probe = np.ones(1)
     if closed_form_dual(act, probe, probe, probe, which) is not None:
-        def closed(c: np.ndarray, r: slice, k: slice) -> np.ndarray:
-            out = closed_form_dual(act, s[r, None], s[None, k], c, which)
+        def closed(c: np.ndarray, r: slice, k: slice, rho: np.ndarray) -> np.ndarray:
+            out = act.closed_form_dual(s[r, None], s[None, k], c, which, rho=rho)
             assert out is not None  # a closed form exists (checked on the probe)
             return out
 
@@ -87,13 +94,13 @@ def _dual_evaluator(
     uniq, first, inverse = np.unique(quantize(s), return_index=True, return_inverse=True)
     cls = inverse.ravel()
     if len(uniq) > MAX_VARIANCE_GROUPS:
-        return lambda c, r, k: dual(act, s[r, None], s[None, k], c, which, method="quadrature")
+        return lambda c, r, k, rho: dual(act, s[r, None], s[None, k], c, which,
+                                         method="quadrature")
     reps = [float(v) for v in s[first]]
     tabs = [[dual_table(act, which, a, b) for b in reps] for a in reps]  # built up front
     cts = [[np.ascontiguousarray(t.coeffs.T) for t in row] for row in tabs]
 
-    def evaluate(c: np.ndarray, r: slice, k: slice) -> np.ndarray:
-        rho = c / np.sqrt(np.multiply.outer(s[r], s[k]))
+    def evaluate(c: np.ndarray, r: slice, k: slice, rho: np.ndarray) -> np.ndarray:
         out = np.empty(c.shape)
         if len(reps) == 1:
             return tabs[0][0].evaluate_into(rho, out, cts[0][0])
@@ -178,20 +185,26 @@ def infinite_kernel(
 
         def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
             K = gx if plain else sw2 * gx + b2
-            close = None if angles is None else angles(K, r, k)
+            # rho = K / sqrt(s_i s_j), once per tile: the close-pair scan, the tables and the
+            # arc-cosine closed forms all read it
+            rho = np.multiply.outer(s[r], s[k])
+            np.sqrt(rho, out=rho)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(K, rho, out=rho)
+            close = None if angles is None else angles(K, rho, r, k)
             if e_der is not None:
-                out = e_der(K, r, k)
+                out = e_der(K, r, k, rho)
                 if close is not None:
                     _fix_close(out, act, "derivative", s, K, r, k, close)
                 out *= gx
                 if e_act is not None:
-                    ea = e_act(K, r, k)
+                    ea = e_act(K, r, k, rho)
                     if close is not None:
                         _fix_close(ea, act, "activation", s, K, r, k, close)
                     out += ea
                 return out
             assert e_act is not None
-            ea = np.asarray(e_act(K, r, k), dtype=np.float64)
+            ea = np.asarray(e_act(K, r, k, rho), dtype=np.float64)
             if close is not None:
                 _fix_close(ea, act, "activation", s, K, r, k, close)
             return ea
@@ -204,15 +217,24 @@ _CLOSE = 1e-4  # |rho| above 1 - _CLOSE: the pair's angle is recomputed from its
 
 def _close_pair_angles(
     X: np.ndarray, s: np.ndarray, sw: float, b2: float
-) -> Callable[[np.ndarray, slice, slice], tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
-    """angles(K, rows, cols) -> (i, j, theta) of the off-diagonal entries of a tile with
+) -> Callable[[np.ndarray, np.ndarray, slice, slice],
+              tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """angles(K, rho, rows, cols) -> (i, j, theta) of the off-diagonal entries of a tile with
     |rho| > 1 - _CLOSE, theta from the rows: the pre-activation vectors are (sw x, b), so
-    |u - v| = sw |x - y| and |u + v| = sqrt(sw^2 |x + y|^2 + 4 b^2); or None."""
+    |u - v| = sw |x - y| and |u + v| = sqrt(sw^2 |x + y|^2 + 4 b^2); or None.
 
-    def angles(K: np.ndarray, r: slice, k: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = K / np.sqrt(np.multiply.outer(s[r], s[k]))
-        i, j = np.nonzero(np.abs(rho) > 1.0 - _CLOSE)
+    A tile off the diagonal is first checked by its largest and smallest rho (two reductions)
+    and skipped when both are inside the band; only the rare tiles with a candidate (and the
+    diagonal ones, whose diagonal has rho = 1) are scanned entry by entry."""
+    lim = 1.0 - _CLOSE
+
+    def angles(K: np.ndarray, rho: np.ndarray, r: slice, k: slice
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if (r.stop <= k.start or k.stop <= r.start) and rho.size:
+            if rho.max() <= lim and rho.min() >= -lim:  # NaN: falls through to the scan
+                return None
+        with np.errstate(invalid="ignore"):
+            i, j = np.nonzero(np.abs(rho) > lim)
         off = (i + r.start) != (j + k.start)  # diagonal entries already have rho = 1 exactly
         i, j = i[off], j[off]
         if i.size == 0:
@@ -246,29 +268,88 @@ def _fix_close(
         out[i[sel], j[sel]] = tab.evaluate_theta(theta[sel])
 
 
+_MALLOC_TUNED = False
+
+
+def _keep_freed_tiles() -> None:
+    """Let glibc keep freed ~1 MiB tile temporaries for reuse (once per process, Linux/glibc).
+
+    Every tile allocates a few fresh arrays of ~1 MiB (numpy ufunc outputs). With glibc's
+    dynamic thresholds the heap is trimmed as soon as a few of them are freed, so the next tile
+    faults its pages in again: on the VMs measured (2-core EPYC under Firecracker) a fresh page
+    costs ~3 ns per float64 written, more than most elementwise passes themselves (three chained
+    fresh 1 MiB products: 8.9 -> 0.5 ns an entry with the thresholds below). Raising the mmap
+    threshold to 32 MiB (the largest value glibc's own dynamic rule reaches) and the trim
+    threshold to 128 MiB keeps them in the heap; large arrays (G itself) are still mmapped.
+    ``ACTSPEC_MALLOPT=0`` leaves malloc alone."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    if os.environ.get("ACTSPEC_MALLOPT", "1") == "0" or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _gram_upper(X: np.ndarray) -> np.ndarray:
+    """X X^T with (at least) its upper triangle and diagonal computed, as a C-ordered array.
+
+    For C-contiguous float64 X this is one BLAS ``dsyrk`` (scipy's BLAS; the same call numpy's
+    ``X @ X.T`` makes, without numpy's serial copy of the triangle into the lower half: the
+    caller mirrors it anyway): the strict lower triangle is left at zero. Otherwise ``X @ X.T``.
+    """
+    n = X.shape[0]
+    if X.dtype == np.float64 and X.flags.c_contiguous and n > 1 and X.shape[1] > 0:
+        try:
+            from scipy.linalg.blas import dsyrk
+
+            c = np.zeros((n, n), order="F")  # calloc: zero pages, touched by BLAS first
+            # Fortran view: X^T is (d, n) column-major; trans=1 gives (X^T)^T X^T = X X^T with its
+            # lower (Fortran) triangle, i.e. the upper triangle of the C-ordered transpose
+            out = dsyrk(1.0, X.T, trans=1, lower=1, c=c, overwrite_c=1)
+            if out is c:
+                return c.T
+        except Exception:  # pragma: no cover - scipy's BLAS wrappers are always there
+            pass
+    return X @ X.T
+
+
 def gram_infinite(
     X: np.ndarray, act: Activation, *, train: Train = "hidden", init: str = "dzps"
 ) -> np.ndarray:
     """G∞ (``"hidden"``), G∞ + H∞ (``"both"``) or H∞ (``"output"``) for the rows of X.
 
-    Computed in place over the data Gram matrix X X^T (one n x n float64 array in all): the
-    kernel is evaluated on cache-sized tiles of the upper triangle, on ``eval_threads()``
-    threads, and each tile is mirrored into the lower triangle (so the result is exactly
-    symmetric). Every tile only reads its own entries of X X^T, and the mirrored writes land
-    in the lower triangle, which is never read, so the tiles are independent.
+    Computed in place over the data Gram matrix X X^T (one n x n float64 array in all; only its
+    upper triangle is computed, by a symmetric rank-k update): the kernel is evaluated on
+    cache-sized tiles of the upper triangle, on ``eval_threads()`` threads, and each tile is
+    mirrored into the lower triangle (so the result is exactly symmetric). Every tile only reads
+    its own entries of X X^T, and the mirrored writes land in the lower triangle, which is never
+    read (a diagonal tile first copies its own upper triangle into its lower one), so the tiles
+    are independent.
     """
     n = X.shape[0]
-    G = X @ X.T  # overwritten, tile by tile, with the kernel
+    _keep_freed_tiles()
+    G = _gram_upper(X)  # overwritten, tile by tile, with the kernel
     kernel = infinite_kernel(act, np.diag(G).copy(), X.shape[1], train=train, init=init, X=X)
 
     def work(tile: tuple[int, int, int, int]) -> None:
         r0, r1, c0, c1 = tile
         rows, cols = slice(r0, r1), slice(c0, c1)
-        val = kernel(G[rows, cols], rows, cols)
-        if c0 == r0:  # diagonal tile: keep its upper triangle, mirror it
+        if c0 == r0:  # diagonal tile: complete its lower triangle, evaluate, keep the upper one
+            g = G[rows, cols]
+            G[rows, cols] = np.triu(g) + np.triu(g, 1).T
+            val = kernel(G[rows, cols], rows, cols)
             val = np.triu(val) + np.triu(val, 1).T
             G[rows, cols] = val
         else:
+            val = kernel(G[rows, cols], rows, cols)
             G[rows, cols] = val
             G[cols, rows] = val.T
 
@@ -290,12 +371,13 @@ def gram_cross_infinite(
     n, d = X.shape
     if Y.ndim != 2 or Y.shape[1] != d:
         raise ActspecError(f"Y must have shape (n', d={d}) like X, got {Y.shape}")
+    _keep_freed_tiles()
     Z = np.vstack([X, Y])
     sqn = np.einsum("ij,ij->i", Z, Z)
     kernel = infinite_kernel(act, sqn, d, train=train, init=init, X=Z)
     n2 = Y.shape[0]
     out = np.empty((n, n2))
-    width = max(_TILE_ROWS, _TILE_ENTRIES // _TILE_ROWS)
+    width = _TILE_COLS
     tiles = [(r0, min(n, r0 + _TILE_ROWS), c0, min(n2, c0 + width))
              for r0 in range(0, n, _TILE_ROWS) for c0 in range(0, n2, width)]
 
