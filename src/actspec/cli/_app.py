@@ -17,7 +17,8 @@ app = typer.Typer(
         "One vocabulary in every command: -a/--activation, -m/--width (the number of neurons m, "
         "as in the papers), --precision double|high, --device (default cpu).\n\n"
         "Environment: ACTSPEC_CACHE_DIR is the directory of the on-disk cache of kernel tables; "
-        "ACTSPEC_NO_CACHE=1 (or --no-cache) neither reads nor writes that cache; "
+        "ACTSPEC_NO_CACHE=1 (or --no-cache) neither reads nor writes that cache (the tables of the "
+        "built-in activations ship with actspec and are always used); "
         "ACTSPEC_MAX_SECONDS is the time budget a command may plan (default 6 hours); "
         "ACTSPEC_DEBUG=1 shows tracebacks of internal errors."
     ),
@@ -47,7 +48,7 @@ def root(
         bool,
         typer.Option("--no-cache", help="Neither read nor write the on-disk cache of kernel tables "
                      "(same as ACTSPEC_NO_CACHE=1; ACTSPEC_CACHE_DIR says where the cache "
-                     "lives)."),
+                     "lives). The built-ins' tables ship with actspec and stay in use."),
     ] = False,
 ) -> None:
     """Root options, before the command: actspec [--version] [--no-cache] COMMAND ..."""
