@@ -711,13 +711,13 @@ class DualTable:
         b1 = np.take(ct[q - 1], idx)
         b2 = np.zeros_like(t)
         for k in range(q - 2, 0, -1):
-            ck = np.take(ct[k], idx, out=spare)
+            ck = np.take(ct[k], idx, out=spare, mode="clip")  # idx is valid: unbuffered
             np.multiply(t2, b1, out=tmp)
             ck += tmp
             ck -= b2
             b1, b2, spare = ck, b1, b2
         np.multiply(t, b1, out=out)
-        np.add(np.take(ct[0], idx, out=tmp), out, out=out)
+        np.add(np.take(ct[0], idx, out=tmp, mode="clip"), out, out=out)
         out -= b2
         return out
 
