@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +13,8 @@ from rich import box
 from rich.table import Table
 
 from ..core.io import run_metadata, write_json
+from ..core.resources import DEFAULT_MAX_HOURS, time_limit
+from ..core.validate import ParameterError
 from ..experiments import params as P
 from ._app import app
 from .common import (
@@ -39,6 +43,18 @@ from .options import (
 from .progress import neuron_progress
 
 DEFAULT_ACTIVATIONS = ["relu", "elu", "tanh", "swish"]
+
+
+def _time_limit_seconds(max_hours: float | None) -> float | None:
+    """Seconds for :func:`actspec.core.resources.time_limit` from ``--max-hours`` (None: keep
+    ACTSPEC_MAX_SECONDS when it is set, else the default of 4 hours)."""
+    if max_hours is None:
+        if os.environ.get("ACTSPEC_MAX_SECONDS", "").strip():
+            return None
+        return DEFAULT_MAX_HOURS * 3600.0
+    if math.isnan(max_hours) or max_hours < 0:
+        raise ParameterError(f"{{-max_hours}} must be >= 0 hours (0 or inf: no limit; got {max_hours:g})")
+    return max_hours * 3600.0
 
 
 def _fmt(x: float, lower: bool = False) -> str:
@@ -96,6 +112,16 @@ def spectrum_cmd(
             "for the matrix-free passes.",
         ),
     ] = None,
+    max_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--max-hours",
+            help="Time budget: a run whose estimate (made before any work: memory, time per pass "
+            "and in all for --method iterative; the time of a finite --width) exceeds it is "
+            "refused with the estimate and the way out. Default 4, or ACTSPEC_MAX_SECONDS when "
+            "that is set; 0 or inf: no limit.",
+        ),
+    ] = None,
     plot: PlotOpt = None,
     json_path: JsonOpt = None,
     save_vectors: Annotated[
@@ -126,8 +152,9 @@ def spectrum_cmd(
     widths = [parse_width(w) for w in (width or ["inf"])]
     if save_vectors is not None:
         check_vectors_path(save_vectors, len(acts) * len(widths), precision)
+    limit = _time_limit_seconds(max_hours)
     ds = opts.load()
-    with neuron_progress(enabled=any(w is not None for w in widths)) as prog:
+    with time_limit(limit), neuron_progress(enabled=any(w is not None for w in widths)) as prog:
         results = spectrum_study(
             ds, acts, widths, precision=precision, digits=digits, train=train, init=init,
             normalize=normalize, seed=opts.seed, dtype=dtype, device=device, method=method, k=k,

@@ -9,6 +9,8 @@ disk space, the run-time model of a finite-width G) are kept and share the same 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import os
@@ -23,10 +25,13 @@ from .validate import ParameterError
 __all__ = ["Estimate", "estimate", "check_budget", "time_budget", "memory_budget", "matmul_rate",
            "format_seconds", "format_bytes",
            "available_memory", "dense_bytes", "check_dense_fits", "check_disk_fits",
-           "flops_per_neuron", "matmul_gflops", "estimate_seconds"]
+           "flops_per_neuron", "matmul_gflops", "estimate_seconds", "NEURON_SECONDS",
+           "time_limit", "DEFAULT_MAX_HOURS"]
 
 #: default time budget in seconds (6 h); ``ACTSPEC_MAX_SECONDS`` overrides it
 DEFAULT_MAX_SECONDS = 6 * 3600.0
+#: default of ``actspec spectrum --max-hours`` (4 h: a long run on a small machine, refused up front)
+DEFAULT_MAX_HOURS = 4.0
 #: the share of the available memory one run may plan to use
 MEMORY_SHARE = 0.9
 
@@ -123,13 +128,20 @@ def matmul_gflops(dtype: str, device: str) -> float:
     return matmul_rate(dtype, device) / 1e9
 
 
+#: per-neuron cost of a finite-width G beyond its flops (drawing the weights, now on torch's
+#: threads one chunk ahead of the GEMMs, phi' of the pre-activations, chunk bookkeeping):
+#: 0.4-0.5 CPU µs per neuron measured at n = 4..200, d = 10..100
+NEURON_SECONDS = 5e-7
+
+
 def estimate_seconds(
     n: int, d: int, m: int, outputs: int, train: str, dtype: str, device: str
 ) -> float:
-    """Rough run time of a width-m G: the flops at half the measured matmul rate, plus a third of
-    the RNG time (~70 µs per neuron at d = 3072, mostly hidden behind the GEMMs)."""
+    """Run time of a width-m G: the flops at half the measured matmul rate plus
+    :data:`NEURON_SECONDS` per neuron. The one finite-width time model (``actspec gram`` and
+    ``actspec spectrum --width M`` both use it)."""
     rate = matmul_rate(dtype, device)
-    return m * flops_per_neuron(n, d, outputs, train) / (0.5 * rate) + m * d * 8e-9
+    return m * flops_per_neuron(n, d, outputs, train) / (0.5 * rate) + m * NEURON_SECONDS
 
 
 # ---- the one budget ------------------------------------------------------------------------------
@@ -175,14 +187,42 @@ def format_bytes(nbytes: float) -> str:
     return f"{b / 2**40:.3g} TiB"
 
 
+_TIME_LIMIT: contextvars.ContextVar[float | None] = contextvars.ContextVar("actspec_time_limit",
+                                                                         default=None)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None):  # type: ignore[no-untyped-def]
+    """Within the block, :func:`time_budget` is ``seconds`` (``None``: unchanged; 0 or inf: no
+    limit). ``actspec spectrum --max-hours H`` runs its work inside ``time_limit(3600 H)``."""
+    if seconds is None:
+        yield
+        return
+    value = float(seconds)
+    token = _TIME_LIMIT.set(math.inf if value <= 0 or not math.isfinite(value) else value)
+    try:
+        yield
+    finally:
+        _TIME_LIMIT.reset(token)
+
+
 def time_budget() -> float:
-    """Seconds one command may plan to run: ``ACTSPEC_MAX_SECONDS`` or 6 hours."""
+    """Seconds one command may plan to run: the innermost :func:`time_limit` (``--max-hours``),
+    else ``ACTSPEC_MAX_SECONDS``, else 6 hours."""
+    override = _TIME_LIMIT.get()
+    if override is not None:
+        return override
     raw = os.environ.get("ACTSPEC_MAX_SECONDS", "").strip()
     try:
         value = float(raw) if raw else DEFAULT_MAX_SECONDS
     except ValueError:
         value = DEFAULT_MAX_SECONDS
     return value if value > 0 else DEFAULT_MAX_SECONDS
+
+
+def budget_source() -> str:
+    """Where :func:`time_budget` comes from, for messages."""
+    return "--max-hours" if _TIME_LIMIT.get() is not None else "ACTSPEC_MAX_SECONDS"
 
 
 def memory_budget() -> int:
@@ -244,6 +284,6 @@ def check_budget(
                if est.rate else "")
         raise ParameterError(
             f"{what} would take about {format_seconds(est.seconds)}{how}, over the "
-            f"{format_seconds(limit)} budget (ACTSPEC_MAX_SECONDS); {way_out}"
+            f"{format_seconds(limit)} budget ({budget_source()}); {way_out}"
         )
     return est

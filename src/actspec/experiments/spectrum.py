@@ -40,8 +40,14 @@ def run_spectrum(
     client: Any = None,
     log: Callable[[str], None] | None = None,
     vectors: bool = False,
+    max_seconds: float | None = None,
 ) -> list[dict[str, Any]]:
     """Spectrum of G for every (activation, width): the ``results`` list of ``actspec spectrum``.
+
+    ``max_seconds``: the time budget of each long computation (the iterative solver, a finite
+    width G), checked before any work (None: :func:`actspec.core.resources.time_budget`, i.e.
+    ``ACTSPEC_MAX_SECONDS`` or 6 h; 0 or inf: no limit). A run over it, or over the memory
+    budget, is refused (ParameterError) with the estimate and the way out.
 
     At infinite width ``method`` chooses dense eigvalsh (all eigenvalues) or the matrix-free
     iterative solver (the ``k`` largest and ``k`` smallest with error bars; ``client``: a Dask
@@ -54,6 +60,35 @@ def run_spectrum(
     iterative solver: its Ritz vectors, the k largest then the k smallest). It is an array, not
     JSON: take it out of the row before writing JSON (``actspec spectrum --save-vectors``).
     """
+    from ..core.resources import time_limit
+
+    with time_limit(max_seconds):
+        return _run_spectrum(X, activations, widths, train=train, init=init, normalize=normalize,
+                             seed=seed, dtype=dtype, device=device, on_progress=on_progress,
+                             method=method, k=k, tol=tol, maxiter=maxiter, client=client, log=log,
+                             vectors=vectors)
+
+
+def _run_spectrum(
+    X: np.ndarray,
+    activations: Sequence[str | Any],
+    widths: Sequence[int | None],
+    *,
+    train: str,
+    init: str,
+    normalize: bool,
+    seed: int,
+    dtype: str,
+    device: str | None,
+    on_progress: Callable[[str, int, int], None] | None,
+    method: str,
+    k: int,
+    tol: float,
+    maxiter: int,
+    client: Any,
+    log: Callable[[str], None] | None,
+    vectors: bool,
+) -> list[dict[str, Any]]:
     from ..spectra.iterative import choose_method
 
     results = []
@@ -63,6 +98,7 @@ def run_spectrum(
         raise ActspecError(f"--train must be one of {', '.join(TRAINS)} (got {train!r})")
     init_scheme(init)
     inf_method, inf_reason = (None, None)
+    estimates: list[str] = []
     if any(m is None for m in widths):
         inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
         if inf_method == "dense":
@@ -78,7 +114,7 @@ def run_spectrum(
             Xv = np.asarray(X, dtype=np.float64)
             for act in acts:
                 check_iterative_budget(Xv, act, k, train=train, init=init, maxiter=maxiter,
-                                       workers=workers)
+                                       workers=workers, log=estimates.append)
     for m in widths:
         if m is not None:
             _check_finite_budget(X, int(m), train, dtype, device, log)
@@ -87,6 +123,8 @@ def run_spectrum(
             from ..core.resources import available_memory as _free
 
             log(f"method {inf_reason} [{_free() / 2**30:.1f} GiB free now]")
+            for act, line in zip(acts, estimates, strict=False):
+                log(f"{act.name}: {line}")
     for spec, act in zip(activations, acts, strict=True):
         c_phi = normalization_constant(act) if normalize else None
         for m in widths:
@@ -137,21 +175,17 @@ def run_spectrum(
     return results
 
 
-#: per-neuron cost of a finite-width G beyond its flops (drawing the weights, phi' of the
-#: pre-activations, chunk bookkeeping): 0.4-0.5 CPU µs per neuron measured at n = 4..200, d = 10..100
-_NEURON_SECONDS = 5e-7
-
-
 def _check_finite_budget(X: Any, m: int, train: str, dtype: str, device: str | None,
                          log: Callable[[str], None] | None) -> None:
     """Refuse a finite-width G whose time or memory estimate does not fit the budget (one line,
     exit 2, with the estimate and the way out); say the estimate when it is long."""
-    from ..core.resources import check_budget, estimate, flops_per_neuron, format_seconds
+    from ..core.resources import check_budget, estimate, estimate_seconds, format_seconds
 
     n, d = (int(v) for v in np.shape(X))
     dev = "cpu" if device in (None, "auto") else str(device)
-    est = estimate(flops=m * flops_per_neuron(n, d, 1, train), seconds=m * _NEURON_SECONDS,
-                   bytes=3 * 8 * n * n + 512 * 2**20 + 8 * n * d, dtype=dtype, device=dev)
+    # the one finite-width time model (core.resources.estimate_seconds, also actspec gram's)
+    est = estimate(seconds=estimate_seconds(n, d, m, 1, train, dtype, dev),
+                   bytes=3 * 8 * n * n + 512 * 2**20 + 8 * n * d)
     check_budget(est, what=f"G at width {m:,} on {n} points (d={d})",
                  way_out="use a smaller {-width} ({-width} inf gives the exact m → ∞ limit)")
     if log is not None and est.seconds > 30:

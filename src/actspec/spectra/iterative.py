@@ -68,14 +68,13 @@ import hashlib
 import math
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import LinearOperator, lobpcg
+from scipy.sparse.linalg import LinearOperator
 
 from ..activations.base import Activation
 from ..activations.registry import activation
@@ -585,11 +584,63 @@ def iterative_max_k(n: int) -> int:
     return max(0, int(n) // 5)
 
 
-def _solver_sizes(n: int, k: int, sketch: int) -> tuple[int, int]:
-    """(LOBPCG block b, Nyström sketch size ell) of :func:`_iterative`."""
-    b = min(max(2 * k, k + 6), max(k, n // 5))
-    ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
-    return b, ell
+#: at most this many sketch vectors (the Nyström sketch holds about 5 n x ell float64 arrays)
+SKETCH_MAX = 4096
+#: LOBPCG block: at least this many vectors (a pass over the float32 cache is memory-bound, so up
+#: to ~48 vectors cost no more than 12; measured at n = 5000, relu: 72 / 53 / 40 passes to a 0.5 %
+#: relative residual with blocks of 12 / 32 / 64)
+BLOCK_MIN = 32
+#: bytes per second of a memory-bound pass over the cached blocks (2.0-2.8 GB/s measured for
+#: float32 2048 x 2048 blocks times 12-32 vectors on the shared 2-core machine at load 5-7)
+PASS_BANDWIDTH = 3e9
+
+
+def _feature_count(d: int) -> int:
+    """Columns of the degree <= 2 polynomial features [1, x, x_a x_b (a <= b)]."""
+    return 1 + d + d * (d + 1) // 2
+
+
+def _solver_sizes(n: int, k: int, sketch: int, d: int | None = None,
+                  memory: float | None = None) -> tuple[int, int, int]:
+    """(LOBPCG block b, sketch size ell, how many of its columns are polynomial features).
+
+    The sketch holds the degree <= 2 polynomial features of the rows (their span holds the
+    spherical harmonics of degree <= 2, which carry the large eigenvalues of a dot-product
+    kernel: see the module notes) when they fit in ``SKETCH_MAX``, n/3 and a quarter of
+    ``memory`` bytes (5 n x ell float64 arrays), else the degree <= 1 features; random vectors
+    fill it up to ``sketch``."""
+    b = min(max(2 * k, k + 6, BLOCK_MIN), max(k, n // 5))
+    cap = min(SKETCH_MAX, n // 3)
+    if memory is not None:  # the features only where they fit; ``sketch`` is always honoured
+        cap = min(cap, int(0.25 * memory / (5 * 8 * max(1, n))))
+    cap = max(cap, b, min(sketch, max(b, n // 3)))
+    nfeat = 0
+    if d is not None:
+        for cand in (_feature_count(d), 1 + d):
+            if cand + 32 <= cap:
+                nfeat = cand
+                break
+    ell = int(min(cap, max(sketch, 2 * b, nfeat + 32)))
+    return b, ell, nfeat
+
+
+def _sketch_basis(X: np.ndarray, ell: int, nfeat: int, rng: np.random.Generator) -> np.ndarray:
+    """Orthonormal n x ell test matrix: the ``nfeat`` polynomial features of the rows (degree
+    <= 2, or <= 1), then random columns (built column block by column block: no n x d x d)."""
+    n, d = X.shape
+    Om = np.empty((n, ell))
+    col = 0
+    if nfeat:
+        Om[:, 0] = 1.0
+        Om[:, 1 : 1 + d] = X
+        col = 1 + d
+        if nfeat == _feature_count(d):
+            for a in range(d):
+                Om[:, col : col + d - a] = X[:, a : a + 1] * X[:, a:]
+                col += d - a
+    Om[:, col:] = rng.standard_normal((n, ell - col))
+    Q, _ = np.linalg.qr(Om)  # rank-deficient features (Σ x_a² = 1 on the sphere) give
+    return Q                  # arbitrary orthonormal columns: harmless
 
 
 def _entry_seconds(X: np.ndarray, act: Activation, train: str, init: str) -> float:
@@ -612,57 +663,91 @@ def _entry_seconds(X: np.ndarray, act: Activation, train: str, init: str) -> flo
     return best / gx.size
 
 
+def _expected_passes(maxiter: int) -> int:
+    """Passes over G the estimate plans for: the sketch, ~3 for the largest end, the smallest end
+    (up to ``maxiter``, typically converged within 60 with the feature preconditioner), the exact
+    pass."""
+    return 1 + 3 + min(int(maxiter), 60) + 1
+
+
+def iterative_plan(
+    n: int, d: int, k: int, *, sketch: int = 256, block: int = 2048, maxiter: int = 200,
+    cache_bytes: int | None = None, entry_seconds: float = 2e-8, workers: int = 1,
+) -> dict[str, Any]:
+    """The numbers behind :func:`iterative_estimate`: ``bytes`` (peak memory of this process),
+    ``pass_seconds`` (one pass over G with the LOBPCG block), ``sketch_seconds`` (the sketch
+    pass), ``exact_seconds`` (the float64 pass of the error bars), ``passes`` (planned),
+    ``seconds`` (in all), ``block``, ``sketch``, ``features``, ``cache``."""
+    from ..core.resources import matmul_rate
+
+    free = float(available_memory())
+    b, ell, nfeat = _solver_sizes(n, k, sketch, d, memory=free)
+    threads = max(1, eval_threads())
+    if cache_bytes is None:
+        cache_bytes = int(min(0.3 * free, 8 * 2**30))
+    tri64 = _triangle_bytes(n, block, 8)
+    tri32 = _triangle_bytes(n, block, 4)
+    fits = tri64 <= cache_bytes
+    cache = 0 if workers > 1 else min(cache_bytes, tri64 if fits else tri32)
+    inflight = 0 if workers > 1 else 4 * threads * 8 * min(block, n) ** 2
+    # sketch: features/Ω, GΩ, the QR / Cholesky / SVD copies (~5 n x ell); LOBPCG: ~16 n x b
+    nbytes = 8.0 * n * (5 * ell + 16 * b + d + 4) + cache + inflight
+    passes = _expected_passes(maxiter)
+    uncached = 0.0 if fits or workers > 1 else max(0.0, 1.0 - cache / tri32)
+    entries = 0.5 * n * (n + 1)
+    kernel = entries * entry_seconds / max(1, workers)  # one evaluation of every block
+    rate = matmul_rate() if (entry_seconds > 0 or workers > 1) else 0.0
+    w = max(1, workers)
+
+    def flop_s(flops: float, low: bool) -> float:  # float32 products run at ~2x the float64 rate
+        return 0.0 if rate <= 0 else flops / (0.5 * rate * (2.0 if low else 1.0)) / w
+
+    low = not fits
+    stream = (2.0 * cache / PASS_BANDWIDTH) / w  # every cached block read twice (B and Bᵀ)
+    pass_s = max(stream, flop_s(2.0 * n * n * b, low)) + uncached * kernel
+    sketch_s = kernel + flop_s(2.0 * n * n * ell, low) + flop_s(4.0 * n * ell * ell, False) * w
+    exact_s = (kernel if low else stream) + flop_s(2.0 * n * n * 2 * b, False)
+    seconds = sketch_s + (passes - 2) * pass_s + exact_s
+    return {"bytes": nbytes, "pass_seconds": pass_s, "sketch_seconds": sketch_s,
+            "exact_seconds": exact_s, "passes": passes, "seconds": seconds, "block": b,
+            "sketch": ell, "features": nfeat, "cache": cache, "rate": rate}
+
+
 def iterative_estimate(
     n: int, d: int, k: int, *, sketch: int = 256, block: int = 2048, maxiter: int = 200,
     cache_bytes: int | None = None, entry_seconds: float = 2e-8, workers: int = 1,
 ) -> Any:
-    """Peak memory and (a lower estimate of the) time of the matrix-free solver, as a
-    :class:`actspec.core.resources.Estimate`.
+    """Peak memory and time of the matrix-free solver, as a
+    :class:`actspec.core.resources.Estimate` (the details: :func:`iterative_plan`).
 
-    Memory (this process): the Nyström sketch (about 6 n x ell float64 arrays: Ω, GΩ, the shifted
-    copy, B and U with the SVD's workspace), LOBPCG's blocks (about 14 n x b), the block cache and
-    the in-flight blocks, and the data. Time: at least 2 + min(maxiter, 30) passes over G (sketch,
-    largest end, the first smallest run, the exact pass), each n² b multiply-adds, plus the kernel
-    evaluations, n²/2 entries each: once when the whole upper triangle fits in the cache, at every
-    pass otherwise (``entry_seconds``: :func:`_entry_seconds` measures it). ``workers`` > 1 (Dask)
-    divides the time and moves the cache off this machine.
+    Memory (this process): the sketch (about 5 n x ell float64 arrays: the test matrix, G Ω and
+    the QR / Cholesky / SVD copies), the LOBPCG blocks (about 16 n x b), the block cache and the
+    in-flight blocks, and the data. Time: the sketch pass (kernel evaluation of every block,
+    ``entry_seconds`` each: :func:`_entry_seconds` measures it, plus 2 n² ell flops), then
+    :func:`_expected_passes` passes with b vectors (memory-bound over the cached blocks, at
+    :data:`PASS_BANDWIDTH`; blocks not in the cache are evaluated again at every pass) and the
+    exact float64 pass (every block evaluated again when the cache is float32). ``workers`` > 1
+    (Dask) divides the time and moves the cache off this machine.
     """
     from ..core.resources import estimate
 
-    b, ell = _solver_sizes(n, k, sketch)
-    threads = max(1, eval_threads())
-    if cache_bytes is None:
-        cache_bytes = int(min(0.3 * available_memory(), 8 * 2**30))
-    tri64 = _triangle_bytes(n, block, 8)
-    fits = tri64 <= cache_bytes
-    cache = 0 if workers > 1 else min(cache_bytes, tri64 if fits else _triangle_bytes(n, block, 4))
-    inflight = 0 if workers > 1 else 4 * threads * 8 * min(block, n) ** 2
-    nbytes = 8.0 * n * (6 * ell + 14 * b + d + 4) + cache + inflight
-    passes = 2 + min(int(maxiter), 30) + 5
-    # blocks not in the cache are evaluated again at every pass
-    uncached = 0.0 if fits or workers > 1 else max(0.0, 1.0 - cache / _triangle_bytes(n, block, 4))
-    kernel_passes = 2 + (passes - 2) * uncached
-    entries = 0.5 * n * (n + 1)
-    seconds = kernel_passes * entries * entry_seconds / max(1, workers)
-    flops = passes * 2.0 * n * n * b / max(1, workers)
-    if flops > 0 and (entry_seconds > 0 or workers > 1):
-        from ..core.resources import matmul_rate
-
-        seconds += flops / (0.5 * matmul_rate())  # the products (time only: no rate in messages)
-        flops = 0.0
-    return estimate(flops=flops, bytes=nbytes, seconds=seconds)
+    plan = iterative_plan(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
+                          cache_bytes=cache_bytes, entry_seconds=entry_seconds, workers=workers)
+    return estimate(bytes=plan["bytes"], seconds=plan["seconds"])
 
 
 def check_iterative_budget(
     X: np.ndarray, act: Activation, k: int, *, train: str = "hidden", init: str = "dzps",
     sketch: int = 256, block: int = 2048, maxiter: int = 200, cache_bytes: int | None = None,
-    workers: int = 1,
+    workers: int = 1, max_seconds: float | None = None, log: Callable[[str], None] | None = None,
 ) -> Any:
     """Refuse (:class:`~actspec.core.validate.ParameterError`: one line, exit 2 from the CLI)
     an iterative spectrum whose memory or time estimate (:func:`iterative_estimate`, with the
     kernel's cost per entry measured here) does not fit this machine's budget
-    (:func:`actspec.core.resources.check_budget`); returns the estimate."""
-    from ..core.resources import check_budget
+    (:func:`actspec.core.resources.check_budget`; ``max_seconds``: the time budget, default
+    :func:`~actspec.core.resources.time_budget`, 0 or inf: none); returns the estimate.
+    ``log`` receives the estimate (memory, time per pass and in all) before the run."""
+    from ..core.resources import check_budget, estimate, format_bytes, format_seconds
 
     n, d = X.shape
     if k > iterative_max_k(n):
@@ -670,34 +755,45 @@ def check_iterative_budget(
             f"{{-k}} {k} is too large for the iterative solver at n={n}: at most k = "
             f"{iterative_max_k(n)} (its LOBPCG blocks need n >= 5 k); use {{-method}} dense for "
             "all eigenvalues")
-    way = ("use a smaller {-n}, fewer eigenvalues ({-k}), or run the passes on a Dask cluster "
-           "({-workers} / {-scheduler})")
+    if max_seconds is not None and (max_seconds <= 0 or not math.isfinite(max_seconds)):
+        max_seconds = math.inf
+    way = ("run the passes on a Dask cluster ({-workers} N / {-scheduler} ADDRESS), subsample "
+           "with a smaller {-n}, or ask for fewer eigenvalues ({-k})")
     mem = iterative_estimate(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
                              cache_bytes=cache_bytes, entry_seconds=0.0, workers=workers)
     check_budget(mem, what=f"the iterative spectrum of G∞ at n={n} (k={k})", way_out=way,
                  max_seconds=math.inf)
-    est = iterative_estimate(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
-                             cache_bytes=cache_bytes, workers=workers,
-                             entry_seconds=_entry_seconds(X, act, train, init))
-    return check_budget(est, what=f"the iterative spectrum of G∞ at n={n} (k={k}: at least "
-                        f"{2 + min(int(maxiter), 30) + 5} passes over G, kernel cost measured here)",
-                        way_out=way)
+    plan = iterative_plan(n, d, k, sketch=sketch, block=block, maxiter=maxiter,
+                          cache_bytes=cache_bytes, workers=workers,
+                          entry_seconds=_entry_seconds(X, act, train, init))
+    est = estimate(bytes=plan["bytes"], seconds=plan["seconds"])
+    said = (f"{format_bytes(plan['bytes'])} peak memory, a sketch pass of "
+            f"{format_seconds(plan['sketch_seconds'])}, then up to {plan['passes'] - 2} passes of "
+            f"{format_seconds(plan['pass_seconds'])} and an exact pass of "
+            f"{format_seconds(plan['exact_seconds'])}")
+    check_budget(est, what=f"the iterative spectrum of G∞ at n={n} (k={k}: {said})",
+                 way_out=way, max_seconds=max_seconds)
+    if log is not None:
+        log(f"estimate: {said}; about {format_seconds(plan['seconds'])} in all")
+    return est
 
 
 def _nystrom(Om: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stable randomized Nyström G ≈ U diag(lam) Uᵀ from Y = G Ω, Ω orthonormal (Tropp et al. 2017)."""
-    nu = math.sqrt(Om.shape[0]) * float(np.finfo(np.float64).eps) * float(np.linalg.norm(Y, 2))
+    """Stable randomized Nyström G ≈ U diag(lam) Uᵀ from Y = G Ω, Ω orthonormal (Tropp et al.
+    2017). Y is overwritten; the shift uses ‖Y‖_F (≥ ‖Y‖₂, no SVD of Y)."""
+    nu = math.sqrt(Om.shape[0]) * float(np.finfo(np.float64).eps) * float(np.linalg.norm(Y))
     nu = max(nu, 1e-300)
-    Yn = Y + nu * Om
-    C = Om.T @ Yn
+    Y += nu * Om
+    C = Om.T @ Y
     C = 0.5 * (C + C.T)
     try:
         L = np.linalg.cholesky(C)
     except np.linalg.LinAlgError:  # numerically indefinite: shift a bit more
         w = np.linalg.eigvalsh(C)
         L = np.linalg.cholesky(C + (abs(w[0]) + nu) * np.eye(len(C)))
-    B = scipy.linalg.solve_triangular(L, Yn.T, lower=True).T
-    U, S, _ = np.linalg.svd(B, full_matrices=False)
+    B = scipy.linalg.solve_triangular(L, Y.T, lower=True, overwrite_b=True, check_finite=False).T
+    del Y
+    U, S, _ = scipy.linalg.svd(B, full_matrices=False, overwrite_a=True, check_finite=False)
     return U, np.maximum(S**2 - nu, 0.0)
 
 
@@ -716,73 +812,183 @@ def _ritz(Q: np.ndarray, GQ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return theta, np.linalg.norm(R, axis=0), V
 
 
-def _run_lobpcg(op: GramOperator, X0: np.ndarray, *, largest: bool, tol: float, maxiter: int,
-                M: LinearOperator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """scipy's LOBPCG; returns (values ascending, vectors, residual norms, iterations)."""
-    A = LinearOperator(op.shape, matvec=op.matmat, matmat=op.matmat, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "not reaching the requested tolerance": we check ourselves
-        w, V, hist = lobpcg(A, X0, M=M, largest=largest, tol=tol, maxiter=maxiter,
-                            retResidualNormsHistory=True)
-    order = np.argsort(w)
-    res = np.asarray(hist[-1]) if len(hist) else np.full(len(w), np.inf)
-    return w[order], V[:, order], res[order] if res.size == len(w) else np.full(len(w), np.inf), len(hist)
+def _blas_threads(n: int | None) -> Any:
+    """A context limiting BLAS to ``n`` threads (None: as configured), when threadpoolctl is
+    installed; else a no-op. The small dense algebra of LOBPCG (n x 3b blocks, 3b x 3b
+    eigenproblems) on one thread: on a busy machine a 96 x 96 ``eigh`` took 0.26 s on two
+    OpenBLAS threads and 2 ms on one."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return contextlib.nullcontext() if n is None else threadpool_limits(limits=n, user_api="blas")
+
+
+def _configured_blas_threads() -> int | None:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - optional
+        return None
+    counts = [int(i.get("num_threads", 1)) for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def _svqb(V: np.ndarray, AV: np.ndarray | None = None,
+          drop: float = 1e-10) -> tuple[np.ndarray, np.ndarray | None]:
+    """Orthonormalise the columns of V (and apply the same map to AV = G V) through the
+    eigen-decomposition of VᵀV, dropping directions below ``drop`` of the largest (SVQB,
+    Stathopoulos & Wu 2002): linear in V, so AV stays G times the new V."""
+    if V.shape[1] == 0:
+        return V, AV
+    Gm = V.T @ V
+    w, Q = np.linalg.eigh(0.5 * (Gm + Gm.T))
+    keep = w > drop * max(float(w[-1]), 1e-300)
+    T = Q[:, keep] / np.sqrt(w[keep])
+    return V @ T, None if AV is None else AV @ T
+
+
+def _lobpcg(matmat: Callable[[np.ndarray], np.ndarray], X0: np.ndarray, k: int, *,
+            largest: bool, target: Callable[[np.ndarray], np.ndarray], maxiter: int,
+            M: Callable[[np.ndarray], np.ndarray] | None = None,
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Block LOBPCG (Knyazev 2001) with one pass over G per iteration, stopping as soon as the
+    ``k`` wanted pairs (of the ``b`` = X0.shape[1] in the block; the others only speed them up)
+    have residual norms ‖G x − θ x‖ <= ``target(θ)``.
+
+    scipy's :func:`~scipy.sparse.linalg.lobpcg` stops only when all b vectors converge, and a
+    restart loses its search directions; here the basis [X, W, P] is kept orthonormal (W and P
+    orthogonalised against X, SVQB with dropping), G P is updated from the products already made,
+    W = M(R) only for the columns not yet converged. Returns (θ ascending, the Ritz vectors as
+    columns, their residual norms, iterations)."""
+    full = _configured_blas_threads()
+    with _blas_threads(1 if full else None):
+        return _lobpcg_loop(matmat, X0, k, largest=largest, target=target, maxiter=maxiter,
+                            M=M, full=full)
+
+
+def _lobpcg_loop(matmat: Callable[[np.ndarray], np.ndarray], X0: np.ndarray, k: int, *,
+                 largest: bool, target: Callable[[np.ndarray], np.ndarray], maxiter: int,
+                 M: Callable[[np.ndarray], np.ndarray] | None, full: int | None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def mm(V: np.ndarray) -> np.ndarray:  # the passes (and the preconditioner) on every thread
+        with _blas_threads(full):
+            return matmat(V)
+
+    def prec(V: np.ndarray) -> np.ndarray:
+        if M is None:
+            return V
+        with _blas_threads(full):
+            return M(V)
+
+    X, _ = _svqb(X0)
+    b = X.shape[1]
+    AX = mm(X)
+    sign = -1.0 if largest else 1.0  # work on the smallest of sign * G
+
+    def rr(S: np.ndarray, AS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        H = S.T @ AS
+        th, C = np.linalg.eigh(sign * 0.5 * (H + H.T))
+        return sign * th, C
+
+    th, C = rr(X, AX)
+    X, AX = X @ C, AX @ C
+    P: np.ndarray | None = None
+    AP: np.ndarray | None = None
+    rn = np.full(b, np.inf)
+    it = 0
+    while True:
+        R = AX - X * th
+        rn = np.linalg.norm(R, axis=0)
+        goal = target(th)
+        if np.all(rn[:k] <= goal[:k]) or it >= maxiter:
+            break
+        active = rn > 0.1 * goal
+        W = prec(R[:, active])
+        for _ in range(2):  # twice is enough (Kahan)
+            W -= X @ (X.T @ W)
+            if P is not None:
+                W -= P @ (P.T @ W)
+        W, _ = _svqb(W)
+        if W.shape[1] == 0:
+            break
+        AW = mm(W)
+        it += 1
+        S = np.hstack([X, W] + ([P] if P is not None else []))
+        AS = np.hstack([AX, AW] + ([AP] if AP is not None else []))
+        th_all, C = rr(S, AS)
+        th, C = th_all[:b], C[:, :b]
+        Xn, AXn = S @ C, AS @ C
+        Cp = C[b:]  # the new search directions: the W and P parts of the new X
+        P, AP = S[:, b:] @ Cp, AS[:, b:] @ Cp
+        c = Xn.T @ P
+        P -= Xn @ c
+        AP -= AXn @ c
+        P, AP = _svqb(P, AP, drop=1e-8)
+        X, AX = Xn, AXn
+    order = np.argsort(th)
+    return th[order], X[:, order], rn[order], it
 
 
 def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: int, seed: int,
                log: Callable[[str], None], vectors: int | None = None) -> dict[str, Any]:
     n = op.n
     rng = np.random.default_rng(seed)
+    d = op.X.shape[1]
+    b, ell, nfeat = _solver_sizes(n, k, sketch, d, memory=float(available_memory()))
     if vectors:
         b = min(vectors, max(k, n // 5))
-        ell = int(min(max(sketch, 2 * b), max(b, n // 3)))
-    else:
-        b, ell = _solver_sizes(n, k, sketch)
     floor = op.noise_floor()
     # 1. sketch: one pass with ell vectors (fills the cache) -> Nyström U, lam
-    Om = _orth(rng.standard_normal((n, ell)))
+    Om = _sketch_basis(op.X, ell, nfeat, rng)
     U, lam = _nystrom(Om, op.matmat(Om))
-    log(f"sketch: 1 pass with {ell} vectors, λ̂_max ≈ {lam[0]:.4g}, λ̂_{ell} ≈ {lam[-1]:.3g} "
-        f"({op.seconds:.1f} s, {op.cached_fraction:.0%} of the blocks cached as {op.cache_dtype})")
-    # 2. largest, from the top Nyström vectors
+    del Om
+    trace = float(op.diagonal().sum())
+    # the preconditioner's shift: the mean eigenvalue outside the sketch (the level of the bulk)
+    mu = (trace - float(lam.sum())) / max(1, n - ell)
+    if not mu > 0:
+        mu = max(float(lam[-1]), floor, 1e-300)
+    what = (f"{nfeat} polynomial features of degree <= {2 if nfeat > 1 + d else 1} + "
+            f"{ell - nfeat} random" if nfeat else f"{ell} random vectors")
+    log(f"sketch: 1 pass with {ell} vectors ({what}), λ̂_max ≈ {lam[0]:.4g}, λ̂_{ell} ≈ "
+        f"{lam[-1]:.3g}, bulk level μ ≈ {mu:.3g} ({op.seconds:.1f} s, {op.cached_fraction:.0%} of "
+        f"the blocks cached as {op.cache_dtype})")
+
+    def target(th: np.ndarray) -> np.ndarray:
+        return np.maximum(tol * np.abs(th), floor)
+
+    # 2. largest, from the top Nyström vectors (usually converged after a pass or two)
     p0 = op.passes
-    _, Vl, res_l, it_l = _run_lobpcg(op, U[:, :b].copy(), largest=True,
-                                     tol=max(floor, tol * lam[0]), maxiter=maxiter)
+    _, Vl, _, it_l = _lobpcg(op.matmat, U[:, :b].copy(), k, largest=True, target=target,
+                             maxiter=maxiter)
     log(f"largest: {op.passes - p0} passes ({it_l} LOBPCG iterations, block {b})")
-    # 3. smallest, Nyström-preconditioned, from random vectors outside the top subspace
-    mu = float(lam[-1])
-    scale = lam[-1] + mu
+    # 3. smallest, preconditioned with (U Λ̂ Uᵀ + μ I)⁻¹ (Woodbury; Frangella, Tropp & Udell 2023
+    # with the shift at the bulk level), from random vectors outside the sketch's span
+    scale = 1.0 / (lam + mu)
 
     def precond(V: np.ndarray) -> np.ndarray:
         UV = U.T @ V
-        return U @ (UV * (scale / (lam + mu))[:, None]) + (V - U @ UV)
+        return U @ (UV * (scale - 1.0 / mu)[:, None]) + V / mu
 
-    M = LinearOperator(op.shape, matvec=precond, matmat=precond, dtype=np.float64)
     X0 = rng.standard_normal((n, b))
     X0 -= U @ (U.T @ X0)
-    # a short run to learn θ_min (the scale of the wanted accuracy), then one uninterrupted run:
-    # scipy's LOBPCG stops only when all b vectors converge, and restarting it loses its
-    # search directions (measured: restarts every 20 iterations tripled the passes)
     p0 = op.passes
-    first = min(30, maxiter)
-    w, Vs, res, it_s = _run_lobpcg(op, X0, largest=False, tol=floor, maxiter=first, M=M)
-    target = max(floor, tol * max(float(w[0]), floor))
-    if maxiter > first and not np.all(res[:k] <= target):
-        _, Vs, _, it = _run_lobpcg(op, Vs, largest=False, tol=target, maxiter=maxiter - first, M=M)
-        it_s += it
+    _, Vs, _, it_s = _lobpcg(op.matmat, X0, k, largest=False, target=target, maxiter=maxiter,
+                             M=precond)
     log(f"smallest: {op.passes - p0} passes ({it_s} LOBPCG iterations, block {b}, "
-        f"Nyström preconditioner of rank {ell})")
-    # 4. exact float64 pass: Rayleigh–Ritz in each converged block and honest residuals
+        f"preconditioner of rank {ell})")
+    # 4. exact float64 pass: Rayleigh–Ritz in each block and honest residuals
     Ql, Qs = _orth(Vl), _orth(Vs)
     t0 = time.perf_counter()
     GQ = op.matmat(np.hstack([Ql, Qs]), exact=True)
-    th_l, r_l, V_l = _ritz(Ql, GQ[:, :b])
-    th_s, r_s, V_s = _ritz(Qs, GQ[:, b:])
+    th_l, r_l, V_l = _ritz(Ql, GQ[:, : Ql.shape[1]])
+    th_s, r_s, V_s = _ritz(Qs, GQ[:, Ql.shape[1] :])
+    del GQ
     log(f"error bars: 1 exact float64 pass ({time.perf_counter() - t0:.1f} s)")
     # did LOBPCG reach --tol? (relative residual ‖Gv − θv‖/θ of the k wanted values; the
-    # float32 cache's noise floor is the best it can do, so that counts as reached)
-    # (the solver's own criteria: residuals within tol x θ_min at the small end, tol x θ_max at
-    # the large end; a factor 2 of slack for the float32 cache against the exact pass)
+    # cache's noise floor is the best it can do, so that counts as reached; a factor 2 of slack
+    # for the float32 cache against the exact pass)
     scale_s = max(abs(float(th_s[0])), floor)
     scale_l = max(abs(float(th_l[-1])), floor)
     rel_s = float(np.max(r_s[:k])) / scale_s
@@ -804,6 +1010,7 @@ def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: in
         "lobpcg_iterations": int(it_s),
         "block_size": b,
         "sketch": ell,
+        "sketch_features": nfeat,
         "noise_floor": floor,
     }
 
@@ -828,6 +1035,7 @@ def extreme_eigenvalues(
     log: Callable[[str], None] | None = None,
     vectors: bool = False,
     budget_checked: bool = False,
+    max_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The k largest and k smallest eigenvalues of G∞ with error bars and the method used.
 
@@ -849,7 +1057,8 @@ def extreme_eigenvalues(
     are the (Ritz) eigenvectors of "largest" and "smallest", in the same order.
 
     Before the iterative solver starts, its memory and time are estimated and checked against
-    this machine's budget (:func:`check_iterative_budget`; ``budget_checked=True`` skips that when
+    this machine's budget (:func:`check_iterative_budget`, time budget ``max_seconds``: default
+    :func:`actspec.core.resources.time_budget`; ``budget_checked=True`` skips that when
     the caller has done it), and k above :func:`iterative_max_k` is refused.
     """
     t_start = time.perf_counter()
@@ -868,7 +1077,8 @@ def extreme_eigenvalues(
         info: dict[str, Any] = {} if client is None else dict(client.scheduler_info())
         workers = max(1, len(info.get("workers", {})))
         check_iterative_budget(Xv, a, k, train=train, init=init, sketch=sketch, block=block,
-                               maxiter=maxiter, cache_bytes=cache_bytes, workers=workers)
+                               maxiter=maxiter, cache_bytes=cache_bytes, workers=workers,
+                               max_seconds=max_seconds, log=say)
     if chosen == "dense":
         check_dense_fits(n, "G∞", copies=4.0 if vectors else 3.0)
         G = gram_infinite(Xv, a, train=train, init=init)
