@@ -608,19 +608,23 @@ def _solver_sizes(n: int, k: int, sketch: int, d: int | None = None,
     spherical harmonics of degree <= 2, which carry the large eigenvalues of a dot-product
     kernel: see the module notes) when they fit in ``SKETCH_MAX``, n/3 and a quarter of
     ``memory`` bytes (5 n x ell float64 arrays), else the degree <= 1 features; random vectors
-    fill it up to ``sketch``."""
+    fill it up to ``sketch``, or up to that cap when the degree-2 features do not fit."""
     b = min(max(2 * k, k + 6, BLOCK_MIN), max(k, n // 5))
     cap = min(SKETCH_MAX, n // 3)
     if memory is not None:  # the features only where they fit; ``sketch`` is always honoured
         cap = min(cap, int(0.25 * memory / (5 * 8 * max(1, n))))
     cap = max(cap, b, min(sketch, max(b, n // 3)))
     nfeat = 0
+    want = 0
     if d is not None:
+        want = _feature_count(d) + 32
         for cand in (_feature_count(d), 1 + d):
             if cand + 32 <= cap:
                 nfeat = cand
                 break
-    ell = int(min(cap, max(sketch, 2 * b, nfeat + 32)))
+    # when the degree-2 features do not fit, the sketch takes all the room the cap gives it (so
+    # the memory estimate grows with n: never a drop where the features stop fitting)
+    ell = int(min(cap, max(sketch, 2 * b, want)))
     return b, ell, nfeat
 
 
