@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
                     nt_res = run_nt(nt_python, X_path, args.acts, args.repeats, tmp)  # type: ignore[arg-type]
                 except RuntimeError as exc:
                     print(f"neural-tangents failed at n={n}: {exc}", flush=True)
-                    nt_res = None
+                    nt_res = None  # type: ignore[assignment]
                 for row in result["rows"][-len(args.acts) :]:
                     act = row["act"]
                     if nt_res is None:
