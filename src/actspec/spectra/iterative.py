@@ -30,8 +30,8 @@ bottom of the spectrum is the edge of a dense bulk (relu, n = 5000, d = 64: 2144
 
 1. *Sketch* (1 pass with ``ell`` vectors, which also fills the block cache): a Nyström
    approximation G ≈ U Λ̂ Uᵀ (Tropp et al. 2017) whose test matrix holds the degree <= 2
-   polynomial features of the rows (plus 32 random vectors) when ``5 n ell`` float64 fit in a
-   quarter of the free memory and ell <= min(n/3, 4096), else the degree <= 1 features and random
+   polynomial features of the rows (plus 32 random vectors) when ``5 n ell`` float64 fit in
+   35 % of the free memory and ell <= min(n/3, 4096), else the degree <= 1 features and random
    vectors up to that cap (``sketch`` random vectors at least). A rank-256 random sketch removed
    only the top 256 directions and left λ_257/λ_min ≈ 7 (relu, n = 5000): 300 LOBPCG iterations
    did not reach a 0.5 % relative residual; with the features, 72 (block 12) / 40 (block 64).
@@ -621,13 +621,13 @@ def _solver_sizes(n: int, k: int, sketch: int, d: int | None = None,
 
     The sketch holds the degree <= 2 polynomial features of the rows (their span holds the
     spherical harmonics of degree <= 2, which carry the large eigenvalues of a dot-product
-    kernel: see the module notes) when they fit in ``SKETCH_MAX``, n/3 and a quarter of
+    kernel: see the module notes) when they fit in ``SKETCH_MAX``, n/3 and 35 % of
     ``memory`` bytes (5 n x ell float64 arrays), else the degree <= 1 features; random vectors
     fill it up to ``sketch``, or up to that cap when the degree-2 features do not fit."""
     b = min(max(2 * k, k + 6, BLOCK_MIN), max(k, n // 5))
     cap = min(SKETCH_MAX, n // 3)
     if memory is not None:  # the features only where they fit; ``sketch`` is always honoured
-        cap = min(cap, int(0.25 * memory / (5 * 8 * max(1, n))))
+        cap = min(cap, int(0.35 * memory / (5 * 8 * max(1, n))))
     cap = max(cap, b, min(sketch, max(b, n // 3)))
     nfeat = 0
     want = 0
