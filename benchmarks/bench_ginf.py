@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _proc import reset_peak, status_kib  # benchmarks/_proc.py (scripts run from benchmarks/)
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "tanh", "sigmoid",
                "erf", "linear", "quadratic", "cubic", "abs")
@@ -40,24 +41,8 @@ WORKER_FLAG = "--_ginf-worker"
 GIB = 2.0**30
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+_status_kib = status_kib
+_reset_peak = reset_peak
 
 
 def _load1() -> float:

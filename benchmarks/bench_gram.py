@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _proc import reset_peak, status_kib  # benchmarks/_proc.py (scripts run from benchmarks/)
 
 import actspec
 from actspec.core import inits as _inits
@@ -76,24 +77,8 @@ WEIGHTS_SCHEME = getattr(_inits, "WEIGHTS_SCHEME", "blocked-randn64-v1")  # olde
 # ---------------------------------------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+_status_kib = status_kib
+_reset_peak = reset_peak
 
 
 class PeakMemory:
