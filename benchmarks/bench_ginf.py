@@ -41,8 +41,6 @@ WORKER_FLAG = "--_ginf-worker"
 GIB = 2.0**30
 
 
-_status_kib = status_kib
-_reset_peak = reset_peak
 
 
 def _load1() -> float:
@@ -88,12 +86,12 @@ def worker() -> None:
         actspec.gram(X, act, train=train)  # warm-up: tables, thread pools
         first = time.perf_counter() - t0
         gc.collect()
-        reset = _reset_peak()
-        rss0 = (_status_kib("VmRSS") or 0) * 1024
+        reset = reset_peak()
+        rss0 = (status_kib("VmRSS") or 0) * 1024
         cpu: list[float] = []
         t = best_of(lambda X=X, act=act, train=train: actspec.gram(X, act, train=train), repeats,
                     cpu)
-        hwm = (_status_kib("VmHWM") or 0) * 1024 if reset else float("nan")
+        hwm = (status_kib("VmHWM") or 0) * 1024 if reset else float("nan")
         print(json.dumps({"s": t, "cpu_s": cpu[0], "first_s": first, "peak_rss_gib": hwm / GIB,
                           "above_gib": (hwm - rss0) / GIB}), flush=True)
 

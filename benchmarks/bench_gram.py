@@ -77,8 +77,6 @@ WEIGHTS_SCHEME = getattr(_inits, "WEIGHTS_SCHEME", "blocked-randn64-v1")  # olde
 # ---------------------------------------------------------------------------------------------
 
 
-_status_kib = status_kib
-_reset_peak = reset_peak
 
 
 class PeakMemory:
@@ -86,13 +84,13 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         gc.collect()
-        self.reset = _reset_peak()
-        rss = _status_kib("VmRSS")
+        self.reset = reset_peak()
+        rss = status_kib("VmRSS")
         self.before = (rss or 0) * 1024
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        hwm = _status_kib("VmHWM") if self.reset else None
+        hwm = status_kib("VmHWM") if self.reset else None
         if hwm is None:  # lifetime maximum: an upper bound for this block
             hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         self.peak = hwm * 1024
