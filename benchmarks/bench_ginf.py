@@ -41,8 +41,6 @@ WORKER_FLAG = "--_ginf-worker"
 GIB = 2.0**30
 
 
-
-
 def _load1() -> float:
     try:
         return os.getloadavg()[0]

@@ -77,8 +77,6 @@ WEIGHTS_SCHEME = getattr(_inits, "WEIGHTS_SCHEME", "blocked-randn64-v1")  # olde
 # ---------------------------------------------------------------------------------------------
 
 
-
-
 class PeakMemory:
     """Peak resident memory of the process during a ``with`` block (bytes)."""
 
