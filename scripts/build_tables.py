@@ -162,10 +162,17 @@ def check(manifest: dict[str, Any], members: dict[str, np.ndarray]) -> int:
     """Compare a fresh build with the shipped files: 0 when bit-identical."""
     shipped = json.loads(shipped_tables.MANIFEST.read_text())
     bad = 0
+    if shipped.get("format") != manifest["format"]:  # load() then serves none of them
+        print(f"format differs: shipped {shipped.get('format')!r}, this code writes {manifest['format']!r}")
+        bad += 1
     if shipped["params_digest"] != manifest["params_digest"]:
         print("params_digest differs: the shipped tables were built under other parameters")
         bad += 1
     old = {e["id"]: e for e in shipped["tables"]}
+    fresh_ids = {e["id"] for e in manifest["tables"]}
+    for tid in sorted(set(old) - fresh_ids):  # a table the plan no longer asks for
+        print(f"{tid}: shipped but not in the plan")
+        bad += 1
     with np.load(shipped_tables.ARRAYS) as z:
         for e in manifest["tables"]:
             if e["id"] not in old:
@@ -181,12 +188,14 @@ def check(manifest: dict[str, Any], members: dict[str, np.ndarray]) -> int:
                     diffs.append(f"{field} max |diff| {np.max(np.abs(a - b)):.2e}")
             print(f"{e['id']}: {'bit-identical' if not diffs else '; '.join(diffs)}")
             bad += bool(diffs)
-    print("all bit-identical" if not bad else f"{bad} table(s) differ")
+    print("all bit-identical" if not bad else f"{bad} difference(s)")
     return 1 if bad else 0
 
 
 def missing(command: list[str]) -> int:
-    """Run ``actspec COMMAND`` with an empty user cache and list the tables it built."""
+    """Run ``actspec COMMAND`` with an empty user cache and list the tables it built: exit
+    status 1 when it built any, 2 when the command itself failed (its tables are then unknown:
+    a command refused before any work builds none), else 0."""
     with tempfile.TemporaryDirectory(prefix="actspec-tables-") as d:
         env = {**os.environ, "ACTSPEC_CACHE_DIR": d}
         env.pop("ACTSPEC_NO_CACHE", None)
@@ -200,6 +209,9 @@ def missing(command: list[str]) -> int:
     print(f"exit status {rc}; tables built: {len(built)}")
     for b in built:
         print(f"  {b}")
+    if rc != 0:
+        print("the command failed: the tables it would build are not known")
+        return 2
     return 0 if not built else 1
 
 
@@ -210,7 +222,7 @@ def main() -> int:
                     help="where to write (default: the package's kernels/shipped)")
     ap.add_argument("--missing", action="store_true",
                     help="run 'actspec COMMAND...' (after --) with an empty cache; list the tables "
-                    "it builds (exit status 1 when there are any)")
+                    "it builds (exit status 1 when there are any, 2 when the command fails)")
     ap.add_argument("command", nargs="*", help="the actspec command of --missing")
     opts = ap.parse_args()
     if opts.missing:
