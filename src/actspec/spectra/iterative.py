@@ -14,7 +14,7 @@ Cost model (what the design optimises)
   the memory; see "Accuracy" below). Blocks that do not fit are re-evaluated at every pass.
 * Every pass multiplies by a *block of vectors* (a matrix-matrix product), so the iterative
   solver is block LOBPCG (Knyazev 2001; our own compact version, :func:`_lobpcg`) with a block of
-  ``b = max(2k, 32)`` vectors: a pass over the float32 cache is memory-bound (each block read for
+  ``b = max(2k, k + 6, 32)`` vectors (at most ``max(k, n // 5)``): a pass over the float32 cache is memory-bound (each block read for
   B V and Bᵀ V), so 32 vectors cost about what 12 do, and the extra vectors speed the wanted ones
   up. Passes are counted (``GramOperator.passes``).
 
@@ -594,8 +594,8 @@ def choose_method(n: int, method: Method = "auto") -> tuple[str, str]:
 
 
 def iterative_max_k(n: int) -> int:
-    """The largest k the iterative solver takes at size n: scipy's LOBPCG needs n >= 5 x its
-    block (>= k), else it silently switches to a dense solve with another return signature."""
+    """The largest k the iterative solver takes at size n: n // 5, so that the LOBPCG basis
+    [X, W, P] of 3 blocks of b >= k vectors (b capped at max(k, n // 5)) stays well below n."""
     return max(0, int(n) // 5)
 
 
@@ -1065,8 +1065,8 @@ def extreme_eigenvalues(
     ``method``: ``"dense"`` (eigvalsh of the whole G∞), ``"iterative"`` (matrix-free, see the
     module notes) or ``"auto"`` (:func:`choose_method`; the reason is in ``"reason"``).
     ``tol``: relative residual wanted for the iterative eigenvalues (‖Gv − θv‖ ≤ tol·θ), never
-    below the noise floor of the cache dtype; ``maxiter`` bounds the LOBPCG iterations for the
-    smallest eigenvalues. ``client``: a ``dask.distributed.Client`` to run the passes on.
+    below the noise floor of the cache dtype; ``maxiter`` bounds the LOBPCG iterations of each
+    end (largest, smallest). ``client``: a ``dask.distributed.Client`` to run the passes on.
     ``log``: called with one line per stage.
 
     Returns ``{"largest" (descending), "smallest" (ascending), "largest_error", "smallest_error"
