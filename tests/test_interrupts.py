@@ -193,6 +193,14 @@ def test_reproduce_resumes_from_cache(tmp_path: Path, capsys: pytest.CaptureFixt
 # ---- the real entry point and a real SIGINT
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default action, as in a terminal. A suite started in the
+    background (``cmd &`` in a script, nohup) inherits SIGINT ignored, and a child that ignores
+    it would never see the signal these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+
 def test_sigint_to_train_process(tmp_path: Path) -> None:
     js = tmp_path / "t.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -200,6 +208,7 @@ def test_sigint_to_train_process(tmp_path: Path) -> None:
         [sys.executable, "-m", "actspec", "train", "-a", "relu", "--n", "8", "--width", "200",
          "--epochs", "100000000", "--log-every", "1000", "--json", str(js)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+        preexec_fn=_default_sigint,
     )
     try:
         time.sleep(12.0)  # past the imports and the kernel at initialisation
@@ -248,7 +257,8 @@ def test_sigint_while_installed_script_starts(tmp_path: Path) -> None:
     if exe is None:
         pytest.skip("the actspec script is not installed on PATH")
     proc = subprocess.Popen([exe, "spectrum", "--n", "10"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=_default_sigint)
     time.sleep(0.3)  # Python is up, torch is still being imported
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
@@ -285,7 +295,7 @@ cli.main(["hermite", "relu", "-k", "2"])
 def test_second_ctrl_c_while_exiting_prints_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", _SECOND_CTRL_C_AT_EXIT], capture_output=True,
                           text=True, cwd=tmp_path, timeout=120,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                          preexec_fn=_default_sigint)
     assert proc.returncode == 130, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines == ["error: interrupted; no output file was written or left half-written; run "

@@ -335,6 +335,9 @@ def _start_sweep(cfg: Path, log: Path, *extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "actspec", "sweep", str(cfg), "-v", *extra],
             stdout=subprocess.DEVNULL, stderr=fh, text=True, env=env, start_new_session=True,
+            # Ctrl-C's default action even when the suite itself runs with SIGINT ignored
+            # (started in the background by a script)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
