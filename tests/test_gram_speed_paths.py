@@ -214,3 +214,53 @@ def test_close_pairs_still_from_rows() -> None:
         c = mp.fsum(p * q for p, q in zip(A, B, strict=True))
         ref = float((mp.pi - th) / (2 * mp.pi) * c)
     assert abs(G[3, 1105] - ref) <= 1e-16 and G[1105, 3] == G[3, 1105]
+
+
+@pytest.mark.parametrize("name", ["tanh", "elu"])
+def test_centred_interval_high_dimensional_tiles(name: str, monkeypatch) -> None:
+    """d = 3000: every off-diagonal tile's angles lie within pi/2 +- 0.1, across the interval
+    edge at pi/2, so the tables evaluate them with the extra interval centred there. The result
+    matches the 2-D quadrature (independent of the table) to 1e-14 of the scale and the
+    gathered per-interval evaluation to 3e-15."""
+    calls = []
+    orig = DualTable._clenshaw_col
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].size)
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(DualTable, "_clenshaw_col", staticmethod(spy))
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((700, 3000))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    act = actspec.activation(name)
+    G = gram_infinite(X, act, train="both")
+    assert sum(calls) >= 0.9 * (700 * 700 - 6 * 128 * 128) / 2  # nearly all off-diagonal tiles
+    K = X @ X.T
+    s = np.diag(K).copy()
+    iu = np.triu_indices(700, 1)
+    scale = float(np.max(np.abs(G)))
+    # gathered evaluation of the same tables, entry by entry
+    dtab = {w: actspec.kernels.dual.dual_table(act, w, 1.0, 1.0) for w in ("derivative",
+                                                                           "activation")}
+    th = np.arccos(np.clip(K[iu], -1, 1))
+    ref = (K[iu] * dtab["derivative"]._gathered(th, None, dtab["derivative"]._coeffs_by_degree())
+           + dtab["activation"]._gathered(th, None, dtab["activation"]._coeffs_by_degree()))
+    assert np.max(np.abs(G[iu] - ref)) <= 3e-15 * scale
+    # the quadrature at a sample of entries (no table involved)
+    pick = rng.choice(iu[0].size, 40, replace=False)
+    i, j = iu[0][pick], iu[1][pick]
+    q = (K[i, j] * dual(act, s[i], s[j], K[i, j], "derivative", method="quadrature")
+         + dual(act, s[i], s[j], K[i, j], "activation", method="quadrature"))
+    assert np.max(np.abs(G[i, j] - q)) <= 1e-14 * scale
+
+
+def test_centred_interval_refused_for_a_rough_table() -> None:
+    """The centred piece is accepted only if it reproduces the table: random coefficients (a
+    table that jumps at pi/2) get none, and their evaluation stays the per-interval one."""
+    tab = _table("uniform")
+    assert tab._centre_piece() is None
+    theta = np.linspace(0.5 * math.pi - 0.05, 0.5 * math.pi + 0.05, 1000)
+    got = tab.evaluate_theta(theta)
+    pieces = np.concatenate([tab.evaluate_theta(theta[p:p + 50]) for p in range(0, 1000, 50)])
+    assert np.array_equal(got, pieces)
