@@ -264,3 +264,33 @@ def test_centred_interval_refused_for_a_rough_table() -> None:
     got = tab.evaluate_theta(theta)
     pieces = np.concatenate([tab.evaluate_theta(theta[p:p + 50]) for p in range(0, 1000, 50)])
     assert np.array_equal(got, pieces)
+
+
+@pytest.mark.parametrize("init", ["dzps", "fanin"])
+def test_close_pairs_with_different_norms(init: str) -> None:
+    """Nearly parallel / antipodal rows of different norms (y = 2x, y = 1.3x + noise,
+    y = -0.7x): the angle taken from the rows is the angle of the pre-activation vectors
+    (sw x, b), checked against 40-digit mpmath of the arc-cosine kernel (relu, hidden layer:
+    <x, y> (pi - theta) / (2 pi)). Before, rows 1 and 2 of x came out 0.795 instead of 1."""
+    from actspec.core.inits import init_scheme
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(5)
+    x /= np.linalg.norm(x)
+    X = np.vstack([x, 2.0 * x, 1.3 * x + 1e-6 * rng.standard_normal(5), -0.7 * x,
+                   rng.standard_normal(5)])
+    G = gram_infinite(X, actspec.activation("relu"), init=init)
+    sch = init_scheme(init)
+    sw2, b2 = sch.weight_std(5, None) ** 2, sch.bias_std(None) ** 2
+    with mp.workdps(40):
+        rows = [[mp.mpf(float(t)) for t in row] for row in X]
+        for a in range(5):
+            for b in range(5):
+                gx = mp.fsum(p * q for p, q in zip(rows[a], rows[b], strict=True))
+                sa = sw2 * mp.fsum(p * p for p in rows[a]) + b2
+                sb = sw2 * mp.fsum(p * p for p in rows[b]) + b2
+                c = max(min((sw2 * gx + b2) / mp.sqrt(sa * sb), 1), -1)
+                ref = float(gx * (mp.pi - mp.acos(c)) / (2 * mp.pi))
+                assert abs(G[a, b] - ref) <= 1e-15 * max(1.0, abs(ref)), (a, b, G[a, b], ref)
+    if init == "dzps":
+        assert abs(G[0, 1] - 1.0) <= 1e-15

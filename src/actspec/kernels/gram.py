@@ -79,7 +79,7 @@ def _dual_evaluator(
     :func:`dual.dual` (rho_tile = K_tile / sqrt(s_i s_j), computed once per tile by the caller).
 
     Same dispatch as ``dual``: closed form; else a theta-table per pair of distinct variances
-    (variances equal to 12 digits share one table, built for the first occurrence), evaluated at
+    (variances equal to 12 digits share one table, built at their canonical variance), evaluated at
     rho_ij = K_ij / sqrt(s_i s_j) from each entry's own variances; else (more than 36 variance
     pairs) direct quadrature (the one threshold, ``dual.MAX_VARIANCE_GROUPS``).
     """
@@ -220,13 +220,15 @@ def _close_pair_angles(
 ) -> Callable[[np.ndarray, np.ndarray, slice, slice],
               tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
     """angles(K, rho, rows, cols) -> (i, j, theta) of the off-diagonal entries of a tile with
-    |rho| > 1 - _CLOSE, theta from the rows: the pre-activation vectors are (sw x, b), so
-    |u - v| = sw |x - y| and |u + v| = sqrt(sw^2 |x + y|^2 + 4 b^2); or None.
+    |rho| > 1 - _CLOSE, theta from the rows, or None: the pre-activation vectors are
+    w_i = (sw x_i, b) with |w_i| = sqrt(s_i), and theta = 2 atan2(|e_i - e_j|, |e_i + e_j|) for
+    the unit vectors e_i = w_i / |w_i| (rows of different norms included).
 
     A tile off the diagonal is first checked by its largest and smallest rho (two reductions)
     and skipped when both are inside the band; only the rare tiles with a candidate (and the
     diagonal ones, whose diagonal has rho = 1) are scanned entry by entry."""
     lim = 1.0 - _CLOSE
+    sig = np.sqrt(s)
 
     def angles(K: np.ndarray, rho: np.ndarray, r: slice, k: slice
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -239,9 +241,11 @@ def _close_pair_angles(
         i, j = i[off], j[off]
         if i.size == 0:
             return None
-        xi, xj = X[r][i], X[k][j]
-        dn = sw * np.linalg.norm(xi - xj, axis=1)
-        sn = np.sqrt(sw * sw * np.einsum("ij,ij->i", xi + xj, xi + xj) + 4.0 * b2)
+        si, sj = sig[r][i], sig[k][j]
+        xi, xj = X[r][i] / si[:, None], X[k][j] / sj[:, None]  # unit pre-activation directions
+        dx, px = xi - xj, xi + xj
+        dn = np.sqrt(sw * sw * np.einsum("ij,ij->i", dx, dx) + b2 * (1.0 / si - 1.0 / sj) ** 2)
+        sn = np.sqrt(sw * sw * np.einsum("ij,ij->i", px, px) + b2 * (1.0 / si + 1.0 / sj) ** 2)
         return i, j, 2.0 * np.arctan2(dn, sn)
 
     return angles

@@ -14,9 +14,9 @@ Cost model (what the design optimises)
   the memory; see "Accuracy" below). Blocks that do not fit are re-evaluated at every pass.
 * Every pass multiplies by a *block of vectors* (a matrix-matrix product), so the iterative
   solver is block LOBPCG (Knyazev 2001; our own compact version, :func:`_lobpcg`) with a block of
-  ``b = max(2k, k + 6, 32)`` vectors (at most ``max(k, n // 5)``): a pass over the float32 cache is memory-bound (each block read for
-  B V and Bᵀ V), so 32 vectors cost about what 12 do, and the extra vectors speed the wanted ones
-  up. Passes are counted (``GramOperator.passes``).
+  ``b = max(2k, k + 6, 32)`` vectors (at most ``max(k, n // 5)``): a pass over the float32 cache
+  is memory-bound (each block read for B V and Bᵀ V), so 32 vectors cost about what 12 do, and
+  the extra vectors speed the wanted ones up. Passes are counted (``GramOperator.passes``).
 
 The solver (:func:`extreme_eigenvalues`, ``method="iterative"``)
 ---------------------------------------------------------------
