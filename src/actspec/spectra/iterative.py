@@ -951,13 +951,11 @@ def _lobpcg_loop(matmat: Callable[[np.ndarray], np.ndarray], X0: np.ndarray, k: 
 
 
 def _iterative(op: GramOperator, k: int, *, tol: float, maxiter: int, sketch: int, seed: int,
-               log: Callable[[str], None], vectors: int | None = None) -> dict[str, Any]:
+               log: Callable[[str], None]) -> dict[str, Any]:
     n = op.n
     rng = np.random.default_rng(seed)
     d = op.X.shape[1]
     b, ell, nfeat = _solver_sizes(n, k, sketch, d, memory=float(available_memory()))
-    if vectors:
-        b = min(vectors, max(k, n // 5))
     floor = op.noise_floor()
     # 1. sketch: one pass with ell vectors (fills the cache) -> Nyström U, lam
     Om = _sketch_basis(op.X, ell, nfeat, rng)
