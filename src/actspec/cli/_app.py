@@ -20,6 +20,8 @@ app = typer.Typer(
         "ACTSPEC_NO_CACHE=1 (or --no-cache) neither reads nor writes that cache (the tables of the "
         "built-in activations ship with actspec and are always used); "
         "ACTSPEC_MAX_SECONDS is the time budget a command may plan (default 6 hours); "
+        "ACTSPEC_TABLE_SECONDS is how long building the kernel table of one user activation may "
+        "take before it is refused (default 600; 0: no limit); "
         "ACTSPEC_DEBUG=1 shows tracebacks of internal errors."
     ),
     no_args_is_help=True,

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -489,6 +490,44 @@ _CHECK_THETA = np.array([0.02, 1.1, 2.3, math.pi - 0.05])
 _CENTRE = 0.5 * math.pi  # the extra interval of every table (see DualTable._centre_piece)
 _CENTRE_HALF = math.pi / 32
 _CENTRE_TOL = 2e-15  # its largest accepted deviation from the table, relative to the scale
+#: default seconds one theta-table build may take (``ACTSPEC_TABLE_SECONDS`` overrides; 0: none)
+DEFAULT_TABLE_SECONDS = 600.0
+
+
+def table_seconds() -> float:
+    """The time one theta-table build may take: ``ACTSPEC_TABLE_SECONDS`` (0 or negative: no
+    limit), else :data:`DEFAULT_TABLE_SECONDS`. Built-ins ship their tables and smooth user
+    activations build in seconds; a very steep one (``tanh(300*x)``: more than 5 minutes) is
+    refused with this budget instead of running on silently."""
+    raw = os.environ.get("ACTSPEC_TABLE_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TABLE_SECONDS
+    except ValueError:
+        value = DEFAULT_TABLE_SECONDS
+    return value if value > 0 and math.isfinite(value) else math.inf
+
+
+def _check_build_time(act: Activation, which: Which, clock: tuple[float, float], angles: int,
+                      next_angles: int, intervals: int) -> None:
+    """Refuse a table build that will not finish within :func:`table_seconds`: the elapsed time
+    plus the next refinement round at the rate measured so far (``angles`` quadratures done,
+    ``next_angles`` to do)."""
+    start, budget = clock
+    if not math.isfinite(budget) or next_angles == 0:
+        return
+    elapsed = time.perf_counter() - start
+    projected = elapsed + next_angles * elapsed / max(angles, 1)
+    if projected <= budget:
+        return
+    f = "phi'" if which == "derivative" else "phi"
+    raise ActspecError(
+        f"the G-matrix kernel table of activation {act.name!r} would take more than "
+        f"{budget:.0f} s to build (after {elapsed:.0f} s: {intervals} theta-intervals, "
+        f"{next_angles} more quadratures needed next, about {projected:.0f} s by then): "
+        f"E[{f}(u) {f}(v)] varies too sharply in the angle. Use a less steep activation (e.g. "
+        "tanh(10*x) instead of tanh(300*x)), rescale the inputs, or allow longer with "
+        "ACTSPEC_TABLE_SECONDS=<seconds> (0: no limit)"
+    )
 
 
 @dataclass
@@ -534,8 +573,9 @@ class DualTable:
     def build(cls, act: Activation, which: Which, s1: float, s2: float) -> DualTable:
         """Build and verify; raise ActspecError when the documented accuracy cannot be verified."""
         last: tuple[float, float, float] | None = None
+        clock = (time.perf_counter(), table_seconds())
         for level in range(_MAX_LEVEL + 1):
-            tab, quad_err, interp_err, scale = cls._build_level(act, which, s1, s2, level)
+            tab, quad_err, interp_err, scale = cls._build_level(act, which, s1, s2, level, clock)
             last = (quad_err, interp_err, scale)
             if quad_err <= 10 * _TOL * scale and interp_err <= DOCUMENTED_ACCURACY * scale:
                 return tab
@@ -555,7 +595,8 @@ class DualTable:
 
     @classmethod
     def _build_level(
-        cls, act: Activation, which: Which, s1: float, s2: float, level: int
+        cls, act: Activation, which: Which, s1: float, s2: float, level: int,
+        clock: tuple[float, float] = (0.0, math.inf),
     ) -> tuple[DualTable, float, float, float]:
         f = _fn(act, which)
         key = f"{act.key}/{which}"
@@ -581,6 +622,7 @@ class DualTable:
         todo = [(k, 0) for k in range(base)]  # (index at its depth, depth)
         done: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         scale = 0.0
+        angles = 0
         while todo:
             lefts = np.array([i * math.pi / (base * 2**d) for i, d in todo])
             widths = np.array([math.pi / (base * 2**d) for _, d in todo])
@@ -600,6 +642,9 @@ class DualTable:
                 else:
                     nxt += [(2 * i, d + 1), (2 * i + 1, d + 1)]
             todo = nxt
+            angles += nodes.size + check.size
+            _check_build_time(act, which, clock, angles, len(todo) * (_Q + _PROBE.size),
+                              len(done) + len(todo))
         # an interval accepted early can fail against the final scale only if the dual grew;
         # the recorded errors are absolute, so the final comparison below uses them as they are
         order = sorted(done, key=lambda k: k[0] / 2 ** k[1])

@@ -1,0 +1,72 @@
+"""A theta-table build that will not finish within ``ACTSPEC_TABLE_SECONDS`` is refused with one
+clear error (exit status 2 from the CLI) instead of running on silently; nothing is cached.
+
+A very steep user activation (``tanh(300*x)``) took more than 5 minutes before this check; the
+tests use a tiny budget on a cheap activation, whose first refinement round always exceeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from actspec.activations import activation
+from actspec.cli import run
+from actspec.core.errors import ActspecError
+from actspec.kernels import dual as dual_mod
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("ACTSPEC_CACHE_DIR", str(d))
+    monkeypatch.delenv("ACTSPEC_NO_CACHE", raising=False)
+    dual_mod.clear_caches()
+    yield d
+    dual_mod.clear_caches()
+
+
+def _files(d: Path) -> list[Path]:
+    return [p for p in d.rglob("*") if p.is_file()] if d.exists() else []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("", dual_mod.DEFAULT_TABLE_SECONDS), ("120", 120.0), ("0", math.inf), ("-3", math.inf),
+    ("inf", math.inf), ("soon", dual_mod.DEFAULT_TABLE_SECONDS),
+])
+def test_table_seconds_from_the_environment(raw: str, expected: float,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", raw)
+    assert dual_mod.table_seconds() == expected
+
+
+def test_build_over_budget_is_refused_and_not_cached(private_cache: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    act = activation("tanh(4*x)")
+    monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", "0.001")
+    with pytest.raises(ActspecError, match=r"tanh\(4\*x\).*ACTSPEC_TABLE_SECONDS") as exc:
+        dual_mod.dual_table(act, "derivative")
+    assert "\n" not in str(exc.value)
+    assert _files(private_cache) == []
+    # no limit: the same table builds, is cached, and matches the 2-D quadrature
+    monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", "0")
+    tab = dual_mod.dual_table(act, "derivative")
+    assert _files(private_cache) != []
+    c = 0.3
+    ref = dual_mod.dual(act, 1.0, 1.0, c, "derivative", method="quadrature")
+    assert abs(float(tab(c)) - float(ref)) <= 1e-13 * tab.scale
+
+
+def test_cli_refusal_is_one_line_exit_2(private_cache: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", "0.001")
+    js = tmp_path / "s.json"
+    code = run(["spectrum", "-a", "tanh(4*x)", "--n", "5", "--json", str(js)])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert "ACTSPEC_TABLE_SECONDS" in lines[0] and "tanh(10*x)" in lines[0]
+    assert not js.exists() and _files(private_cache) == []
