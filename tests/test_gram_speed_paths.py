@@ -266,26 +266,49 @@ def test_centred_interval_refused_for_a_rough_table() -> None:
     assert np.array_equal(got, pieces)
 
 
-@pytest.mark.parametrize("init", ["dzps", "fanin"])
-def test_close_pairs_with_different_norms(init: str) -> None:
+@pytest.mark.parametrize("init", ["dzps", "fanin", "fanout"])
+def test_close_pairs_with_different_norms(init: str, monkeypatch) -> None:
     """Nearly parallel / antipodal rows of different norms (y = 2x, y = 1.3x + noise,
-    y = -0.7x): the angle taken from the rows is the angle of the pre-activation vectors
-    (sw x, b), checked against 40-digit mpmath of the arc-cosine kernel (relu, hidden layer:
-    <x, y> (pi - theta) / (2 pi)). Before, rows 1 and 2 of x came out 0.795 instead of 1."""
+    y = -0.7x; with a bias, (1 + 3e-3) x, (1 - 2e-3) x + noise and x + 1e-9 noise are the close
+    ones): the angle taken from the rows is the angle of the pre-activation vectors (sw x, b)
+    ((x, 1) for fanout), checked against 40-digit mpmath of the arc-cosine kernel (relu, hidden
+    layer: <x, y> (pi - theta) / (2 pi)). Before, rows x and 2x came out 0.795 instead of 1
+    (dzps), fanin ignored the bias in the angle, and fanout took arccos of the rounded rho."""
     from actspec.core.inits import init_scheme
+    from actspec.kernels import gram as gram_mod
 
+    found = []
+    make = gram_mod._close_pair_angles
+
+    def spy(*a, **kw):
+        angles = make(*a, **kw)
+
+        def wrapped(*b, **kb):
+            out = angles(*b, **kb)
+            found.append(0 if out is None else out[0].size)
+            return out
+
+        return wrapped
+
+    monkeypatch.setattr(gram_mod, "_close_pair_angles", spy)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(5)
     x /= np.linalg.norm(x)
     X = np.vstack([x, 2.0 * x, 1.3 * x + 1e-6 * rng.standard_normal(5), -0.7 * x,
-                   rng.standard_normal(5)])
+                   (1 + 3e-3) * x, (1 - 2e-3) * x + 1e-7 * rng.standard_normal(5),
+                   x + 1e-9 * rng.standard_normal(5), rng.standard_normal(5)])
+    n = len(X)
     G = gram_infinite(X, actspec.activation("relu"), init=init)
-    sch = init_scheme(init)
-    sw2, b2 = sch.weight_std(5, None) ** 2, sch.bias_std(None) ** 2
+    assert sum(found) >= 6  # off-diagonal close pairs were taken from the rows
+    if init == "fanout":  # the limit kernel sees the augmented rows (x, 1)
+        sw2, b2 = 1.0, 1.0
+    else:
+        sch = init_scheme(init)
+        sw2, b2 = sch.weight_std(5, None) ** 2, sch.bias_std(None) ** 2
     with mp.workdps(40):
         rows = [[mp.mpf(float(t)) for t in row] for row in X]
-        for a in range(5):
-            for b in range(5):
+        for a in range(n):
+            for b in range(n):
                 gx = mp.fsum(p * q for p, q in zip(rows[a], rows[b], strict=True))
                 sa = sw2 * mp.fsum(p * p for p in rows[a]) + b2
                 sb = sw2 * mp.fsum(p * p for p in rows[b]) + b2

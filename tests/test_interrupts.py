@@ -265,6 +265,8 @@ def test_sigint_while_installed_script_starts(tmp_path: Path) -> None:
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     if proc.returncode == 0:  # a very fast machine finished first: nothing to check
         return
+    if proc.returncode == -signal.SIGINT and not err and not out:
+        return  # a loaded machine: the signal came before Python was up (default action)
     assert proc.returncode == 130, err
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: interrupted"), err

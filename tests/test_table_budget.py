@@ -70,3 +70,37 @@ def test_cli_refusal_is_one_line_exit_2(private_cache: Path, monkeypatch: pytest
     assert code == 2 and len(lines) == 1 and "Traceback" not in err
     assert "ACTSPEC_TABLE_SECONDS" in lines[0] and "tanh(10*x)" in lines[0]
     assert not js.exists() and _files(private_cache) == []
+
+
+def test_projection_counts_only_quadrature_time(private_cache: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time spent before the quadratures (the partition, first-call set-up: here a fake 100 s)
+    is elapsed time, not a cost per angle: a build that fits the budget (150 s) is not refused.
+    The earlier projection, elapsed / angles done x angles next, projected ~160 s and refused."""
+    import time as real_time
+
+    class Clock:
+        calls = 0
+
+        @staticmethod
+        def perf_counter() -> float:
+            Clock.calls += 1
+            return real_time.perf_counter() - (100.0 if Clock.calls == 1 else 0.0)
+
+    monkeypatch.setattr(dual_mod, "time", Clock)
+    monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", "150")
+    tab = dual_mod.DualTable.build(activation("tanh(4*x)"), "derivative", 1.0, 1.0)
+    assert tab.intervals > 16  # it did refine (the budget was checked between rounds)
+    assert Clock.calls > 3
+
+
+def test_check_build_time_arithmetic() -> None:
+    """elapsed + next angles x seconds per angle against the budget, in one error line."""
+    import time
+
+    act = activation("tanh(4*x)")
+    clock = (time.perf_counter() - 5.0, 6.0)
+    dual_mod._check_build_time(act, "derivative", clock, 0.001, 150, 40)  # 5.15 s: fits
+    with pytest.raises(ActspecError, match=r"more than 6 s .* 150 more quadratures"):
+        dual_mod._check_build_time(act, "derivative", clock, 0.01, 150, 40)  # 6.5 s
+    dual_mod._check_build_time(act, "derivative", (clock[0], math.inf), 1.0, 10**6, 40)

@@ -679,6 +679,8 @@ def _float64_entries(
         for j in range(n):
             part[i, j] = fixed[int(R[i, j])]
     biggest = float(np.max(np.abs(vals * (rho_f if power else 1.0)))) or 1.0
+    # check_error bounds the per-interval table; the interval centred on pi/2 (up to 2e-15 of
+    # the scale more) is never used here: the angles include theta = 0 (the diagonal)
     err = (10.0 * tab.check_error + 8 * np.finfo(np.float64).eps * float(np.max(np.abs(vals))))
     return part, err / biggest
 

@@ -340,6 +340,8 @@ class _LayerMap:
         ea = ed = slope = 0.0
         grid = np.linspace(0.05, math.pi - 0.05, 64)
         for (s1, s2), pair in self._pairs.items():
+            # check_error bounds the per-interval table; the interval centred on pi/2 (up to
+            # 2e-15 of the scale more) is never used here: every chunk holds diagonal entries
             ea = max(ea, pair.ta.check_error)
             ed = max(ed, pair.td.check_error)
             d = pair.td.evaluate_theta(grid.copy(), ct=pair.Cd)

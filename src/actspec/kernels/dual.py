@@ -507,16 +507,18 @@ def table_seconds() -> float:
     return value if value > 0 and math.isfinite(value) else math.inf
 
 
-def _check_build_time(act: Activation, which: Which, clock: tuple[float, float], angles: int,
-                      next_angles: int, intervals: int) -> None:
-    """Refuse a table build that will not finish within :func:`table_seconds`: the elapsed time
-    plus the next refinement round at the rate measured so far (``angles`` quadratures done,
-    ``next_angles`` to do)."""
+def _check_build_time(act: Activation, which: Which, clock: tuple[float, float],
+                      per_angle: float, next_angles: int, intervals: int) -> None:
+    """Refuse a table build that will not finish within :func:`table_seconds`: the time since
+    the build began plus the next refinement round (``next_angles`` quadratures) at this level's
+    measured seconds per angle (``per_angle``; the partition and earlier levels are not counted
+    as quadrature cost). A lower bound of the remaining time, so a refused build was going to
+    overrun; the final checks of the last round are not projected."""
     start, budget = clock
     if not math.isfinite(budget) or next_angles == 0:
         return
     elapsed = time.perf_counter() - start
-    projected = elapsed + next_angles * elapsed / max(angles, 1)
+    projected = elapsed + next_angles * per_angle
     if projected <= budget:
         return
     f = "phi'" if which == "derivative" else "phi"
@@ -622,13 +624,15 @@ class DualTable:
         todo = [(k, 0) for k in range(base)]  # (index at its depth, depth)
         done: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         scale = 0.0
-        angles = 0
+        angles, quad_seconds = 0, 0.0
         while todo:
             lefts = np.array([i * math.pi / (base * 2**d) for i, d in todo])
             widths = np.array([math.pi / (base * 2**d) for _, d in todo])
             nodes = lefts[:, None] + 0.5 * widths[:, None] * (_CHEB[None, :] + 1.0)
             check = lefts[:, None] + 0.5 * widths[:, None] * (_PROBE[None, :] + 1.0)
+            t0 = time.perf_counter()
             vals = quad(np.concatenate([nodes.ravel(), check.ravel()]))
+            quad_seconds += time.perf_counter() - t0
             node_vals = vals[: nodes.size].reshape(len(todo), _Q)
             check_vals = vals[nodes.size :].reshape(len(todo), _PROBE.size)
             coeffs = np.polynomial.chebyshev.chebfit(_CHEB, node_vals.T, _Q - 1).T
@@ -643,8 +647,8 @@ class DualTable:
                     nxt += [(2 * i, d + 1), (2 * i + 1, d + 1)]
             todo = nxt
             angles += nodes.size + check.size
-            _check_build_time(act, which, clock, angles, len(todo) * (_Q + _PROBE.size),
-                              len(done) + len(todo))
+            _check_build_time(act, which, clock, quad_seconds / angles,
+                              len(todo) * (_Q + _PROBE.size), len(done) + len(todo))
         # an interval accepted early can fail against the final scale only if the dual grew;
         # the recorded errors are absolute, so the final comparison below uses them as they are
         order = sorted(done, key=lambda k: k[0] / 2 ** k[1])
