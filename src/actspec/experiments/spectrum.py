@@ -61,118 +61,91 @@ def run_spectrum(
     JSON: take it out of the row before writing JSON (``actspec spectrum --save-vectors``).
     """
     from ..core.resources import time_limit
-
-    with time_limit(max_seconds):
-        return _run_spectrum(X, activations, widths, train=train, init=init, normalize=normalize,
-                             seed=seed, dtype=dtype, device=device, on_progress=on_progress,
-                             method=method, k=k, tol=tol, maxiter=maxiter, client=client, log=log,
-                             vectors=vectors)
-
-
-def _run_spectrum(
-    X: np.ndarray,
-    activations: Sequence[str | Any],
-    widths: Sequence[int | None],
-    *,
-    train: str,
-    init: str,
-    normalize: bool,
-    seed: int,
-    dtype: str,
-    device: str | None,
-    on_progress: Callable[[str, int, int], None] | None,
-    method: str,
-    k: int,
-    tol: float,
-    maxiter: int,
-    client: Any,
-    log: Callable[[str], None] | None,
-    vectors: bool,
-) -> list[dict[str, Any]]:
     from ..spectra.iterative import choose_method
 
-    results = []
-    # bad input fails before any work or output (the method line below goes to stderr)
-    acts = [activation(spec) for spec in activations]
-    if train not in TRAINS:
-        raise ActspecError(f"--train must be one of {', '.join(TRAINS)} (got {train!r})")
-    init_scheme(init)
-    inf_method, inf_reason = (None, None)
-    estimates: list[str] = []
-    if any(m is None for m in widths):
-        inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
-        if inf_method == "dense":
-            from ..core.resources import check_dense_fits
+    with time_limit(max_seconds):
+        results = []
+        # bad input fails before any work or output (the method line below goes to stderr)
+        acts = [activation(spec) for spec in activations]
+        if train not in TRAINS:
+            raise ActspecError(f"--train must be one of {', '.join(TRAINS)} (got {train!r})")
+        init_scheme(init)
+        inf_method, inf_reason = (None, None)
+        estimates: list[str] = []
+        if any(m is None for m in widths):
+            inf_method, inf_reason = choose_method(int(np.shape(X)[0]), method)  # type: ignore[arg-type]
+            if inf_method == "dense":
+                from ..core.resources import check_dense_fits
 
-            check_dense_fits(int(np.shape(X)[0]), "G∞", copies=5.0 if vectors else 4.0,
-                             fix="use --method iterative (matrix-free, the --k extreme eigenvalues "
-                             "with error bars) or a smaller --n")
-        if inf_method == "iterative":  # memory and time of the matrix-free solver, k <= n/5
-            from ..spectra.iterative import check_iterative_budget
+                check_dense_fits(int(np.shape(X)[0]), "G∞", copies=5.0 if vectors else 4.0,
+                                 fix="use --method iterative (matrix-free, the --k extreme eigenvalues "
+                                 "with error bars) or a smaller --n")
+            if inf_method == "iterative":  # memory and time of the matrix-free solver, k <= n/5
+                from ..spectra.iterative import check_iterative_budget
 
-            workers = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
-            Xv = np.asarray(X, dtype=np.float64)
-            for act in acts:
-                check_iterative_budget(Xv, act, k, train=train, init=init, maxiter=maxiter,
-                                       workers=workers, log=estimates.append)
-    for m in widths:
-        if m is not None:
-            _check_finite_budget(X, int(m), train, dtype, device, log)
-    if any(m is None for m in widths):
-        if log is not None:  # after every check: an error is the only line on stderr
-            from ..core.resources import available_memory as _free
-
-            log(f"method {inf_reason} [{_free() / 2**30:.1f} GiB free now]")
-            for act, line in zip(acts, estimates, strict=False):
-                log(f"{act.name}: {line}")
-    for spec, act in zip(activations, acts, strict=True):
-        c_phi = normalization_constant(act) if normalize else None
+                workers = 1 if client is None else max(1, len(client.scheduler_info().get("workers", {})))
+                Xv = np.asarray(X, dtype=np.float64)
+                for act in acts:
+                    check_iterative_budget(Xv, act, k, train=train, init=init, maxiter=maxiter,
+                                           workers=workers, log=estimates.append)
         for m in widths:
-            if m is None and inf_method == "iterative":
-                row: dict[str, Any] = _iterative_row(
-                    X, spec, act, train=train, init=init, normalize=normalize, k=k, tol=tol,
-                    maxiter=maxiter, seed=seed, client=client, log=log, vectors=vectors,
+            if m is not None:
+                _check_finite_budget(X, int(m), train, dtype, device, log)
+        if any(m is None for m in widths):
+            if log is not None:  # after every check: an error is the only line on stderr
+                from ..core.resources import available_memory as _free
+
+                log(f"method {inf_reason} [{_free() / 2**30:.1f} GiB free now]")
+                for act, line in zip(acts, estimates, strict=False):
+                    log(f"{act.name}: {line}")
+        for spec, act in zip(activations, acts, strict=True):
+            c_phi = normalization_constant(act) if normalize else None
+            for m in widths:
+                if m is None and inf_method == "iterative":
+                    row: dict[str, Any] = _iterative_row(
+                        X, spec, act, train=train, init=init, normalize=normalize, k=k, tol=tol,
+                        maxiter=maxiter, seed=seed, client=client, log=log, vectors=vectors,
+                    )
+                    row["method_reason"] = inf_reason
+                    if c_phi is not None:
+                        row["c_phi"] = c_phi
+                    results.append(row)
+                    continue
+                label = f"{act.name} (m={m})"
+                prog = None
+                if on_progress is not None and m is not None:
+                    prog = lambda done, tot, _l=label: on_progress(_l, done, tot)  # noqa: E731
+                G = gram(
+                    X,
+                    act,
+                    m,
+                    train=train,  # type: ignore[arg-type]
+                    init=init,
+                    normalize=normalize,
+                    seed=seed,
+                    dtype=dtype,
+                    device=device,
+                    progress=prog,
                 )
-                row["method_reason"] = inf_reason
+                s = spectrum(G, vectors=vectors)
+                del G
+                row = {
+                    "activation": spec.strip() if isinstance(spec, str) else act.name,
+                    "name": act.name,
+                    "width": "inf" if m is None else int(m),
+                    "kink_class": act.kink_class,
+                    **s.row(),
+                }
                 if c_phi is not None:
                     row["c_phi"] = c_phi
+                if m is None:
+                    row["method"] = "dense"
+                    row["method_reason"] = inf_reason
+                    row["eigenvalues_complete"] = True
+                if vectors:
+                    row["eigenvectors"] = s.eigenvectors
                 results.append(row)
-                continue
-            label = f"{act.name} (m={m})"
-            prog = None
-            if on_progress is not None and m is not None:
-                prog = lambda done, tot, _l=label: on_progress(_l, done, tot)  # noqa: E731
-            G = gram(
-                X,
-                act,
-                m,
-                train=train,  # type: ignore[arg-type]
-                init=init,
-                normalize=normalize,
-                seed=seed,
-                dtype=dtype,
-                device=device,
-                progress=prog,
-            )
-            s = spectrum(G, vectors=vectors)
-            del G
-            row = {
-                "activation": spec.strip() if isinstance(spec, str) else act.name,
-                "name": act.name,
-                "width": "inf" if m is None else int(m),
-                "kink_class": act.kink_class,
-                **s.row(),
-            }
-            if c_phi is not None:
-                row["c_phi"] = c_phi
-            if m is None:
-                row["method"] = "dense"
-                row["method_reason"] = inf_reason
-                row["eigenvalues_complete"] = True
-            if vectors:
-                row["eigenvectors"] = s.eigenvectors
-            results.append(row)
-    return results
+        return results
 
 
 def _check_finite_budget(X: Any, m: int, train: str, dtype: str, device: str | None,
