@@ -150,21 +150,20 @@ def infinite_kernel(
     if scheme.name == "fanout":
         # limit m -> ∞ of Cov = (X X^T + 1)/m: only the signs of u, v survive
         left, right = act.one_sided_slopes()
-        sq = np.sqrt(sqn + 1.0)
+        sf = sqn + 1.0  # squared norms of the augmented rows (x, 1)
         phi0_sq = float(act.phi(np.array([0.0]))[0]) ** 2
-        # the angle is that of the augmented rows (x, 1): close pairs take it from the rows
-        close_fanout = None if X is None else _close_pair_angles(X, sqn + 1.0, 1.0, 1.0)
+        # close pairs take their angle from the augmented rows
+        close_fanout = None if X is None else _close_pair_angles(X, sf, 1.0, 1.0)
 
         def kernel(gx: np.ndarray, r: slice, k: slice) -> np.ndarray:
-            rho = np.clip((gx + 1.0) / np.outer(sq[r], sq[k]), -1.0, 1.0)
+            # rho as in the other schemes: sqrt(s_i s_i) = s_i exactly, so the diagonal is 1
+            rho = np.sqrt(np.multiply.outer(sf[r], sf[k]))
+            np.divide(gx + 1.0, rho, out=rho)
+            np.clip(rho, -1.0, 1.0, out=rho)
             theta = np.arccos(rho)
             close = None if close_fanout is None else close_fanout(gx, rho, r, k)
             if close is not None:
                 theta[close[0], close[1]] = close[2]
-            lo, hi = max(r.start, k.start), min(r.stop, k.stop)
-            if lo < hi:  # the diagonal: theta = 0 exactly (rounded rho would cost ~1e-8)
-                idx = np.arange(lo, hi)
-                theta[idx - r.start, idx - k.start] = 0.0
             e = (left**2 + right**2) * (math.pi - theta) / (
                 2 * math.pi
             ) + left * right * theta / math.pi
