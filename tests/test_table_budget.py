@@ -14,6 +14,7 @@ import pytest
 
 from actspec.activations import activation
 from actspec.cli import run
+from actspec.core import resources
 from actspec.core.errors import ActspecError
 from actspec.kernels import dual as dual_mod
 
@@ -33,13 +34,13 @@ def _files(d: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ("", dual_mod.DEFAULT_TABLE_SECONDS), ("120", 120.0), ("0", math.inf), ("-3", math.inf),
-    ("inf", math.inf), ("soon", dual_mod.DEFAULT_TABLE_SECONDS),
+    ("", resources.DEFAULT_TABLE_SECONDS), ("120", 120.0), ("0", math.inf), ("-3", math.inf),
+    ("inf", math.inf), ("soon", resources.DEFAULT_TABLE_SECONDS),
 ])
 def test_table_seconds_from_the_environment(raw: str, expected: float,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACTSPEC_TABLE_SECONDS", raw)
-    assert dual_mod.table_seconds() == expected
+    assert resources.table_seconds() == expected
 
 
 def test_build_over_budget_is_refused_and_not_cached(private_cache: Path,

@@ -26,12 +26,14 @@ __all__ = ["Estimate", "estimate", "check_budget", "time_budget", "memory_budget
            "format_seconds", "format_bytes",
            "available_memory", "dense_bytes", "check_dense_fits", "check_disk_fits",
            "flops_per_neuron", "matmul_gflops", "estimate_seconds", "NEURON_SECONDS",
-           "time_limit", "DEFAULT_MAX_HOURS"]
+           "time_limit", "DEFAULT_MAX_HOURS", "table_seconds", "DEFAULT_TABLE_SECONDS"]
 
 #: default time budget in seconds (6 h); ``ACTSPEC_MAX_SECONDS`` overrides it
 DEFAULT_MAX_SECONDS = 6 * 3600.0
 #: default of ``actspec spectrum --max-hours`` (4 h: a long run on a small machine, refused up front)
 DEFAULT_MAX_HOURS = 4.0
+#: default seconds one theta-table build may take (``ACTSPEC_TABLE_SECONDS`` overrides; 0: none)
+DEFAULT_TABLE_SECONDS = 600.0
 #: the share of the available memory one run may plan to use
 MEMORY_SHARE = 0.9
 
@@ -206,18 +208,33 @@ def time_limit(seconds: float | None):  # type: ignore[no-untyped-def]
         _TIME_LIMIT.reset(token)
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """The number in environment variable ``name``; ``default`` when unset, empty or not a
+    number."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
 def time_budget() -> float:
     """Seconds one command may plan to run: the innermost :func:`time_limit` (``--max-hours``),
     else ``ACTSPEC_MAX_SECONDS``, else 6 hours."""
     override = _TIME_LIMIT.get()
     if override is not None:
         return override
-    raw = os.environ.get("ACTSPEC_MAX_SECONDS", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_MAX_SECONDS
-    except ValueError:
-        value = DEFAULT_MAX_SECONDS
+    value = _env_seconds("ACTSPEC_MAX_SECONDS", DEFAULT_MAX_SECONDS)
     return value if value > 0 else DEFAULT_MAX_SECONDS
+
+
+def table_seconds() -> float:
+    """The time one theta-table build may take: ``ACTSPEC_TABLE_SECONDS`` (0 or negative: no
+    limit), else :data:`DEFAULT_TABLE_SECONDS`. Built-ins ship their tables and smooth user
+    activations build in seconds; a very steep one (``tanh(300*x)``: more than 5 minutes) is
+    refused with this budget instead of running on silently."""
+    value = _env_seconds("ACTSPEC_TABLE_SECONDS", DEFAULT_TABLE_SECONDS)
+    return value if value > 0 and math.isfinite(value) else math.inf
 
 
 def budget_source() -> str:

@@ -49,6 +49,7 @@ import scipy.fft as sp_fft
 
 from ..activations.base import Activation
 from ..core.errors import ActspecError
+from ..core.resources import table_seconds
 from . import shipped_tables, table_cache
 
 __all__ = [
@@ -490,30 +491,14 @@ _CHECK_THETA = np.array([0.02, 1.1, 2.3, math.pi - 0.05])
 _CENTRE = 0.5 * math.pi  # the extra interval of every table (see DualTable._centre_piece)
 _CENTRE_HALF = math.pi / 32
 _CENTRE_TOL = 2e-15  # its largest accepted deviation from the table, relative to the scale
-#: default seconds one theta-table build may take (``ACTSPEC_TABLE_SECONDS`` overrides; 0: none)
-DEFAULT_TABLE_SECONDS = 600.0
-
-
-def table_seconds() -> float:
-    """The time one theta-table build may take: ``ACTSPEC_TABLE_SECONDS`` (0 or negative: no
-    limit), else :data:`DEFAULT_TABLE_SECONDS`. Built-ins ship their tables and smooth user
-    activations build in seconds; a very steep one (``tanh(300*x)``: more than 5 minutes) is
-    refused with this budget instead of running on silently."""
-    raw = os.environ.get("ACTSPEC_TABLE_SECONDS", "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TABLE_SECONDS
-    except ValueError:
-        value = DEFAULT_TABLE_SECONDS
-    return value if value > 0 and math.isfinite(value) else math.inf
-
-
 def _check_build_time(act: Activation, which: Which, clock: tuple[float, float],
                       per_angle: float, next_angles: int, intervals: int) -> None:
-    """Refuse a table build that will not finish within :func:`table_seconds`: the time since
-    the build began plus the next refinement round (``next_angles`` quadratures) at this level's
-    measured seconds per angle (``per_angle``; the partition and earlier levels are not counted
-    as quadrature cost). A lower bound of the remaining time, so a refused build was going to
-    overrun; the final checks of the last round are not projected."""
+    """Refuse a table build that will not finish within
+    :func:`~actspec.core.resources.table_seconds`: the time since the build began plus the next
+    refinement round (``next_angles`` quadratures) at this level's measured seconds per angle
+    (``per_angle``; the partition and earlier levels are not counted as quadrature cost). A
+    lower bound of the remaining time, so a refused build was going to overrun; the final checks
+    of the last round are not projected."""
     start, budget = clock
     if not math.isfinite(budget) or next_angles == 0:
         return
@@ -565,7 +550,7 @@ class DualTable:
             assert self._lookup.size == nf
             self._left = e[:-1].copy()
             self._inv_half = 2.0 / widths
-        self._centre: tuple[list[float], float] | None | bool = False  # False: not yet made
+        self._centre: list[float] | None | bool = False  # False: not yet made
 
     @property
     def intervals(self) -> int:
@@ -746,16 +731,15 @@ class DualTable:
                 lo, hi = self._interval_index(ends, p)
                 if lo == hi:
                     return self._clenshaw_scalar(theta, out, ct, int(lo))
-                centre = self._centre_piece()
-                if (centre is not None and ends[0] >= _CENTRE - _CENTRE_HALF
+                col = self._centre_piece()
+                if (col is not None and ends[0] >= _CENTRE - _CENTRE_HALF
                         and ends[1] <= _CENTRE + _CENTRE_HALF):
-                    col, _ = centre
                     return self._clenshaw_col(theta, out, col, _CENTRE, 1.0 / _CENTRE_HALF)
         return self._gathered(theta, out, ct)
 
-    def _centre_piece(self) -> tuple[list[float], float] | None:
-        """Chebyshev coefficients of the table on [pi/2 - w, pi/2 + w] (w = pi/32), and their
-        largest measured deviation from the table; None when that exceeds ``_CENTRE_TOL``.
+    def _centre_piece(self) -> list[float] | None:
+        """Chebyshev coefficients of the table on [pi/2 - w, pi/2 + w] (w = pi/32); None when
+        their largest measured deviation from the table exceeds ``_CENTRE_TOL``.
 
         High-dimensional data put nearly every angle of a tile near pi/2, which is an edge of the
         dyadic intervals, so such a tile spans two intervals and would take the gathered path.
@@ -774,7 +758,7 @@ class DualTable:
             got = self._clenshaw_col(th, np.empty_like(th), col, _CENTRE, 1.0 / _CENTRE_HALF)
             dev = float(np.max(np.abs(got - ref)))
             ok = q >= 3 and np.isfinite(dev) and dev <= _CENTRE_TOL * self.scale
-            self._centre = (col, dev) if ok else None
+            self._centre = col if ok else None
         return self._centre  # type: ignore[return-value]
 
     def _gathered(
