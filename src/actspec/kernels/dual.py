@@ -49,7 +49,7 @@ import scipy.fft as sp_fft
 
 from ..activations.base import Activation
 from ..core.errors import ActspecError
-from ..core.resources import table_seconds
+from ..core.resources import format_seconds, table_seconds
 from . import shipped_tables, table_cache
 
 __all__ = [
@@ -509,8 +509,9 @@ def _check_build_time(act: Activation, which: Which, clock: tuple[float, float],
     f = "phi'" if which == "derivative" else "phi"
     raise ActspecError(
         f"the G-matrix kernel table of activation {act.name!r} would take more than "
-        f"{budget:.0f} s to build (after {elapsed:.0f} s: {intervals} theta-intervals, "
-        f"{next_angles} more quadratures needed next, about {projected:.0f} s by then): "
+        f"{format_seconds(budget)} to build (after {format_seconds(elapsed)}: {intervals} "
+        f"theta-intervals, {next_angles} more quadratures needed next, about "
+        f"{format_seconds(projected)} by then): "
         f"E[{f}(u) {f}(v)] varies too sharply in the angle. Use a less steep activation (e.g. "
         "tanh(10*x) instead of tanh(300*x)), rescale the inputs, or allow longer with "
         "ACTSPEC_TABLE_SECONDS=<seconds> (0: no limit)"
